@@ -1,0 +1,548 @@
+"""Part 1: transfer learning. Fine-tune an ImageNet AlexNet on WikiArt painting styles, watched in TensorBoard.
+
+Head surgery (--remove): AlexNet's classifier is fc6 -> fc7 -> fc8 (1000 ImageNet classes). Remove fc8
+(--remove 1) or fc7 and fc8 (--remove 2), then add one new FC layer, 4096 -> one output per style.
+What trains (--train): only the new layer (`new`), every FC layer (`fc`), or the whole network (`all`).
+
+    python download_wikiart.py                          # datasets/wikiart/{train,val}/<Style>/*.jpg
+    python assignment_4a.py --remove 1 --train new      # seconds per epoch: frozen features computed once
+    python assignment_4a.py --remove 2 --train all --epochs 15 --precision bf16
+    python assignment_4a.py --compare                   # --remove 1 2 x --train new fc, then a table
+    python assignment_4a.py --resume runs/remove1-new-20261124-101500
+    tensorboard --logdir runs
+
+Each run writes runs/<remove>-<train>-<time>/: TensorBoard events (loss/train, loss/val, accuracy/train,
+accuracy/val per epoch; loss/train_step; lr; the validation confusion matrix; hparams), config.json,
+metrics.json, last.pt and best.pt. Images are decoded once into a cache beside the dataset
+(datasets/wikiart/.cache/), rebuilt when the dataset's files change.
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+import urllib.error
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ---- defaults ----
+DATA_DIR = os.path.join("datasets", "wikiart")
+RUNS_DIR = "runs"
+EPOCHS = 10           # with --train new the loss flattens after ~10 passes over ~3200 paintings
+BATCH_SIZE = 64       # fits in < 4 GB for a full fine-tune; small enough for ~50 steps an epoch
+LR = 1e-3             # 1/10 of AlexNet's original 0.01: fine-tuning should nudge pretrained weights, not erase them
+MOMENTUM = 0.9        # as in the AlexNet paper
+WEIGHT_DECAY = 5e-4   # as in the AlexNet paper; regularises the new layer on a small dataset
+SEED = 0
+CACHE_SIZE = 256      # images are cached as the centre 256x256 of a shorter-side-256 resize (uint8)
+CROP = 224            # the network's input: centre crop (eval), random crop + flip (train, with --augment)
+COMPARE = [(1, "new"), (2, "new"), (1, "fc"), (2, "fc")]
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Fine-tune an ImageNet AlexNet on WikiArt styles after head surgery.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default=DATA_DIR, help="dataset with train/<Style>/ and val/<Style>/ image folders")
+    p.add_argument("--remove", type=int, nargs="+", choices=[1, 2], default=[1],
+                   help="FC layers to remove before adding the new one: 1 = fc8, 2 = fc7 and fc8; "
+                        "several values run one after another")
+    p.add_argument("--train", nargs="+", choices=["new", "fc", "all"], default=["new"],
+                   help="what trains: the new layer only, all FC layers, or the whole network; several values "
+                        "run one after another")
+    p.add_argument("--compare", action="store_true",
+                   help=f"run --remove 1 2 x --train new fc ({len(COMPARE)} runs) and print a comparison table")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"passes over the training set (default {EPOCHS}); with --resume, the new total")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per SGD step")
+    p.add_argument("--lr", type=float, default=LR, help="SGD learning rate (cosine-annealed to 0 over the run)")
+    p.add_argument("--momentum", type=float, default=MOMENTUM, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY, help="L2 penalty on the trained weights")
+    p.add_argument("--augment", choices=["auto", "on", "off"], default="auto",
+                   help="random 224 crop + horizontal flip of training images; auto = on only for --train all "
+                        "(off lets frozen layers run once per image instead of once per epoch)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16 autocast (CPU and GPU): faster where the hardware has bf16 units")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
+    p.add_argument("--weights", default=None,
+                   help="local AlexNet ImageNet state dict (.pth); default: torchvision's AlexNet_Weights.IMAGENET1K_V1, "
+                        "downloaded once into torchvision's cache")
+    p.add_argument("--runs", default=RUNS_DIR, help="folder that receives one sub-folder per run")
+    p.add_argument("--name", default=None, help="run folder name (default: <remove>-<train>-<date-time>)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
+    p.add_argument("--seed", type=int, default=SEED, help="seed for initialisation, shuffling and augmentation")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads that decode images for the cache")
+    args = p.parse_args(argv)
+    if args.compare:
+        args.remove, args.train = sorted({r for r, _ in COMPARE}), sorted({t for _, t in COMPARE}, key="new fc all".split().index)
+    if args.epochs is None and not args.resume:
+        args.epochs = EPOCHS
+    for flag in ("epochs", "batch_size", "workers"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.lr <= 0:
+        p.error("--lr must be positive")
+    if args.name and (len(args.remove) > 1 or len(args.train) > 1):
+        p.error("--name names one run; leave it out when --remove or --train has several values")
+    return args
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def warn_if_slow_bf16(precision, device):
+    """bf16 autocast on a CPU without bf16 units is emulated: measured 20x slower than fp32 (AMD EPYC, AVX2)."""
+    if precision == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        print("warning: this CPU has no bf16 units (AVX512-BF16 or AMX): bf16 runs much slower than fp32 here; "
+              "use --precision fp32", file=sys.stderr)
+
+
+def resolve_device(name):
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+# ---- data: decode each image once into a uint8 cache beside the dataset ----
+
+def list_split(root, split, classes=None):
+    """-> (files, labels, classes) of root/split/<class>/<image>, classes sorted as ImageFolder sorts them."""
+    folder = os.path.join(root, split)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"no dataset at {folder}: run `python download_wikiart.py` first "
+                                f"(or pass --data PATH to a folder with train/ and val/)")
+    found = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)) and not d.startswith("."))
+    if classes is None:
+        classes = found
+    elif found != classes:
+        raise ValueError(f"{folder} has styles {found} but train/ has {classes}: the splits must have the same styles")
+    files, labels = [], []
+    for i, c in enumerate(classes):
+        names = sorted(n for n in os.listdir(os.path.join(folder, c)) if n.lower().endswith(IMAGE_EXTENSIONS))
+        files += [os.path.join(folder, c, n) for n in names]
+        labels += [i] * len(names)
+    if len(classes) < 2 or not files:
+        raise ValueError(f"{folder} needs at least 2 style folders with images in them; found {len(classes)} "
+                         f"folders and {len(files)} images: run `python download_wikiart.py`")
+    return files, labels, classes
+
+
+def decode(path):
+    """File -> (3, 256, 256) uint8: shorter side resized to 256 exactly as the AlexNet weights' transforms do,
+    then the centre 256x256. Returns None (with a warning) for a file that is not a usable image."""
+    from PIL import Image, ImageOps
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (2 * CACHE_SIZE, 2 * CACHE_SIZE))  # big JPEGs decode at reduced scale: 2x faster
+            im = ImageOps.exif_transpose(im).convert("RGB")
+        im = TF.resize(im, CACHE_SIZE, interpolation=InterpolationMode.BILINEAR, antialias=True)
+        return TF.pil_to_tensor(TF.center_crop(im, CACHE_SIZE))
+    except Exception as e:  # PIL raises many kinds for damaged data: any of them means "skip this file"
+        print(f"warning: skipping {path}: not a usable image ({e.__class__.__name__}: {e})", file=sys.stderr)
+        return None
+
+
+def load_split_cached(files, labels, cache_dir, split, workers):
+    """Decode every image once; later runs read datasets/.../.cache/<split>-<key>.pt if the files are unchanged."""
+    from tqdm import tqdm
+    stat = [(os.path.relpath(f, cache_dir), os.path.getsize(f), os.stat(f).st_mtime_ns) for f in files]
+    key = hashlib.sha1(json.dumps([CACHE_SIZE, stat]).encode()).hexdigest()[:16]
+    path = os.path.join(cache_dir, f"{split}-{key}.pt")
+    if os.path.exists(path):
+        d = torch.load(path, weights_only=True)
+        return d["images"], d["labels"], int(d["skipped"])
+    with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
+        decoded = list(tqdm(pool.map(decode, files), total=len(files), desc=f"decoding {split} (once)",
+                            unit="img", file=sys.stderr))
+    keep = [i for i, x in enumerate(decoded) if x is not None]
+    if not keep:
+        raise ValueError(f"none of the {len(files)} {split} images could be decoded")
+    images = torch.stack([decoded[i] for i in keep])
+    labels = torch.tensor([labels[i] for i in keep])
+    os.makedirs(cache_dir, exist_ok=True)
+    for old in os.listdir(cache_dir):  # the dataset changed: the old cache of this split is stale
+        if old.startswith(f"{split}-") and old.endswith(".pt"):
+            os.remove(os.path.join(cache_dir, old))
+    atomic_save({"images": images, "labels": labels, "skipped": len(files) - len(keep)}, path)
+    return images, labels, len(files) - len(keep)
+
+
+def to_input(images, mean, std, augment=False, generator=None):
+    """(N, 3, 256, 256) uint8 -> (N, 3, 224, 224) normalised float: centre crop, or random crop + flip."""
+    n, m = len(images), CACHE_SIZE - CROP
+    if augment:
+        ys, xs = torch.randint(0, m + 1, (2, n), generator=generator).tolist()
+        flips = torch.rand(n, generator=generator) < 0.5
+        crops = [images[i, :, y:y + CROP, x:x + CROP] for i, (y, x) in enumerate(zip(ys, xs))]
+        x = torch.stack([c.flip(-1) if f else c for c, f in zip(crops, flips.tolist())])
+    else:
+        x = images[:, :, m // 2:m // 2 + CROP, m // 2:m // 2 + CROP]
+    return (x.float() / 255 - mean) / std
+
+
+# ---- model: AlexNet, head surgery, what trains ----
+
+def load_alexnet(weights_path=None):
+    from torchvision.models import AlexNet_Weights, alexnet
+    weights = AlexNet_Weights.IMAGENET1K_V1
+    if weights_path:
+        if not os.path.isfile(weights_path):
+            raise FileNotFoundError(f"--weights {weights_path} does not exist")
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    else:
+        try:
+            state = weights.get_state_dict(progress=True, check_hash=True, map_location="cpu", weights_only=True)
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+            target = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+            raise FileNotFoundError(f"could not download the AlexNet weights ({getattr(e, 'reason', e)}): offline, "
+                                    f"download {weights.url} elsewhere and put it at {target}, or pass --weights PATH") from None
+    model = alexnet(weights=None)
+    model.load_state_dict(state, strict=True)
+    return model, weights
+
+
+def remove_last_fc_layers(model, n, num_classes):
+    """Drop the last n FC layers (fc8, or fc7+fc8, with fc7's ReLU) and add one new FC layer: 4096 -> num_classes."""
+    layers = list(model.classifier)  # Dropout, fc6, ReLU, Dropout, fc7, ReLU, fc8
+    linear = [i for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
+    assert len(linear) == 3, "expected AlexNet's classifier with fc6, fc7, fc8"
+    cut = linear[-1] if n == 1 else linear[-2]  # keep everything before the first removed FC layer
+    kept = layers[:cut]  # --remove 2 keeps the dropout that fed fc7: it now feeds the new layer
+    new = nn.Linear(layers[linear[-n - 1]].out_features, num_classes)  # 4096 inputs in both cases
+    model.classifier = nn.Sequential(*kept, new)
+    return model
+
+
+def set_trainable(model, train):
+    """Freeze everything, then unfreeze the new layer / all FC layers / everything. -> trained parameters."""
+    for p in model.parameters():
+        p.requires_grad_(train == "all")
+    if train == "fc":
+        for m in model.classifier:
+            for p in m.parameters():
+                p.requires_grad_(True)
+    for p in model.classifier[-1].parameters():
+        p.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def split_frozen_prefix(model):
+    """-> (prefix, head): prefix = the frozen layers up to the last frozen one (plus param-free deterministic layers
+    after it), run in eval mode without gradients; head = the rest, trained. prefix is empty for --train all."""
+    layers = list(model.features) + [model.avgpool, nn.Flatten()] + list(model.classifier)
+    frozen = [i for i, m in enumerate(layers) if any(True for _ in m.parameters()) and
+              not next(m.parameters()).requires_grad]
+    k = frozen[-1] + 1 if frozen else 0
+    while k and k < len(layers) and isinstance(layers[k], (nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Flatten)):
+        k += 1
+    return nn.Sequential(*layers[:k]).eval(), nn.Sequential(*layers[k:])
+
+
+def summary(model, trained):
+    ids = {id(p) for p in trained}
+    lines = []
+    for name, m in list(model.features.named_children()) + [("avgpool", model.avgpool)] + \
+            [(f"classifier.{n}", c) for n, c in model.classifier.named_children()]:
+        name = name if name.startswith(("classifier", "avgpool")) else f"features.{name}"
+        params = list(m.parameters())
+        state = "" if not params else ("  trained" if id(params[0]) in ids else "  frozen")
+        lines.append(f"  {name:14s} {m}{state}")
+    n_tr = sum(p.numel() for p in trained)
+    lines.append(f"  {n_tr:,} of {sum(p.numel() for p in model.parameters()):,} parameters train")
+    return "\n".join(lines)
+
+
+# ---- loss, accuracy, one epoch ----
+
+def cross_entropy(logits, labels):
+    """Mean over the batch of -log softmax(logits)[true class]: the loss SGD minimises."""
+    return -(logits.log_softmax(dim=1).gather(1, labels[:, None])).mean()
+
+
+def accuracy(logits, labels):
+    """Top-1 accuracy: the share of images whose highest score is the true style."""
+    return (logits.argmax(dim=1) == labels).float().mean().item()
+
+
+def batch_order(n, epoch, seed):
+    """The shuffled order of the training set in this epoch; depends only on (seed, epoch)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+
+
+def train_one_epoch(head, data, labels, optimizer, cfg, epoch, device, log_step):
+    """One pass of SGD over (data, labels). data: cached features, or uint8 images to crop and normalise."""
+    from tqdm import tqdm
+    head.train()
+    n, bs = len(labels), cfg["batch_size"]
+    order = batch_order(n, epoch, cfg["seed"])
+    gen = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch + 500)  # crops and flips
+    total_loss, total_correct = 0.0, 0
+    bar = tqdm(range(0, n, bs), desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step", leave=False, file=sys.stderr)
+    for i in bar:
+        idx = order[i:i + bs]
+        x, y = data["prepare"](data["x"][idx], True, gen).to(device, non_blocking=True), labels[idx].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["precision"] == "bf16"):
+            logits = head(x)
+        loss = cross_entropy(logits.float(), y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the training loss became {loss.item()} in epoch {epoch + 1} (step {i // bs + 1}): "
+                                     "lower --lr and run again")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()   # d loss / d w for every trained parameter
+        optimizer.step()  # SGD with momentum: v <- momentum * v + (grad + weight_decay * w);  w <- w - lr * v
+        total_loss += loss.item() * len(idx)
+        total_correct += int((logits.argmax(1) == y).sum())
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        log_step(loss.item())
+    return total_loss / n, total_correct / n
+
+
+@torch.inference_mode()
+def evaluate(head, data, labels, cfg, device, num_classes):
+    """-> mean loss, top-1 accuracy, confusion matrix (true x predicted) on the whole split."""
+    head.eval()
+    total_loss, confusion = 0.0, torch.zeros(num_classes, num_classes, dtype=torch.long)
+    for i in range(0, len(labels), 256):
+        x, y = data["prepare"](data["x"][i:i + 256], False, None).to(device), labels[i:i + 256].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["precision"] == "bf16"):
+            logits = head(x).float()
+        total_loss += cross_entropy(logits, y).item() * len(y)
+        confusion += torch.bincount(y.cpu() * num_classes + logits.argmax(1).cpu(),
+                                    minlength=num_classes ** 2).view(num_classes, num_classes)
+    return total_loss / len(labels), confusion.diag().sum().item() / len(labels), confusion
+
+
+@torch.inference_mode()
+def run_prefix(prefix, images, mean, std, cfg, device):
+    """Frozen layers once per image: (N, 3, 256, 256) uint8 -> features (N, D) float32, kept on the device."""
+    from tqdm import tqdm
+    out = []
+    for i in tqdm(range(0, len(images), 128), desc="frozen layers (once)", unit="batch", leave=False, file=sys.stderr):
+        x = to_input(images[i:i + 128], mean, std).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["precision"] == "bf16"):
+            out.append(prefix(x).float())
+    return torch.cat(out)
+
+
+# ---- outputs: checkpoints, figures ----
+
+def atomic_save(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a kill mid-write leaves the previous file intact
+
+
+def confusion_figure(confusion, classes):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    c = (confusion.float() / confusion.sum(1, keepdim=True).clamp(min=1)).numpy()  # rows: share of each true style
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(c, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted style"), ax.set_ylabel("true style")
+    for (i, j), v in np.ndenumerate(c):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v > 0.5 else "black")
+    fig.tight_layout()
+    return fig
+
+
+# ---- one run ----
+
+def run_name(cfg):
+    return cfg.get("name") or f"remove{cfg['remove']}-{cfg['train']}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train_run(cfg, data, resume_dir=None):
+    """Train one (remove, train) configuration; returns its metrics dict. data: the decoded splits."""
+    from torch.utils.tensorboard import SummaryWriter
+    device = resolve_device(cfg["device"])
+    warn_if_slow_bf16(cfg["precision"], device)
+    seed_everything(cfg["seed"])
+    classes = data["classes"]
+    model, weights = load_alexnet(cfg["weights"])
+    model = remove_last_fc_layers(model, cfg["remove"], len(classes))
+    trained = set_trainable(model, cfg["train"])
+    model.to(device)
+    tf = weights.transforms()
+    mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
+    optimizer = torch.optim.SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    schedule = lambda e: 0.5 * (1 + math.cos(math.pi * e / cfg["epochs"]))  # noqa: E731  (cosine: lr -> 0)
+    start, best, history = 0, -1.0, []
+    run_dir = resume_dir or os.path.join(cfg["runs"], run_name(cfg))
+    if resume_dir:
+        ck = torch.load(os.path.join(resume_dir, "last.pt"), map_location="cpu", weights_only=True)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        start, best, history = ck["epoch"], ck["best_val_accuracy"], ck["history"]
+        print(f"resuming {run_dir} after epoch {start} (best val accuracy so far {best:.3f})")
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "config.json"), "w") as fh:
+        json.dump(dict(cfg, classes=classes), fh, indent=2)
+    print(f"\n== run {run_dir}: remove {cfg['remove']} FC layer(s), train {cfg['train']}, "
+          f"augment {cfg['augment']}, {cfg['precision']} on {device}\n{summary(model, trained)}")
+
+    prefix, head = split_frozen_prefix(model)
+    splits = {}
+    for split in ("train", "val"):
+        images = data[split][0]
+        if len(prefix) and not (split == "train" and cfg["augment"]):
+            feats = run_prefix(prefix, images, mean, std, cfg, device)  # frozen part: once, not once an epoch
+            splits[split] = {"x": feats, "prepare": lambda x, aug, gen: x}
+        else:
+            splits[split] = {"x": images, "prepare": lambda x, aug, gen, p=prefix: _through_prefix(
+                p, to_input(x, mean, std, aug and cfg["augment"], gen).to(device), cfg["precision"], device)}
+    labels = {s: data[s][1] for s in ("train", "val")}
+
+    writer = SummaryWriter(run_dir)
+    steps_per_epoch = math.ceil(len(labels["train"]) / cfg["batch_size"])
+    step = [start * steps_per_epoch]
+
+    def log_step(loss):
+        writer.add_scalar("loss/train_step", loss, step[0])
+        step[0] += 1
+
+    def save(name, epoch):
+        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                     "best_val_accuracy": best, "config": cfg, "classes": classes, "history": history},
+                    os.path.join(run_dir, name))
+
+    t0, epoch = time.time(), start
+    try:
+        for epoch in range(start, cfg["epochs"]):
+            for g in optimizer.param_groups:
+                g["lr"] = cfg["lr"] * schedule(epoch)
+            te = time.time()
+            tr_loss, tr_acc = train_one_epoch(head, splits["train"], labels["train"], optimizer, cfg, epoch, device,
+                                              log_step)
+            va_loss, va_acc, confusion = evaluate(head, splits["val"], labels["val"], cfg, device, len(classes))
+            history.append({"epoch": epoch + 1, "loss_train": tr_loss, "loss_val": va_loss, "accuracy_train": tr_acc,
+                            "accuracy_val": va_acc, "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - te})
+            for tag, v in (("loss/train", tr_loss), ("loss/val", va_loss), ("accuracy/train", tr_acc),
+                           ("accuracy/val", va_acc), ("lr", optimizer.param_groups[0]["lr"])):
+                writer.add_scalar(tag, v, epoch + 1)
+            improved = va_acc > best
+            if improved:
+                best = va_acc
+                writer.add_figure("confusion_matrix/val", confusion_figure(confusion, classes), epoch + 1)
+                save("best.pt", epoch + 1)
+            save("last.pt", epoch + 1)
+            write_metrics(run_dir, cfg, classes, history, best, confusion if improved else None, data)
+            print(f"epoch {epoch + 1:3d}/{cfg['epochs']}  loss {tr_loss:.4f} / {va_loss:.4f}  "
+                  f"accuracy {tr_acc:.3f} / {va_acc:.3f} (train / val)  {time.time() - te:5.1f}s"
+                  + ("  * best" if improved else ""))
+    except KeyboardInterrupt:
+        save("interrupted.pt", epoch)
+        writer.close()
+        print(f"\ninterrupted in epoch {epoch + 1}: last.pt holds the {epoch} finished epoch(s), interrupted.pt the "
+              f"weights at the moment of Ctrl-C; continue with: python assignment_4a.py --resume {run_dir}")
+        raise
+    except FloatingPointError as e:
+        writer.close()
+        raise SystemExit(f"error: {e}; checkpoints of the finished epochs are in {run_dir}") from None
+    metrics = write_metrics(run_dir, cfg, classes, history, best, None, data)
+    final = history[-1] if history else {}
+    writer.add_hparams({k: cfg[k] for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
+                                            "epochs", "precision")} | {"augment": str(cfg["augment"])},
+                       {"hparam/best_accuracy_val": best, "hparam/final_accuracy_val": final.get("accuracy_val", 0),
+                        "hparam/final_accuracy_train": final.get("accuracy_train", 0)}, run_name=".")
+    writer.close()
+    metrics["seconds_total"], metrics["run_dir"] = time.time() - t0, run_dir
+    return metrics
+
+
+def _through_prefix(prefix, x, precision, device):
+    if not len(prefix):
+        return x
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        return prefix(x).float()
+
+
+def write_metrics(run_dir, cfg, classes, history, best, confusion, data):
+    path = os.path.join(run_dir, "metrics.json")
+    old = json.load(open(path)) if os.path.exists(path) else {}
+    best_row = max(history, key=lambda h: h["accuracy_val"]) if history else None
+    m = {"run": os.path.basename(run_dir), "remove": cfg["remove"], "train": cfg["train"], "classes": classes,
+         "counts": {s: {c: int((data[s][1] == i).sum()) for i, c in enumerate(classes)} for s in ("train", "val")},
+         "skipped_images": {s: data[s][2] for s in ("train", "val")},
+         "epochs": history, "best": best_row, "best_val_accuracy": best,
+         "best_confusion": confusion.tolist() if confusion is not None else old.get("best_confusion")}
+    with open(path + ".tmp", "w") as fh:
+        json.dump(m, fh, indent=2)
+    os.replace(path + ".tmp", path)
+    return m
+
+
+def load_data(cfg):
+    train_files, train_labels, classes = list_split(cfg["data"], "train")
+    val_files, val_labels, _ = list_split(cfg["data"], "val", classes)
+    cache = os.path.join(cfg["data"], ".cache")
+    data = {"classes": classes,
+            "train": load_split_cached(train_files, train_labels, cache, "train", cfg["workers"]),
+            "val": load_split_cached(val_files, val_labels, cache, "val", cfg["workers"])}
+    skipped = data["train"][2] + data["val"][2]
+    print(f"dataset {cfg['data']}: {len(classes)} styles, {len(data['train'][1])} train / {len(data['val'][1])} val "
+          f"images" + (f"; skipped {skipped} unusable image(s)" if skipped else ""))
+    return data
+
+
+def comparison_table(results):
+    head = f"{'run':36s} {'remove':>6s} {'train':>5s} {'epochs':>6s} {'best val':>8s} {'final train':>11s} " \
+           f"{'final val':>9s} {'time':>7s}"
+    rows = [head, "-" * len(head)]
+    for m in results:
+        f = m["epochs"][-1]
+        rows.append(f"{m['run']:36s} {m['remove']:6d} {m['train']:>5s} {f['epoch']:6d} {m['best_val_accuracy']:8.3f} "
+                    f"{f['accuracy_train']:11.3f} {f['accuracy_val']:9.3f} {m['seconds_total']:6.0f}s")
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.backends.cudnn.benchmark = True
+    try:
+        if args.resume:
+            if not os.path.isfile(os.path.join(args.resume, "last.pt")):
+                raise FileNotFoundError(f"--resume {args.resume}: no last.pt there (give a run folder under {args.runs}/)")
+            cfg = torch.load(os.path.join(args.resume, "last.pt"), map_location="cpu", weights_only=True)["config"]
+            cfg["epochs"] = args.epochs or cfg["epochs"]
+            plan = [cfg]
+        else:
+            base = {k: v for k, v in vars(args).items() if k not in ("remove", "train", "compare", "resume")}
+            plan = []
+            for r in args.remove:
+                for t in args.train:
+                    plan.append(dict(base, remove=r, train=t,
+                                     augment=(t == "all") if args.augment == "auto" else args.augment == "on"))
+        data = load_data(plan[0])
+        results = []
+        for cfg in plan:
+            results.append(train_run(cfg, data, resume_dir=args.resume))
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if len(results) > 1 or args.compare:
+        print("\n" + comparison_table(results))
+    print(f"\nTensorBoard: tensorboard --logdir {os.path.dirname(os.path.normpath(results[-1]['run_dir']))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Part 2: image-specific class saliency maps from a pretrained VGG-16.
+
+Simonyan, Vedaldi & Zisserman, "Deep Inside Convolutional Networks", ICLR workshop 2014, section 3.1.
+For every image in My-Images/:
+  1. forward pass through VGG-16;
+  2. class scores S (un-normalised, before the softmax);
+  3. a one-hot derivative at the score layer: dS/dS_c = 1 for class C, 0 elsewhere
+     (C = the top-scoring class, or the class given with --class);
+  4. back-propagate it to the input pixels: w = dS_C / dI;
+  5. saliency M(i, j) = max over the 3 colour channels of |w(c, i, j)|, rendered.
+
+    python assignment_4b.py                            # My-Images/ -> report/saliency/
+    python assignment_4b.py --class "tiger cat"       # the map for one named class (or an index: --class 282)
+    python assignment_4b.py --images photos/ --out out/ --precision bf16 --weights vgg16-397923af.pth
+
+Writes, into --out: <image>_saliency.png per image (input crop, map, map over the crop), grid.png
+(all images), predictions.csv (top-5 labels and probabilities per image).
+"""
+import argparse
+import csv
+import os
+import sys
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+import vgg16
+
+# ---- defaults ----
+IMAGES_DIR = "My-Images"
+OUT_DIR = os.path.join("report", "saliency")
+BATCH_SIZE = 8          # images per forward/backward pass
+TOP_K = 5               # predictions written to the CSV
+DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
+MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Image-specific class saliency maps (Simonyan et al. 2014, sec. 3.1) "
+                                "from an ImageNet VGG-16.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--images", default=IMAGES_DIR, help="folder of images to explain")
+    p.add_argument("--out", default=OUT_DIR, help="folder for the figures and predictions.csv")
+    p.add_argument("--class", dest="target", default=None,
+                   help="class C to explain for every image: an ImageNet index (0-999) or a class name "
+                        "(e.g. 'tabby' or 'tiger cat'; a unique part of a name also works); default: each image's top-scoring class")
+    p.add_argument("--weights", default=None,
+                   help="local VGG-16 state dict (.pth); default: torchvision's ImageNet weights, "
+                        "downloaded once into " + vgg16.default_checkpoint_path())
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per forward/backward pass")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16 autocast: faster on recent GPUs and CPUs with bf16 units (AVX512-BF16, AMX), much "
+                        "slower on CPUs without them; maps agree closely with fp32 (see bench/bench_saliency.py)")
+    args = p.parse_args(argv)
+    if args.batch_size < 1:
+        p.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    return args
+
+
+def resolve_device(name):
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_class(target, categories):
+    """--class value -> ImageNet index. Accepts an index, an exact name, or a word that names one class."""
+    if target is None:
+        return None
+    if target.strip().lstrip("-").isdigit():
+        idx = int(target)
+        if not 0 <= idx < len(categories):
+            raise ValueError(f"--class {idx} is out of range: ImageNet indices go from 0 to {len(categories) - 1}")
+        return idx
+    key = target.strip().lower()
+    exact = [i for i, c in enumerate(categories) if c.lower() == key]
+    if exact:
+        return exact[0]
+    partial = [i for i, c in enumerate(categories) if key in c.lower()]
+    if len(partial) == 1:
+        return partial[0]
+    if not partial:
+        raise ValueError(f"--class '{target}' matches no ImageNet class name; give an index 0-999 or a name "
+                         f"such as '{categories[281]}'")
+    names = ", ".join(f"{i}: {categories[i]}" for i in partial[:8])
+    raise ValueError(f"--class '{target}' matches {len(partial)} classes ({names}{', ...' if len(partial) > 8 else ''}); "
+                     "give one of these indices or the full name")
+
+
+def open_rgb(path):
+    """Open any image file as 8-bit RGB, upright. Raises ValueError with the reason if it cannot be used."""
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ValueError(f"{im.width}x{im.height} pixels is above the {MAX_PIXELS // 10**6}-megapixel limit")
+            im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))  # JPEG: decode at 1/2..1/8 scale, both sides kept >= this
+            im = ImageOps.exif_transpose(im)  # also loads the pixels, so truncation shows up here
+            im.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise ValueError(f"not a readable image ({e.__class__.__name__})") from None
+    except OSError as e:  # truncated or corrupt data
+        raise ValueError(f"damaged image data ({e})") from None
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit grayscale: scale to 8 bits
+        a = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+        im = Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")  # transparent pixels become white, not whatever colour hides under them
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return im.convert("RGB")  # also L, P, CMYK, YCbCr -> RGB
+
+
+def list_images(folder):
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"image folder {folder} does not exist: create it and put photographs in it, "
+                                "or pass --images PATH")
+    files = sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                   if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith("."))
+    if not files:
+        raise FileNotFoundError(f"no image files in {folder} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return files
+
+
+def load_images(files, preprocess):
+    """-> kept file names, (N, 3, 224, 224) normalised batch, skipped count. Unusable files are skipped with a warning."""
+    kept, tensors = [], []
+    for f in files:
+        try:
+            tensors.append(preprocess(open_rgb(f)))
+            kept.append(f)
+        except ValueError as e:
+            print(f"warning: skipping {f}: {e}", file=sys.stderr)
+    return kept, (torch.stack(tensors) if tensors else None), len(files) - len(kept)
+
+
+def saliency_maps(model, images, classes=None, precision="fp32"):
+    """Vanilla gradient saliency (Simonyan et al. 2014, sec. 3.1), batched.
+
+    images: (N, 3, H, W) normalised batch; classes: None (top-scoring class per image), an int, or (N,) indices.
+    Returns maps (N, H, W) >= 0, classes used (N,) long, scores (N, C) float32 (before the softmax).
+    Only the input gets a gradient: the model's parameter .grad stay as they were. The model should be in
+    eval mode (dropout off), and has no batch-norm, so each image's map depends on that image alone.
+    """
+    x = images.detach().clone().requires_grad_(True)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        scores = model(x)                                       # (N, C) class scores S
+    if classes is None:
+        classes = scores.detach().argmax(dim=1)
+    classes = torch.as_tensor(classes, dtype=torch.long, device=x.device).expand(len(x))
+    one_hot = torch.zeros_like(scores).scatter_(1, classes[:, None], 1.0)  # dS/dS: 1 at class C, 0 elsewhere
+    # back-propagate to the pixels only: autograd skips the weight gradients it is not asked for
+    (grad,) = torch.autograd.grad(scores, x, grad_outputs=one_hot)        # (N, 3, H, W) = dS_C / dI
+    maps = grad.abs().amax(dim=1)                                         # (N, 3, H, W) -> (N, H, W)
+    return maps, classes, scores.detach().float()
+
+
+def denormalise(x, preprocess):
+    """(3, H, W) normalised tensor -> (H, W, 3) float array in [0, 1], the crop the network saw."""
+    mean = torch.tensor(preprocess.mean).view(3, 1, 1)
+    std = torch.tensor(preprocess.std).view(3, 1, 1)
+    return (x.cpu().float() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def draw_row(axes, crop, smap, title):
+    """Three panels: the input crop, the saliency map, the map over the crop."""
+    m = smap / max(float(smap.max()), 1e-12)  # scale each map to [0, 1] for display
+    axes[0].imshow(crop)
+    axes[0].set_title(title, fontsize=9)
+    axes[1].imshow(m, cmap="gray")
+    axes[1].set_title("saliency max_c |dS_C/dI|", fontsize=9)
+    axes[2].imshow(crop)
+    axes[2].imshow(m, cmap="jet", alpha=0.5)
+    axes[2].set_title("overlay", fontsize=9)
+    for a in axes:
+        a.axis("off")
+
+
+def save_figures(out_dir, files, crops, maps, titles):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for f, crop, m, t in zip(files, crops, maps, titles):
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+        draw_row(axes, crop, m, t)
+        fig.tight_layout()
+        path = os.path.join(out_dir, os.path.splitext(os.path.basename(f))[0] + "_saliency.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    fig, axes = plt.subplots(len(files), 3, figsize=(9, 3.1 * len(files)), squeeze=False)
+    for row, crop, m, t in zip(axes, crops, maps, titles):
+        draw_row(row, crop, m, t)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "grid.png"), dpi=90)
+    plt.close(fig)
+    return written
+
+
+def write_predictions(path, files, probs, classes, categories, k=TOP_K):
+    top_p, top_i = probs.topk(k, dim=1)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "class_used", "class_used_name", "class_used_prob"]
+                   + [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_name", f"top{r}_prob")])
+        for f, p, c, ti, tp in zip(files, probs, classes.tolist(), top_i.tolist(), top_p.tolist()):
+            row = [os.path.basename(f), c, categories[c], f"{p[c]:.6f}"]
+            for i, q in zip(ti, tp):
+                row += [i, categories[i], f"{q:.6f}"]
+            w.writerow(row)
+
+
+def main(argv=None):
+    from tqdm import tqdm
+
+    args = parse_args(argv)
+    categories = vgg16.WEIGHTS.meta["categories"]
+    preprocess = vgg16.WEIGHTS.transforms()  # resize 256, centre crop 224, ImageNet mean/std
+    try:
+        target = resolve_class(args.target, categories)
+        files, batch, skipped = load_images(list_images(args.images), preprocess)
+        if batch is None:
+            raise ValueError(f"none of the files in {args.images} could be read as an image")
+        device = resolve_device(args.device)
+        if args.precision == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            print("warning: this CPU has no bf16 units (AVX512-BF16 or AMX): bf16 runs much slower than fp32 here",
+                  file=sys.stderr)
+        model = vgg16.load_vgg16(args.weights).to(device)
+    except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, RuntimeError) as e:
+        sys.exit(f"error: {e}")
+    maps, classes, probs = [], [], []
+    for i in tqdm(range(0, len(batch), args.batch_size), desc="saliency", unit="batch", file=sys.stderr):
+        m, c, s = saliency_maps(model, batch[i:i + args.batch_size].to(device), target, args.precision)
+        maps.append(m.float().cpu()), classes.append(c.cpu()), probs.append(s.softmax(dim=1).cpu())
+    maps, classes, probs = torch.cat(maps), torch.cat(classes), torch.cat(probs)
+
+    titles = []
+    for f, c, p in zip(files, classes.tolist(), probs):
+        top = int(p.argmax())
+        print(f"{os.path.basename(f)}: predicted '{categories[top]}' (p={p[top]:.3f}), "
+              f"saliency for class {c} '{categories[c]}' (p={p[c]:.3f})")
+        titles.append(f"{categories[c]} (p={p[c]:.2f})")
+    crops = [denormalise(x, preprocess) for x in batch]
+    save_figures(args.out, files, crops, maps.numpy(), titles)
+    write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories)
+    print(f"wrote {len(files)} figures, grid.png and predictions.csv to {args.out}"
+          + (f"; skipped {skipped} unusable file(s)" if skipped else ""))
+
+
+if __name__ == "__main__":
+    main()

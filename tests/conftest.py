@@ -1,0 +1,93 @@
+"""Shared fixtures: no test touches the network. Pretrained weights are replaced by seeded random weights,
+saved where torchvision's loader looks for its cache ($TORCH_HOME/hub/checkpoints/<file name of the URL>)."""
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def torch_home(tmp_path_factory):
+    """An empty TORCH_HOME for the whole session, so that no real cache (or download) is used."""
+    home = tmp_path_factory.mktemp("torch_home")
+    old = os.environ.get("TORCH_HOME")
+    os.environ["TORCH_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("TORCH_HOME", None)
+    else:
+        os.environ["TORCH_HOME"] = old
+
+
+def cache_path(weights):
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+
+
+@pytest.fixture(scope="session")
+def vgg_weights(torch_home):
+    """Random torchvision VGG-16 weights at the path torchvision's loader reads; returns the state dict."""
+    import torchvision
+    import vgg16
+
+    torch.manual_seed(0)
+    state = torchvision.models.vgg16(weights=None).state_dict()
+    path = cache_path(vgg16.WEIGHTS)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+@pytest.fixture(scope="session")
+def vgg_model(vgg_weights):
+    import vgg16
+
+    return vgg16.load_vgg16()
+
+
+def write_image(path, size=(64, 48), mode="RGB", seed=0, **save_kwargs):
+    """A small random-colour image file; returns its path."""
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    im = Image.fromarray(arr, "RGB")
+    if mode != "RGB":
+        im = im.convert(mode)
+    im.save(path, **save_kwargs)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def alexnet_weights(torch_home):
+    """Random torchvision AlexNet weights where AlexNet_Weights.IMAGENET1K_V1 is cached; returns the state dict."""
+    import torchvision
+    from torchvision.models import AlexNet_Weights
+
+    torch.manual_seed(0)
+    state = torchvision.models.alexnet(weights=None).state_dict()
+    for k in ("classifier.1.weight", "classifier.4.weight"):  # random init (std 0.01) leaves fc7 activations ~0.005;
+        state[k] *= 10                                         # x10 each gives the O(1) scale of the trained network
+    path = cache_path(AlexNet_Weights.IMAGENET1K_V1)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def make_style_dataset(root, n_train=12, n_val=6, styles=("Blue_Period", "Green_Period", "Red_Period"), size=(40, 32)):
+    """A tiny learnable 'WikiArt': each style is a colour family with noise. Returns root."""
+    base = {"Blue_Period": (40, 60, 200), "Green_Period": (40, 190, 60), "Red_Period": (200, 50, 40),
+            "Gray_Period": (128, 128, 128)}
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("val", n_val)):
+        for style in styles:
+            d = root / split / style
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                arr = np.clip(np.array(base[style]) + rng.normal(0, 40, size=(size[1], size[0], 3)), 0, 255)
+                Image.fromarray(arr.astype(np.uint8)).save(d / f"{style.lower()}_{i:03d}.jpg", quality=90)
+    return root

@@ -1,0 +1,255 @@
+import json
+import os
+
+import pytest
+import torch
+from torch import nn
+
+import assignment_4a as a4a
+from conftest import make_style_dataset
+
+FAST = ["--epochs", "3", "--batch-size", "8", "--lr", "0.01", "--workers", "2"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_style_dataset(tmp_path_factory.mktemp("wikiart"))
+
+
+def run(dataset, tmp_path, *extra):
+    a4a.main(["--data", str(dataset), "--runs", str(tmp_path / "runs"), *FAST, *extra])
+    runs = sorted((tmp_path / "runs").iterdir())
+    return runs[-1]
+
+
+def kinds(seq):
+    return [(type(m).__name__, getattr(m, "in_features", None), getattr(m, "out_features", None)) for m in seq]
+
+
+def test_head_surgery_layer_lists(alexnet_weights):
+    m1 = a4a.remove_last_fc_layers(a4a.load_alexnet()[0], 1, 10)
+    assert kinds(m1.classifier) == [("Dropout", None, None), ("Linear", 9216, 4096), ("ReLU", None, None),
+                                    ("Dropout", None, None), ("Linear", 4096, 4096), ("ReLU", None, None),
+                                    ("Linear", 4096, 10)]
+    m2 = a4a.remove_last_fc_layers(a4a.load_alexnet()[0], 2, 10)
+    assert kinds(m2.classifier) == [("Dropout", None, None), ("Linear", 9216, 4096), ("ReLU", None, None),
+                                    ("Dropout", None, None), ("Linear", 4096, 10)]
+    # the kept layers are the pretrained ones, the new layer is not
+    assert torch.equal(m2.classifier[1].weight, alexnet_weights["classifier.1.weight"])
+    assert len(list(m1.features)) == 13
+
+
+@pytest.mark.parametrize("train,expected", [
+    ("new", ["classifier.6.weight", "classifier.6.bias"]),
+    ("fc", ["classifier.1.weight", "classifier.1.bias", "classifier.4.weight", "classifier.4.bias",
+            "classifier.6.weight", "classifier.6.bias"]),
+    ("all", None)])
+def test_which_parameters_train(alexnet_weights, train, expected):
+    model = a4a.remove_last_fc_layers(a4a.load_alexnet()[0], 1, 3)
+    trained = a4a.set_trainable(model, train)
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert names == (expected or [n for n, _ in model.named_parameters()])
+    assert len(trained) == len(names)
+
+
+def test_frozen_prefix_split(alexnet_weights):
+    model = a4a.remove_last_fc_layers(a4a.load_alexnet()[0], 2, 3)
+    a4a.set_trainable(model, "new")
+    prefix, head = a4a.split_frozen_prefix(model)
+    assert kinds(head) == [("Dropout", None, None), ("Linear", 4096, 3)]  # dropout stays live in the head
+    a4a.set_trainable(model, "fc")
+    prefix, head = a4a.split_frozen_prefix(model)
+    assert isinstance(prefix[-1], nn.Flatten) and kinds(head)[1] == ("Linear", 9216, 4096)
+    a4a.set_trainable(model, "all")
+    assert len(a4a.split_frozen_prefix(model)[0]) == 0
+
+
+def test_loss_and_accuracy_written_out_match_torch():
+    logits, y = torch.randn(7, 5, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 2, 3, 4, 0, 1])
+    torch.testing.assert_close(a4a.cross_entropy(logits, y), nn.functional.cross_entropy(logits, y))
+    assert a4a.accuracy(logits, y) == (logits.argmax(1) == y).float().mean().item()
+
+
+def test_learns_and_logs_everything(alexnet_weights, dataset, tmp_path):
+    run_dir = run(dataset, tmp_path, "--remove", "1", "--train", "new", "--epochs", "6")
+    m = json.load(open(run_dir / "metrics.json"))
+    epochs = m["epochs"]
+    assert len(epochs) == 6 and m["classes"] == ["Blue_Period", "Green_Period", "Red_Period"]
+    assert epochs[-1]["loss_train"] < 0.7 * epochs[0]["loss_train"]
+    assert m["best_val_accuracy"] >= 0.8  # chance is 1/3
+    assert m["counts"]["train"] == {"Blue_Period": 12, "Green_Period": 12, "Red_Period": 12}
+    assert len(m["best_confusion"]) == 3 and sum(map(sum, m["best_confusion"])) == 18
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    ea = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0})
+    ea.Reload()
+    tags = ea.Tags()
+    for tag in ("loss/train", "loss/val", "accuracy/train", "accuracy/val", "lr", "loss/train_step"):
+        assert tag in tags["scalars"], tag
+    assert [e.step for e in ea.Scalars("accuracy/val")] == [1, 2, 3, 4, 5, 6]
+    assert [round(e.value, 5) for e in ea.Scalars("accuracy/val")] == [round(e["accuracy_val"], 5) for e in epochs]
+    assert all(0 <= e.value <= 1 for e in ea.Scalars("accuracy/train"))
+    assert "confusion_matrix/val" in tags["images"]
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(run_dir))  # hparams summary too
+
+    for name in ("best.pt", "last.pt"):
+        ck = torch.load(run_dir / name, weights_only=True)
+        assert {"model", "optimizer", "epoch", "best_val_accuracy", "config", "classes"} <= set(ck)
+    assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 6
+    assert json.load(open(run_dir / "config.json"))["train"] == "new"
+
+
+def test_frozen_weights_stay_bit_identical(alexnet_weights, dataset, tmp_path):
+    run_dir = run(dataset, tmp_path, "--remove", "2", "--train", "fc", "--epochs", "1")
+    state = torch.load(run_dir / "last.pt", weights_only=True)["model"]
+    for k, v in state.items():
+        if k.startswith("features."):
+            assert torch.equal(v, alexnet_weights[k]), k
+    assert not torch.equal(state["classifier.1.weight"], alexnet_weights["classifier.1.weight"])  # fc6 trained
+
+
+def test_full_finetune_with_augmentation_trains_conv_layers(alexnet_weights, dataset, tmp_path):
+    run_dir = run(dataset, tmp_path, "--train", "all", "--epochs", "1")
+    state = torch.load(run_dir / "last.pt", weights_only=True)["model"]
+    assert not torch.equal(state["features.0.weight"], alexnet_weights["features.0.weight"])
+    assert json.load(open(run_dir / "config.json"))["augment"] is True
+
+
+def test_cached_features_equal_a_tutorial_style_loop(alexnet_weights, dataset, tmp_path):
+    """Frozen layers once per image + epochs on cached features == every image through the whole net every epoch."""
+    from torchvision.datasets import ImageFolder
+    run_dir = run(dataset, tmp_path, "--remove", "1", "--train", "new", "--epochs", "2")
+    ours = json.load(open(run_dir / "metrics.json"))["epochs"]
+    new_layer = torch.load(run_dir / "last.pt", weights_only=True)["model"]["classifier.6.weight"]
+
+    # the textbook loop: ImageFolder + the weights' transforms, the whole model forward each step
+    a4a.seed_everything(0)
+    model, weights = a4a.load_alexnet()
+    model = a4a.remove_last_fc_layers(model, 1, 3)
+    trained = a4a.set_trainable(model, "new")
+    ds = ImageFolder(str(dataset / "train"), transform=weights.transforms())
+    opt = torch.optim.SGD(trained, lr=0.01, momentum=0.9, weight_decay=5e-4)
+    model.eval()  # frozen layers are a fixed feature extractor; the new layer has no dropout or batch-norm
+    for epoch in range(2):
+        for g in opt.param_groups:
+            g["lr"] = 0.01 * 0.5 * (1 + __import__("math").cos(__import__("math").pi * epoch / 2))
+        order, total = a4a.batch_order(len(ds), epoch, 0), 0.0
+        for i in range(0, len(ds), 8):
+            batch = [ds[j] for j in order[i:i + 8].tolist()]
+            x, y = torch.stack([b[0] for b in batch]), torch.tensor([b[1] for b in batch])
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(y)
+        assert total / len(ds) == pytest.approx(ours[epoch]["loss_train"], rel=1e-4)
+    torch.testing.assert_close(model.classifier[6].weight, new_layer, rtol=1e-4, atol=1e-6)
+
+
+def test_resume_after_interrupt_continues_to_the_same_numbers(alexnet_weights, dataset, tmp_path, monkeypatch):
+    straight = run(dataset, tmp_path / "a", "--train", "new", "--name", "straight")
+    real = a4a.train_one_epoch
+
+    def interrupt_in_second_epoch(*args, **kwargs):
+        if args[5] == 1:  # epoch index
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(a4a, "train_one_epoch", interrupt_in_second_epoch)
+    with pytest.raises(SystemExit) as e:
+        run(dataset, tmp_path / "b", "--train", "new", "--name", "cut")
+    assert e.value.code == 130
+    cut = tmp_path / "b" / "runs" / "cut"
+    assert torch.load(cut / "last.pt", weights_only=True)["epoch"] == 1 and (cut / "interrupted.pt").exists()
+    monkeypatch.setattr(a4a, "train_one_epoch", real)
+    a4a.main(["--resume", str(cut), "--workers", "2"])
+    a, b = json.load(open(straight / "metrics.json")), json.load(open(cut / "metrics.json"))
+    assert [h["epoch"] for h in b["epochs"]] == [1, 2, 3]
+    for x, y in zip(a["epochs"], b["epochs"]):
+        assert x["loss_train"] == pytest.approx(y["loss_train"], rel=1e-6)
+        assert x["accuracy_val"] == y["accuracy_val"]
+
+
+def test_compare_prints_a_table(alexnet_weights, dataset, tmp_path, capsys):
+    a4a.main(["--data", str(dataset), "--runs", str(tmp_path / "runs"), "--remove", "1", "2", "--train", "new",
+              "--epochs", "1", "--batch-size", "16", "--workers", "2"])
+    out = capsys.readouterr().out
+    table = out[out.index("best val"):]
+    assert table.count("remove1-new") == 1 and table.count("remove2-new") == 1
+    assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_corrupt_images_are_skipped_and_counted(alexnet_weights, tmp_path, capsys):
+    data = make_style_dataset(tmp_path / "d", n_train=4, n_val=2)
+    (data / "train" / "Red_Period" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (data / "val" / "Blue_Period" / "empty.jpg").write_bytes(b"")
+    run_dir = run(data, tmp_path, "--epochs", "1")
+    err = capsys.readouterr()
+    assert "warning: skipping" in err.err and "broken.jpg" in err.err and "empty.jpg" in err.err
+    assert "skipped 2 unusable image(s)" in err.out
+    assert json.load(open(run_dir / "metrics.json"))["skipped_images"] == {"train": 1, "val": 1}
+
+
+def test_decode_cache_is_reused_and_rebuilt_when_files_change(tmp_path):
+    data = make_style_dataset(tmp_path / "d", n_train=2, n_val=1)
+    files, labels, _ = a4a.list_split(str(data), "train")
+    cache = str(data / ".cache")
+    first = a4a.load_split_cached(files, labels, cache, "train", 1)
+    (name,) = os.listdir(cache)
+    mtime = os.stat(os.path.join(cache, name)).st_mtime_ns
+    assert torch.equal(a4a.load_split_cached(files, labels, cache, "train", 1)[0], first[0])
+    assert os.stat(os.path.join(cache, name)).st_mtime_ns == mtime  # read, not rebuilt
+    os.remove(files[0])
+    files2, labels2, _ = a4a.list_split(str(data), "train")
+    again = a4a.load_split_cached(files2, labels2, cache, "train", 1)
+    assert len(again[0]) == len(first[0]) - 1 and os.listdir(cache) != [name]
+    assert first[0].dtype == torch.uint8 and first[0].shape[1:] == (3, 256, 256)
+
+
+def test_decode_matches_the_weights_transforms(tmp_path):
+    from PIL import Image
+    from torchvision.models import AlexNet_Weights
+    data = make_style_dataset(tmp_path / "d", n_train=1, n_val=1)
+    f = sorted((data / "train" / "Red_Period").iterdir())[0]
+    tf = AlexNet_Weights.IMAGENET1K_V1.transforms()
+    expected = tf(Image.open(f).convert("RGB"))
+    mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
+    torch.testing.assert_close(a4a.to_input(a4a.decode(str(f))[None], mean, std)[0], expected)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--data", "{tmp}/nothing"], "no dataset at {tmp}/nothing/train: run `python download_wikiart.py` first"),
+    (["--resume", "{tmp}/norun"], "--resume {tmp}/norun: no last.pt there"),
+    (["--weights", "{tmp}/none.pth", "--data", "{data}"], "--weights {tmp}/none.pth does not exist"),
+])
+def test_clear_errors(alexnet_weights, dataset, tmp_path, argv, message):
+    with pytest.raises(SystemExit) as e:
+        a4a.main([a.format(tmp=tmp_path, data=dataset) for a in argv] + ["--runs", str(tmp_path / "r")])
+    assert str(e.value).startswith("error: " + message.format(tmp=tmp_path))
+
+
+def test_missing_weights_offline(dataset, tmp_path, monkeypatch):
+    import urllib.error
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--data", str(dataset), "--runs", str(tmp_path / "r"), "--epochs", "1"])
+    assert "could not download the AlexNet weights" in str(e.value)
+    assert str(tmp_path / "empty" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth") in str(e.value)
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_checkpoints(alexnet_weights, dataset, tmp_path, monkeypatch):
+    real = a4a.cross_entropy
+    calls = {"n": 0}
+
+    def nan_in_epoch_two(logits, labels):
+        calls["n"] += 1
+        loss = real(logits, labels)
+        return loss * float("nan") if calls["n"] > 6 else loss  # 36 images / batch 8 = 5 steps an epoch
+    monkeypatch.setattr(a4a, "cross_entropy", nan_in_epoch_two)
+    with pytest.raises(SystemExit) as e:
+        run(dataset, tmp_path, "--name", "nan")
+    assert "the training loss became nan in epoch 2" in str(e.value)
+    assert torch.load(tmp_path / "runs" / "nan" / "last.pt", weights_only=True)["epoch"] == 1

@@ -1,0 +1,189 @@
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import assignment_4b as a4b
+import vgg16
+from conftest import ROOT, write_image
+
+
+def small_batch(n=3, size=48, seed=0):
+    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def test_equals_direct_autograd_computation(vgg_model):
+    x = small_batch()
+    maps, classes, scores = a4b.saliency_maps(vgg_model, x)
+    # the recipe written out image by image: d score_C / d pixels, then max_c |.|
+    for i in range(len(x)):
+        xi = x[i:i + 1].clone().requires_grad_(True)
+        s = vgg_model(xi)[0]
+        c = int(s.argmax())
+        (g,) = torch.autograd.grad(s[c], xi)
+        assert classes[i] == c
+        torch.testing.assert_close(scores[i], s.detach(), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(maps[i], g[0].abs().max(dim=0).values, rtol=1e-4, atol=1e-8)
+    assert maps.shape == (3, 48, 48) and scores.shape == (3, 1000) and classes.dtype == torch.long
+    assert (maps >= 0).all() and maps.sum() > 0
+
+
+def test_class_override_changes_the_map(vgg_model):
+    x = small_batch(2)
+    top, top_cls, _ = a4b.saliency_maps(vgg_model, x)
+    other = int((top_cls[0] + 1) % 1000)
+    forced, cls, _ = a4b.saliency_maps(vgg_model, x, classes=other)
+    assert cls.tolist() == [other, other]
+    assert not torch.allclose(forced[0], top[0])
+    per_image, cls2, _ = a4b.saliency_maps(vgg_model, x, classes=torch.tensor([5, 7]))
+    assert cls2.tolist() == [5, 7]
+
+
+def test_each_map_is_independent_of_the_rest_of_the_batch(vgg_model):
+    x = small_batch(4)
+    together, _, _ = a4b.saliency_maps(vgg_model, x)
+    alone, _, _ = a4b.saliency_maps(vgg_model, x[2:3])
+    torch.testing.assert_close(together[2], alone[0], rtol=1e-4, atol=1e-8)
+
+
+def test_model_parameters_get_no_gradient(vgg_model):
+    for p in vgg_model.parameters():
+        p.grad = None
+    a4b.saliency_maps(vgg_model, small_batch(1))
+    assert all(p.grad is None for p in vgg_model.parameters())
+
+
+def test_bf16_map_agrees_with_fp32(vgg_model):
+    x = small_batch(2)
+    m32, c32, _ = a4b.saliency_maps(vgg_model, x)
+    m16, _, _ = a4b.saliency_maps(vgg_model, x, classes=c32, precision="bf16")
+    assert m16.dtype == torch.float32
+    r = np.corrcoef(m32.flatten().numpy(), m16.flatten().numpy())[0, 1]
+    assert r > 0.9
+
+
+@pytest.mark.parametrize("value,expected", [("281", 281), ("tabby", 281), ("Tabby", 281),
+                                            ("tiger cat", 282), ("espresso", 967)])
+def test_resolve_class(value, expected):
+    cats = vgg16.WEIGHTS.meta["categories"]
+    got = a4b.resolve_class(value, cats)
+    assert got == expected
+
+
+def test_resolve_class_errors():
+    cats = vgg16.WEIGHTS.meta["categories"]
+    with pytest.raises(ValueError, match="out of range"):
+        a4b.resolve_class("1000", cats)
+    with pytest.raises(ValueError, match="matches no ImageNet class"):
+        a4b.resolve_class("zzzq", cats)
+    with pytest.raises(ValueError, match=r"matches \d+ classes"):
+        a4b.resolve_class("cat", cats)
+
+
+# ---- images of every awkward kind -------------------------------------------------------------
+
+def make_bad_and_odd_images(folder):
+    """Returns {file name: usable?} after writing one file of each kind into folder."""
+    folder.mkdir(exist_ok=True)
+    write_image(folder / "ok.jpg", size=(300, 200), seed=1)
+    write_image(folder / "gray.png", mode="L", seed=2)
+    write_image(folder / "rgba.png", mode="RGBA", seed=3)
+    write_image(folder / "palette.gif", mode="P", seed=4)
+    write_image(folder / "cmyk.jpg", mode="CMYK", seed=5)
+    Image.fromarray(np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 20).save(folder / "sixteen.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees on display
+    write_image(folder / "rotated.jpg", size=(80, 40), seed=6, exif=exif.tobytes())
+    write_image(folder / "large.jpg", size=(3000, 2000), seed=7, quality=50)
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.png").write_text("this is text, not an image")
+    full = (folder / "ok.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(full[: len(full) // 2])
+    Image.new("1", (20000, 10000)).save(folder / "bomb.png")  # 200 megapixels, a few KB on disk
+    return {"ok.jpg": True, "gray.png": True, "rgba.png": True, "palette.gif": True, "cmyk.jpg": True,
+            "sixteen.png": True, "rotated.jpg": True, "large.jpg": True, "empty.jpg": False,
+            "notes.png": False, "truncated.jpg": False, "bomb.png": False}
+
+
+def test_open_rgb_handles_every_kind(tmp_path):
+    expected = make_bad_and_odd_images(tmp_path / "imgs")
+    for name, usable in expected.items():
+        path = str(tmp_path / "imgs" / name)
+        if usable:
+            im = a4b.open_rgb(path)
+            assert im.mode == "RGB", name
+        else:
+            with pytest.raises(ValueError):
+                a4b.open_rgb(path)
+    assert a4b.open_rgb(str(tmp_path / "imgs" / "rotated.jpg")).size == (40, 80)  # EXIF rotation applied
+    assert max(a4b.open_rgb(str(tmp_path / "imgs" / "large.jpg")).size) < 3000   # JPEG draft decoding
+    sixteen = np.asarray(a4b.open_rgb(str(tmp_path / "imgs" / "sixteen.png")))
+    assert 0 < sixteen.max() < 255  # scaled to 8 bits, not clipped to white
+    rgba = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    rgba.save(tmp_path / "clear.png")
+    assert np.asarray(a4b.open_rgb(str(tmp_path / "clear.png"))).min() == 255  # transparent -> white
+
+
+def test_cli_end_to_end_with_bad_inputs(vgg_weights, tmp_path, capsys):
+    expected = make_bad_and_odd_images(tmp_path / "imgs")
+    out = tmp_path / "out"
+    a4b.main(["--images", str(tmp_path / "imgs"), "--out", str(out), "--batch-size", "3"])
+    captured = capsys.readouterr()
+    good = sorted(n for n, ok in expected.items() if ok)
+    bad = sorted(n for n, ok in expected.items() if not ok)
+    for n in bad:
+        assert f"warning: skipping {tmp_path / 'imgs' / n}:" in captured.err
+    for n in good:
+        assert (out / (os.path.splitext(n)[0] + "_saliency.png")).stat().st_size > 1000
+        assert f"{n}: predicted '" in captured.out
+    assert f"skipped {len(bad)} unusable file(s)" in captured.out
+    assert Image.open(out / "grid.png").size[1] > Image.open(out / "grid.png").size[0]  # one row per image
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    assert sorted(r["file"] for r in rows) == good
+    cats = vgg16.WEIGHTS.meta["categories"]
+    for r in rows:
+        probs = [float(r[f"top{k}_prob"]) for k in range(1, 6)]
+        assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+        assert r["top1_name"] == cats[int(r["top1"])] and r["class_used"] == r["top1"]
+
+
+def test_cli_class_by_name(vgg_weights, tmp_path, capsys):
+    write_image(tmp_path / "a.png", seed=3)
+    a4b.main(["--images", str(tmp_path), "--out", str(tmp_path / "o"), "--class", "espresso"])
+    assert "saliency for class 967 'espresso'" in capsys.readouterr().out
+    assert list(csv.DictReader(open(tmp_path / "o" / "predictions.csv")))[0]["class_used"] == "967"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--images", "{tmp}/missing"], "image folder {tmp}/missing does not exist"),
+    (["--images", "{tmp}/emptydir"], "no image files in {tmp}/emptydir"),
+    (["--images", "{tmp}/junkonly"], "none of the files in {tmp}/junkonly could be read"),
+    (["--class", "notaclassname"], "--class 'notaclassname' matches no ImageNet class"),
+    (["--weights", "{tmp}/none.pth"], "weights file {tmp}/none.pth does not exist"),
+])
+def test_cli_errors_are_one_sentence_and_exit_nonzero(vgg_weights, tmp_path, args, message):
+    (tmp_path / "emptydir").mkdir()
+    (tmp_path / "junkonly").mkdir()
+    (tmp_path / "junkonly" / "x.jpg").write_bytes(b"\x00" * 10)
+    args = [a.format(tmp=tmp_path) for a in args]
+    with pytest.raises(SystemExit) as e:
+        a4b.main(args + ["--out", str(tmp_path / "o")])
+    assert str(e.value).startswith("error: " + message.format(tmp=tmp_path))
+    assert "\n" not in str(e.value)
+
+
+def test_script_runs_as_a_user_runs_it_and_fails_clearly_offline(tmp_path):
+    """`python assignment_4b.py` from the repository root, in a fresh process, with no weights and no network."""
+    env = dict(os.environ, TORCH_HOME=str(tmp_path / "th"), no_proxy="", https_proxy="http://127.0.0.1:9",
+               HTTPS_PROXY="http://127.0.0.1:9")
+    r = subprocess.run([sys.executable, "assignment_4b.py", "--out", str(tmp_path / "o")], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: could not download the VGG-16 weights")
+    assert str(tmp_path / "th" / "hub" / "checkpoints" / "vgg16-397923af.pth") in last

@@ -1,0 +1,76 @@
+import os
+import urllib.error
+
+import pytest
+import torch
+import torchvision
+
+import vgg16
+
+
+def test_architecture_matches_torchvision_names_and_shapes():
+    ours = vgg16.VGG16().state_dict()
+    ref = torchvision.models.vgg16(weights=None).state_dict()
+    assert list(ours) == list(ref)
+    assert all(ours[k].shape == ref[k].shape for k in ref)
+    assert sum(v.numel() for v in ours.values()) == 138_357_544  # VGG-16's published parameter count
+
+
+def test_same_logits_as_torchvision_with_same_weights(vgg_weights):
+    ref = torchvision.models.vgg16(weights=None)
+    ref.load_state_dict(vgg_weights)
+    ours = vgg16.VGG16()
+    ours.load_state_dict(vgg_weights, strict=True)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(ours.eval()(x), ref.eval()(x))
+
+
+def test_default_loader_reads_torchvision_cache_offline(vgg_weights, monkeypatch):
+    # any attempt to download would fail: the file must come from $TORCH_HOME/hub/checkpoints
+    def no_network(*a, **k):
+        raise AssertionError("tried to download")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    assert vgg16.default_checkpoint_path() == os.path.join(
+        os.environ["TORCH_HOME"], "hub", "checkpoints", "vgg16-397923af.pth")
+    model = vgg16.load_vgg16()
+    assert not model.training
+    assert torch.equal(model.classifier[6].weight, vgg_weights["classifier.6.weight"])
+
+
+def test_local_weights_path(vgg_weights, tmp_path):
+    path = tmp_path / "mine.pth"
+    torch.save({"model": vgg_weights}, path)  # a checkpoint dict with the state dict under "model" also loads
+    model = vgg16.load_vgg16(str(path))
+    assert torch.equal(model.features[0].bias, vgg_weights["features.0.bias"])
+
+
+def test_missing_weights_offline_says_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+
+    def offline(url, dst, *a, **k):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(vgg16.WeightsUnavailable) as e:
+        vgg16.load_vgg16(progress=False)
+    msg = str(e.value)
+    assert vgg16.WEIGHTS.url in msg and str(tmp_path / "empty" / "hub" / "checkpoints" / "vgg16-397923af.pth") in msg
+
+
+def test_bad_local_weights_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pth does not exist"):
+        vgg16.load_vgg16(str(tmp_path / "nope.pth"))
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(vgg16.WeightsUnavailable, match="junk.pth could not be read"):
+        vgg16.load_vgg16(str(junk))
+    wrong = tmp_path / "wrong.pth"
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), wrong)
+    with pytest.raises(vgg16.WeightsUnavailable, match="not a VGG-16 ImageNet state dict"):
+        vgg16.load_vgg16(str(wrong))
+
+
+def test_preprocessing_and_names_come_from_the_weights_enum():
+    t = vgg16.WEIGHTS.transforms()
+    assert t.crop_size == [224] and list(t.mean) == [0.485, 0.456, 0.406]
+    assert vgg16.NUM_CLASSES == 1000 and vgg16.WEIGHTS.meta["categories"][281] == "tabby"

@@ -1,0 +1,95 @@
+"""VGG-16 (Simonyan & Zisserman, 2015) written out in PyTorch, loadable with torchvision's ImageNet weights.
+
+The architecture is data: `CFG` lists the 13 convolution widths and the 5 max-pools, one `make_layers`
+loop turns it into `features`. Module names (`features`, `avgpool`, `classifier`) and indices match
+torchvision's `models/vgg.py`, so the published checkpoint `VGG16_Weights.IMAGENET1K_V1` loads with
+`strict=True` and gives the same logits.
+
+    from vgg16 import load_vgg16, WEIGHTS
+    model = load_vgg16()                      # downloads once into torchvision's cache
+    model = load_vgg16("path/to/vgg16.pth")   # or a local state dict, e.g. offline
+    preprocess = WEIGHTS.transforms()         # resize 256, centre crop 224, ImageNet mean/std
+    names = WEIGHTS.meta["categories"]        # the 1000 ImageNet class names
+
+Offline: put the file from `WEIGHTS.url` at `default_checkpoint_path()`
+(`$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth`, by default under `~/.cache/torch`).
+"""
+import os
+import urllib.error
+
+import torch
+from torch import nn
+from torchvision.models import VGG16_Weights
+
+WEIGHTS = VGG16_Weights.IMAGENET1K_V1
+NUM_CLASSES = len(WEIGHTS.meta["categories"])  # 1000
+# 13 conv layers (3x3, stride 1, pad 1) with these output channels; "M" = 2x2 max-pool, stride 2
+CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+class WeightsUnavailable(RuntimeError):
+    """The pretrained weights could neither be found locally nor downloaded."""
+
+
+def make_layers(cfg=CFG, in_channels=3):
+    layers = []
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(in_channels, v, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            in_channels = v
+    return nn.Sequential(*layers)
+
+
+class VGG16(nn.Module):
+    def __init__(self, num_classes=NUM_CLASSES, dropout=0.5):
+        super().__init__()
+        self.features = make_layers(CFG)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # any input size >= 32 px -> (N, 512, 7, 7)
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),  # fc6
+            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),         # fc7
+            nn.Linear(4096, num_classes),                                              # fc8: class scores
+        )
+
+    def forward(self, x):  # (N, 3, H, W) normalised -> (N, num_classes) un-normalised scores
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+def default_checkpoint_path():
+    """Where torchvision's loader looks for (and caches) the ImageNet weights."""
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(WEIGHTS.url))
+
+
+def _read_state_dict(path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file {path} does not exist: give the path of a VGG-16 .pth state dict")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a pickle with code in it, a truncated or non-torch file
+        raise WeightsUnavailable(f"weights file {path} could not be read as a state dict ({e.__class__.__name__}: "
+                                 f"{str(e).splitlines()[0] if str(e) else ''}); download it again") from None
+    return state.get("model", state) if isinstance(state, dict) else state
+
+
+def load_vgg16(weights_path=None, progress=True):
+    """VGG-16 in eval mode with ImageNet weights: from `weights_path`, or torchvision's cache / download."""
+    if weights_path is not None:
+        state = _read_state_dict(weights_path)
+    else:
+        try:
+            # torchvision's weights API: the cached file if present, else download (hash checked) then cache
+            state = WEIGHTS.get_state_dict(progress=progress, check_hash=True, map_location="cpu", weights_only=True)
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+            raise WeightsUnavailable(
+                f"could not download the VGG-16 weights ({getattr(e, 'reason', e)}): offline, download "
+                f"{WEIGHTS.url} elsewhere and put it at {default_checkpoint_path()}, or pass --weights PATH") from None
+    model = VGG16()
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        where = weights_path or default_checkpoint_path()
+        raise WeightsUnavailable(f"{where} is not a VGG-16 ImageNet state dict: {str(e).splitlines()[0]}") from None
+    return model.eval()
