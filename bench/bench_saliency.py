@@ -63,9 +63,12 @@ def timed(fn, iters, device):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-size", type=int, default=a4b.BATCH_SIZE, help="images per pass (default: %(default)s)")
-    p.add_argument("--iters", type=int, default=3, help="timed passes per measurement (default: %(default)s)")
+    p.add_argument("--iters", type=int, default=2, help="timed passes per measurement (default: %(default)s)")
     p.add_argument("--size", type=int, default=224, help="image side in pixels (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: %(default)s)")
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=None,
+                   help="what to measure (default: fp32 and bf16; fp32 alone on a CPU without bf16 units, where "
+                        "bf16 is emulated and about 20x slower)")
     args = p.parse_args(argv)
 
     device = a4b.resolve_device(args.device)
@@ -76,8 +79,12 @@ def main(argv=None):
     print(f"device {device}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.size}x{args.size}, "
           f"VGG-16 forward {fwd / 1e9:.1f} GFLOP/image, torch {torch.__version__}")
 
+    precisions = args.precisions or ["fp32", "bf16"]
+    if args.precisions is None and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        precisions = ["fp32"]
+        print("bf16 not measured: this CPU has no bf16 units (AVX512-BF16/AMX); pass --precisions fp32 bf16 to force")
     maps = {}
-    for precision in ("fp32", "bf16"):
+    for precision in precisions:
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         peak_mm = matmul_flops_per_s(device, dtype)
 
@@ -106,6 +113,8 @@ def main(argv=None):
               f"{achieved / peak_mm:.0%} of measured {precision} matmul {peak_mm / 1e9:.0f} GFLOP/s | "
               f"peak memory {mem:.2f} GiB ({'GPU' if device.type == 'cuda' else 'process RSS'})")
 
+    if len(maps) < 2:
+        return
     a, b = maps["fp32"].flatten().cpu().numpy(), maps["bf16"].flatten().cpu().numpy()
     rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731
     top = lambda v: set(np.argsort(v)[-len(v) // 20:])  # noqa: E731 (top 5% of pixels)

@@ -1,0 +1,191 @@
+import csv
+import hashlib
+import os
+import socket
+
+import pytest
+from PIL import Image
+
+import download_wikiart as dw
+from fake_hf import FakeHF, jpeg
+
+
+@pytest.fixture
+def server():
+    fake = FakeHF().start()
+    yield fake
+    fake.stop()
+
+
+def dl(server, out, *extra):
+    dw.main(["--out", str(out), "--viewer-url", server.url, "--hub-url", server.url, "--backoff", "0.01",
+             "--workers", "4", *extra])
+    return list(csv.DictReader(open(out / "manifest.csv")))
+
+
+def files_in(out):
+    return sorted(str(p.relative_to(out)) for split in ("train", "val") for p in (out / split).rglob("*") if p.is_file())
+
+
+def test_viewer_happy_path_layout_manifest_and_short_styles(server, tmp_path, capsys):
+    out = tmp_path / "w"
+    rows = dl(server, out, "--styles", "Baroque", "Cubism", "Rococo", "--per-style", "20")
+    printed = capsys.readouterr().out
+    counts = {(s, sp): sum(r["style"] == s and r["split"] == sp for r in rows)
+              for s in ("Baroque", "Cubism", "Rococo") for sp in ("train", "val")}
+    assert counts == {("Baroque", "train"): 16, ("Baroque", "val"): 4, ("Cubism", "train"): 16, ("Cubism", "val"): 4,
+                      ("Rococo", "train"): 6, ("Rococo", "val"): 2}  # only 8 Rococo rows exist: kept, reported
+    assert "Rococo" in printed and "short by 12" in printed and "--source viewer+parquet" in printed
+    assert sorted(r["file"] for r in rows) == files_in(out)
+    for r in rows:
+        data = (out / r["file"]).read_bytes()
+        assert int(r["bytes"]) == len(data) and r["sha256"] == hashlib.sha256(data).hexdigest()
+        assert (int(r["width"]), int(r["height"])) == Image.open(out / r["file"]).size == (64, 48)
+        assert r["file"] == f"{r['split']}/{r['style']}/{r['source_id']}.jpg"
+    assert server.requests["/rows"] == 1  # 68 rows: one page of 100... plus nothing else
+    assert not list(out.rglob("*.part"))
+
+
+def test_every_fault_is_survived(server, tmp_path, capsys):
+    server.not_ready = 3                # the viewer warming up: 500 + X-Error-Code: ResponseNotReady
+    server.rate_limited = 4             # 429 on the first image requests
+    baroque = [i for i, (s, _) in enumerate(server.rows) if s == 0]
+    server.truncate = set(baroque[:3])  # body shorter than its Content-Length, once
+    server.expire = set(baroque[3:6])   # signed URL expired: 403 until the page is read again
+    server.not_image = set(baroque[6:9])  # an HTML placeholder, every time: replaced by the next candidate
+    # 30 Baroque rows, 3 unusable: asking for 27 needs every other row, faults included
+    rows = dl(server, tmp_path / "w", "--styles", "Baroque", "--per-style", "27")
+    assert len(rows) == 27 and not set(server.not_image) & {int(r["source_id"][2:]) for r in rows}
+    err = capsys.readouterr().err
+    assert err.count("not a decodable image") == 3
+    kept = {int(r["source_id"][2:]) for r in rows}
+    assert server.expire <= kept and set(server.truncate) | set(baroque[:3]) <= kept
+    # refused once, then fetched with a fresh URL; one re-read page renews every URL on it
+    assert len(server.expire) < sum(server.asset_requests[i] for i in server.expire) <= 2 * len(server.expire)
+    assert server.requests["/rows"] >= 2
+    for i in server.not_image:
+        assert server.asset_requests[i] == 1  # a permanent failure is not retried
+
+
+def test_resume_after_interrupt_downloads_nothing_twice(server, tmp_path, monkeypatch):
+    out = tmp_path / "w"
+    real_add, calls = dw.Store.add, {"n": 0}
+
+    def add_then_interrupt(self, sid, style, data):
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise KeyboardInterrupt
+        return real_add(self, sid, style, data)
+    monkeypatch.setattr(dw.Store, "add", add_then_interrupt)
+    with pytest.raises(SystemExit) as e:
+        dl(server, out, "--styles", "Baroque", "Cubism", "--per-style", "25", "--workers", "1")
+    assert "run the same command again to resume" in str(e.value)
+    monkeypatch.setattr(dw.Store, "add", real_add)
+    stored = {int(p.stem[2:]) for p in (out / ".pool").glob("*.jpg")}
+    assert 14 <= len(stored) < 50 and not list(out.rglob("*.part"))
+    rows = dl(server, out, "--styles", "Baroque", "Cubism", "--per-style", "25")
+    assert len(rows) == 50
+    assert all(server.asset_requests[i] == 1 for i in stored)  # nothing finished is downloaded again
+    assert sum(server.asset_requests.values()) <= 50 + 2      # only the images the interrupt cut off
+
+
+def test_same_seed_same_subset_other_seed_other_subset(server, tmp_path):
+    a = dl(server, tmp_path / "a", "--styles", "Baroque", "--per-style", "10", "--seed", "3")
+    b = dl(server, tmp_path / "b", "--styles", "Baroque", "--per-style", "10", "--seed", "3")
+    c = dl(server, tmp_path / "c", "--styles", "Baroque", "--per-style", "10", "--seed", "4")
+    key = lambda rows: sorted((r["split"], r["source_id"], r["sha256"]) for r in rows)  # noqa: E731
+    assert key(a) == key(b) and key(a) != key(c)
+    # running again with other flags re-lays out the same pool without downloading again
+    n = sum(server.asset_requests.values())
+    again = dl(server, tmp_path / "a", "--styles", "Baroque", "--per-style", "8", "--seed", "3")
+    assert len(again) == 8 and sum(server.asset_requests.values()) == n and len(files_in(tmp_path / "a")) == 8
+
+
+def test_parquet_source_stops_when_quota_is_met(tmp_path, capsys):
+    shards = {0: [(1, jpeg(1, 100 + i)) for i in range(6)] + [(2, jpeg(2, 200 + i)) for i in range(5)],
+              1: [(2, jpeg(2, 300 + i)) for i in range(10)], 2: [(2, jpeg(2, 400 + i)) for i in range(10)]}
+    fake = FakeHF(shards=shards).start()
+    try:
+        rows = dl(fake, tmp_path / "w", "--source", "parquet", "--styles", "Cubism", "Rococo", "--per-style", "6")
+    finally:
+        fake.stop()
+    assert sum(r["style"] == "Cubism" for r in rows) == 6 and sum(r["style"] == "Rococo" for r in rows) == 6
+    assert "one at a time, and stops as soon as every style has its quota" in capsys.readouterr().err
+    got = {p.rsplit("/", 1)[1] for p in fake.requests if p.endswith(".parquet")}
+    assert got == {"train-00000-of-00072.parquet", "train-00001-of-00072.parquet"}  # shard 2 never read
+    assert not list((tmp_path / "w" / ".parquet").glob("*.parquet"))  # one shard on disk at a time, then gone
+
+
+def test_viewer_then_parquet_fills_the_short_style(tmp_path):
+    fake = FakeHF(counts={0: 10, 2: 3}, shards={0: [(2, jpeg(2, 500 + i)) for i in range(10)]}).start()
+    try:
+        rows = dl(fake, tmp_path / "w", "--source", "viewer+parquet", "--styles", "Baroque", "Rococo",
+                  "--per-style", "8")
+    finally:
+        fake.stop()
+    rococo = [r for r in rows if r["style"] == "Rococo"]
+    assert len(rococo) == 8 and sum(r["source_id"].startswith("hf") for r in rococo) == 3
+
+
+def test_from_dir_and_csv(server, tmp_path):
+    src = tmp_path / "mine"
+    for style in ("Baroque", "Cubism"):
+        (src / style).mkdir(parents=True)
+        for i in range(5):
+            (src / style / f"p{i}.jpg").write_bytes(jpeg(0, i + (10 if style == "Cubism" else 0)))
+    (src / "Cubism" / "broken.jpg").write_bytes(b"nope")
+    rows = dw.main(["--out", str(tmp_path / "d"), "--from-dir", str(src), "--styles", "Baroque", "Cubism",
+                    "--per-style", "5", "--val-fraction", "0.4"])
+    rows = list(csv.DictReader(open(tmp_path / "d" / "manifest.csv")))
+    assert len(rows) == 10 and sum(r["split"] == "val" for r in rows) == 4
+    assert not any("broken" in r["source_id"] for r in rows)
+
+    listing = tmp_path / "urls.csv"
+    with open(listing, "w") as fh:
+        fh.write("image_url,label\n")
+        for i in range(6):
+            fh.write(f"{server.url}/assets/huggan/wikiart/--/main/--/default/train/{i}/image/image.jpg?v=2,Baroque\n")
+    dw.main(["--out", str(tmp_path / "c"), "--csv", str(listing), "--styles", "Baroque", "--per-style", "6",
+             "--backoff", "0.01"])
+    assert len(list(csv.DictReader(open(tmp_path / "c" / "manifest.csv")))) == 6
+
+
+def test_offline_is_one_sentence(tmp_path):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    with pytest.raises(SystemExit) as e:
+        dw.main(["--out", str(tmp_path / "w"), "--viewer-url", f"http://127.0.0.1:{port}", "--backoff", "0.01",
+                 "--retries", "1"])
+    msg = str(e.value)
+    assert msg.startswith(f"error: cannot reach http://127.0.0.1:{port}") and "--from-dir" in msg and "\n" not in msg
+
+
+def test_unknown_style_lists_the_real_ones(server, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        dl(server, tmp_path / "w", "--styles", "Neoclassicism")
+    assert "Neoclassicism not in huggan/wikiart; it has: Baroque, Cubism" in str(e.value)
+
+
+def test_no_name_from_the_network_escapes_the_output_folder(tmp_path):
+    fake = FakeHF(counts={0: 4}, names=["../../escaped", "Cubism"]).start()
+    try:
+        dl(fake, tmp_path / "w", "--styles", "../../escaped", "--per-style", "4")
+    finally:
+        fake.stop()
+    assert not (tmp_path / "escaped").exists() and not (tmp_path.parent / "escaped").exists()
+    assert {p.parent.name for p in (tmp_path / "w" / "train").rglob("*.jpg")} == {"escaped"}
+    assert dw.safe_name("../..") == "unnamed" and dw.safe_name("a/../b c") == "a_.._b_c"
+    with pytest.raises(ValueError):
+        dw.inside(str(tmp_path), "..", "x")
+
+
+def test_default_styles_exist_in_the_source_names():
+    # the 27 style names of huggan/wikiart's ClassLabel
+    names = ["Abstract_Expressionism", "Action_painting", "Analytical_Cubism", "Art_Nouveau", "Baroque",
+             "Color_Field_Painting", "Contemporary_Realism", "Cubism", "Early_Renaissance", "Expressionism", "Fauvism",
+             "High_Renaissance", "Impressionism", "Mannerism_Late_Renaissance", "Minimalism", "Naive_Art_Primitivism",
+             "New_Realism", "Northern_Renaissance", "Pointillism", "Pop_Art", "Post_Impressionism", "Realism", "Rococo",
+             "Romanticism", "Symbolism", "Synthetic_Cubism", "Ukiyo_e"]
+    assert len(dw.STYLES) == 10 and set(dw.STYLES) <= set(names)
