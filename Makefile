@@ -1,10 +1,12 @@
-# `make run`  : set up .venv and run the assignment (Part 2 saliency on My-Images/ -> report/saliency/)
+# `make run`  : set up .venv, then the whole assignment: download the WikiArt subset, train and compare the
+#               AlexNet variants, saliency maps for My-Images/, and the report (report/report.pdf)
 # `make test` : set up .venv with the test tools and run the test suite
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+LOGIN  ?= $(USER)
 
-.PHONY: setup setup-dev run saliency test bench clean
+.PHONY: setup setup-dev run data train saliency report package test bench tensorboard clean
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
 
@@ -18,16 +20,33 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -r requirements-dev.txt
 	touch $@
 
-run: saliency
+run: data train saliency report
+
+data: setup
+	$(PY) download_wikiart.py
+
+train: setup
+	$(PY) assignment_4a.py --compare
 
 saliency: setup
 	$(PY) assignment_4b.py
+
+report: setup
+	$(PY) report/make_report.py
+
+package: setup
+	$(PY) report/make_package.py --login $(LOGIN)
+
+tensorboard: setup
+	$(VENV)/bin/tensorboard --logdir runs
 
 test: setup-dev
 	$(PY) -m pytest -q tests
 
 bench: setup
 	$(PY) bench/bench_saliency.py
+	$(PY) bench/bench_finetune.py
+	$(PY) bench/bench_download.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

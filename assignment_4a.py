@@ -432,9 +432,11 @@ def train_run(cfg, data, resume_dir=None):
             te = time.time()
             tr_loss, tr_acc = train_one_epoch(head, splits["train"], labels["train"], optimizer, cfg, epoch, device,
                                               log_step)
+            t_train = time.time() - te
             va_loss, va_acc, confusion = evaluate(head, splits["val"], labels["val"], cfg, device, len(classes))
             history.append({"epoch": epoch + 1, "loss_train": tr_loss, "loss_val": va_loss, "accuracy_train": tr_acc,
-                            "accuracy_val": va_acc, "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - te})
+                            "accuracy_val": va_acc, "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - te,
+                            "seconds_train": t_train})
             for tag, v in (("loss/train", tr_loss), ("loss/val", va_loss), ("accuracy/train", tr_acc),
                            ("accuracy/val", va_acc), ("lr", optimizer.param_groups[0]["lr"])):
                 writer.add_scalar(tag, v, epoch + 1)

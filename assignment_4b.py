@@ -161,6 +161,14 @@ def saliency_maps(model, images, classes=None, precision="fp32"):
     return maps, classes, scores.detach().float()
 
 
+def center_share(maps):
+    """(N, H, W) -> (N,): the share of saliency mass in the central box (middle half of each side, 25% of the
+    area). 0.25 for a map spread evenly; near 1 when the map sits on a centred object."""
+    h, w = maps.shape[-2:]
+    inner = maps[:, h // 4:h - h // 4, w // 4:w - w // 4].sum(dim=(1, 2))
+    return inner / maps.sum(dim=(1, 2)).clamp(min=1e-30)
+
+
 def denormalise(x, preprocess):
     """(3, H, W) normalised tensor -> (H, W, 3) float array in [0, 1], the crop the network saw."""
     mean = torch.tensor(preprocess.mean).view(3, 1, 1)
@@ -206,14 +214,14 @@ def save_figures(out_dir, files, crops, maps, titles):
     return written
 
 
-def write_predictions(path, files, probs, classes, categories, k=TOP_K):
+def write_predictions(path, files, probs, classes, categories, centre, k=TOP_K):
     top_p, top_i = probs.topk(k, dim=1)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["file", "class_used", "class_used_name", "class_used_prob"]
+        w.writerow(["file", "class_used", "class_used_name", "class_used_prob", "saliency_center_share"]
                    + [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_name", f"top{r}_prob")])
-        for f, p, c, ti, tp in zip(files, probs, classes.tolist(), top_i.tolist(), top_p.tolist()):
-            row = [os.path.basename(f), c, categories[c], f"{p[c]:.6f}"]
+        for f, p, c, ti, tp, cs in zip(files, probs, classes.tolist(), top_i.tolist(), top_p.tolist(), centre.tolist()):
+            row = [os.path.basename(f), c, categories[c], f"{p[c]:.6f}", f"{cs:.4f}"]
             for i, q in zip(ti, tp):
                 row += [i, categories[i], f"{q:.6f}"]
             w.writerow(row)
@@ -251,7 +259,7 @@ def main(argv=None):
         titles.append(f"{categories[c]} (p={p[c]:.2f})")
     crops = [denormalise(x, preprocess) for x in batch]
     save_figures(args.out, files, crops, maps.numpy(), titles)
-    write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories)
+    write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, center_share(maps))
     print(f"wrote {len(files)} figures, grid.png and predictions.csv to {args.out}"
           + (f"; skipped {skipped} unusable file(s)" if skipped else ""))
 

@@ -33,6 +33,23 @@ def test_equals_direct_autograd_computation(vgg_model):
     assert (maps >= 0).all() and maps.sum() > 0
 
 
+def test_center_share():
+    flat = torch.ones(1, 8, 8)
+    centred = torch.zeros(1, 8, 8)
+    centred[0, 3:5, 3:5] = 1
+    corner = torch.zeros(1, 8, 8)
+    corner[0, 0, 0] = 1
+    torch.testing.assert_close(a4b.center_share(torch.cat([flat, centred, corner])), torch.tensor([0.25, 1.0, 0.0]))
+
+
+def test_expected_classes_of_my_images_are_imagenet_names():
+    cats = set(vgg16.WEIGHTS.meta["categories"])
+    rows = list(csv.DictReader(open(os.path.join(ROOT, "My-Images", "expected.csv"))))
+    assert {r["file"] for r in rows} <= set(os.listdir(os.path.join(ROOT, "My-Images")))
+    for r in rows:
+        assert all(name in cats for name in r["expected"].split("|") if name), r
+
+
 def test_class_override_changes_the_map(vgg_model):
     x = small_batch(2)
     top, top_cls, _ = a4b.saliency_maps(vgg_model, x)
@@ -150,6 +167,7 @@ def test_cli_end_to_end_with_bad_inputs(vgg_weights, tmp_path, capsys):
         probs = [float(r[f"top{k}_prob"]) for k in range(1, 6)]
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
         assert r["top1_name"] == cats[int(r["top1"])] and r["class_used"] == r["top1"]
+        assert 0 <= float(r["saliency_center_share"]) <= 1
 
 
 def test_cli_class_by_name(vgg_weights, tmp_path, capsys):

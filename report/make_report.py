@@ -1,0 +1,448 @@
+"""Build report/report.md and report/report.pdf from the runs and outputs on disk, never from invented numbers.
+
+    python report/make_report.py                       # runs/, report/saliency/, datasets/wikiart/ -> report/
+    python report/make_report.py --runs runs --saliency report/saliency --out report
+
+Reads: runs/*/metrics.json and config.json (assignment_4a.py), report/saliency/predictions.csv and grid.png
+(assignment_4b.py), datasets/wikiart/manifest.csv (download_wikiart.py), My-Images/expected.csv.
+Writes: report/report.md, report/report.pdf, report/figures/*.png. Where an input is missing, the report
+says which command produces it.
+"""
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# ---- defaults ----
+RUNS_DIR = os.path.join(ROOT, "runs")
+SALIENCY_DIR = os.path.join(ROOT, "report", "saliency")
+DATA_DIR = os.path.join(ROOT, "datasets", "wikiart")
+IMAGES_DIR = os.path.join(ROOT, "My-Images")
+OUT_DIR = os.path.join(ROOT, "report")
+TRAIN_CMD = "python assignment_4a.py --compare"
+SALIENCY_CMD = "python assignment_4b.py"
+DOWNLOAD_CMD = "python download_wikiart.py"
+LITERATURE = [
+    "W. R. Tan, C. S. Chan, H. E. Aguirre, K. Tanaka, \"Ceci n'est pas une pipe: A deep convolutional network "
+    "for fine-art paintings classification\", ICIP 2016.",
+    "E. Cetinic, T. Lipic, S. Grgic, \"Fine-tuning Convolutional Neural Networks for fine art classification\", "
+    "Expert Systems with Applications 114, 2018.",
+    "K. Simonyan, A. Vedaldi, A. Zisserman, \"Deep Inside Convolutional Networks: Visualising Image "
+    "Classification Models and Saliency Maps\", ICLR workshop 2014.",
+]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Build the assignment report (Markdown and PDF) from the runs on disk.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--runs", default=RUNS_DIR, help="folder of assignment_4a.py runs")
+    p.add_argument("--saliency", default=SALIENCY_DIR, help="output folder of assignment_4b.py")
+    p.add_argument("--data", default=DATA_DIR, help="dataset folder written by download_wikiart.py")
+    p.add_argument("--images", default=IMAGES_DIR, help="folder with expected.csv for the saliency images")
+    p.add_argument("--out", default=OUT_DIR, help="where report.md, report.pdf and figures/ go")
+    p.add_argument("--no-pdf", action="store_true", help="write the Markdown only")
+    return p.parse_args(argv)
+
+
+# ---- what is on disk ----
+
+def load_runs(runs_dir):
+    runs = []
+    for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
+        path = os.path.join(runs_dir, name, "metrics.json")
+        if not os.path.isfile(path):
+            continue
+        try:
+            m = json.load(open(path))
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"warning: skipping {path}: {e}", file=sys.stderr)
+            continue
+        if m.get("epochs"):
+            m["dir"] = os.path.join(runs_dir, name)
+            runs.append(m)
+    return runs
+
+
+def dataset_counts(data_dir):
+    """-> {style: {"train": n, "val": n}}, and image sizes, from manifest.csv (or the folders)."""
+    counts, sizes = {}, []
+    manifest = os.path.join(data_dir, "manifest.csv")
+    if os.path.isfile(manifest):
+        for r in csv.DictReader(open(manifest)):
+            counts.setdefault(r["style"], {"train": 0, "val": 0})[r["split"]] += 1
+            sizes.append((int(r["width"]), int(r["height"])))
+    else:
+        for split in ("train", "val"):
+            folder = os.path.join(data_dir, split)
+            for style in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+                if os.path.isdir(os.path.join(folder, style)):
+                    counts.setdefault(style, {"train": 0, "val": 0})[split] = len(os.listdir(os.path.join(folder, style)))
+    return counts, sizes
+
+
+def environment():
+    import torch
+    import torchvision
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return {"Python": platform.python_version(), "PyTorch": torch.__version__, "torchvision": torchvision.__version__,
+            "OS": platform.platform(), "CPU": f"{cpu} ({os.cpu_count()} logical cores)", "GPU": gpu}
+
+
+def load_saliency(sal_dir, images_dir):
+    path = os.path.join(sal_dir, "predictions.csv")
+    if not os.path.isfile(path):
+        return None
+    expected = {}
+    exp_path = os.path.join(images_dir, "expected.csv")
+    if os.path.isfile(exp_path):
+        expected = {r["file"]: [e for e in r["expected"].split("|") if e] for r in csv.DictReader(open(exp_path))}
+    rows = []
+    for r in csv.DictReader(open(path)):
+        top5 = [r[f"top{k}_name"] for k in range(1, 6) if f"top{k}_name" in r]
+        exp = expected.get(r["file"], [])
+        r["plausible"] = ("yes (top-1)" if top5[0] in exp else "yes (top-5)" if set(top5) & set(exp) else "no") \
+            if exp else "not judged"
+        rows.append(r)
+    return rows
+
+
+# ---- figures ----
+
+def plt_():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def curves_figure(runs, path):
+    plt = plt_()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for i, m in enumerate(runs):
+        e = [h["epoch"] for h in m["epochs"]]
+        c = f"C{i}"
+        label = f"remove {m['remove']}, train {m['train']}"
+        a.plot(e, [h["loss_train"] for h in m["epochs"]], c + "-", label=label + " (train)")
+        a.plot(e, [h["loss_val"] for h in m["epochs"]], c + "--", label=label + " (val)")
+        b.plot(e, [h["accuracy_train"] for h in m["epochs"]], c + "-", label=label + " (train)")
+        b.plot(e, [h["accuracy_val"] for h in m["epochs"]], c + "--", label=label + " (val)")
+    a.set(xlabel="epoch", ylabel="cross-entropy", title="loss (solid: train, dashed: val)")
+    b.set(xlabel="epoch", ylabel="top-1 accuracy", title="accuracy (solid: train, dashed: val)", ylim=(0, 1))
+    b.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def confusion_figure(conf, classes, path):
+    plt = plt_()
+    c = conf / np.maximum(conf.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(c, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set(xlabel="predicted style", ylabel="true style")
+    for (i, j), v in np.ndenumerate(c):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v > 0.5 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---- the document: a list of blocks, rendered to Markdown and to PDF ----
+
+def pct(x):
+    return f"{100 * x:.1f}%"
+
+
+def part1_blocks(runs, counts, sizes, fig_dir):
+    B = [("h2", "Part 1: transfer learning with AlexNet on WikiArt")]
+    if not runs:
+        return B + [("p", f"No training runs found. Produce them with `{DOWNLOAD_CMD}` then `{TRAIN_CMD}`; "
+                          "this section then shows their results.")]
+    k = len(runs[0]["classes"])
+    rows = []
+    for m in runs:
+        f = m["epochs"][-1]
+        minutes = sum(h["seconds"] for h in m["epochs"]) / 60
+        rows.append([m["run"], str(m["remove"]), m["train"], str(f["epoch"]), pct(m["best_val_accuracy"]),
+                     pct(f["accuracy_train"]), pct(f["accuracy_val"]), f"{minutes:.1f} min"])
+    B += [("p", f"{len(runs)} run(s) read from `runs/`. Chance level with {k} balanced styles is {pct(1 / k)}."),
+          ("table", ["run", "removed FC", "trained", "epochs", "best val acc", "final train acc", "final val acc",
+                     "time"], rows)]
+    curves_figure(runs, os.path.join(fig_dir, "training_curves.png"))
+    B += [("img", "figures/training_curves.png", "Training loss and accuracy per epoch, every run.")]
+    best = max(runs, key=lambda m: m["best_val_accuracy"])
+    conf = np.array(best["best_confusion"]) if best.get("best_confusion") else None
+    if conf is not None:
+        classes = best["classes"]
+        confusion_figure(conf, classes, os.path.join(fig_dir, "confusion_best.png"))
+        per_style = conf.diagonal() / np.maximum(conf.sum(1), 1)
+        B += [("img", "figures/confusion_best.png",
+               f"Validation confusion matrix of the best run ({best['run']}, epoch {best['best']['epoch']}), "
+               "rows normalised.", 120),
+              ("table", ["style", "val images", "val accuracy"],
+               [[c, str(int(conf[i].sum())), pct(per_style[i])] for i, c in enumerate(classes)])]
+    B += [("h3", "What removing one or two FC layers does")] + [("p", t) for t in compare_text(runs)]
+    B += [("h3", "Why the accuracy is modest on this dataset")] + [("list", modest_reasons(runs, counts, sizes, best, conf))]
+    B += [("p", "**Literature (for comparison, not our runs):** fine-tuned AlexNet-type networks on 25-27 WikiArt "
+                "styles reach about 54-56% top-1 accuracy (Tan et al., ICIP 2016; Cetinic et al., 2018), with tens "
+                "of thousands of training paintings; our subset has 10 styles and a few hundred paintings each.")]
+    return B
+
+
+def compare_text(runs):
+    by = {(m["remove"], m["train"]): m for m in runs}
+    out = []
+    for train in ("new", "fc", "all"):
+        a, b = by.get((1, train)), by.get((2, train))
+        if a and b:
+            d = a["best_val_accuracy"] - b["best_val_accuracy"]
+            out.append(
+                f"Training `{train}`: removing fc8 only reached {pct(a['best_val_accuracy'])} best validation accuracy, "
+                f"removing fc7 and fc8 {pct(b['best_val_accuracy'])} ({'+' if d >= 0 else ''}{100 * d:.1f} points for "
+                f"keeping fc7). " + ("The new layer on top of fc7 sees features that have been through one more "
+                                      "ImageNet-trained layer; here they served the styles better." if d > 0 else
+                                      "fc6's features, one layer less specialised to ImageNet objects, served the "
+                                      "styles at least as well as fc7's." if d < 0 else "Both did equally well."))
+        elif a or b:
+            missing = 2 if a else 1
+            out.append(f"Training `{train}`: only `--remove {1 if a else 2}` was run; "
+                       f"`python assignment_4a.py --remove {missing} --train {train}` gives the other variant.")
+    trained = {t: max((m["best_val_accuracy"] for m in runs if m["train"] == t), default=None) for t in ("new", "fc", "all")}
+    have = {t: v for t, v in trained.items() if v is not None}
+    if len(have) > 1:
+        out.append("Best validation accuracy by what was trained: " +
+                   ", ".join(f"`{t}` {pct(v)}" for t, v in have.items()) + ".")
+    gaps = [(m, m["epochs"][-1]["accuracy_train"] - m["epochs"][-1]["accuracy_val"]) for m in runs]
+    worst = max(gaps, key=lambda g: g[1])
+    out.append(f"The largest gap between final train and validation accuracy is {100 * worst[1]:.1f} points "
+               f"({worst[0]['run']}): the more parameters train, the more the model can fit the training paintings "
+               "rather than the styles.")
+    return out
+
+
+def modest_reasons(runs, counts, sizes, best, conf):
+    n_train = sum(c["train"] for c in counts.values()) if counts else None
+    items = [f"Size: {n_train} training paintings in {len(counts)} styles" if n_train else
+             "Size: a few hundred paintings per style",
+             ]
+    items[0] += ", while AlexNet's 57 million parameters were fit to 1.2 million photographs."
+    items.append("Style versus objects: ImageNet taught the network to recognise objects; a style is brushwork, "
+                 "palette and composition shared across subjects, so the top layers' object features transfer "
+                 "only partly.")
+    if sizes:
+        ratios = np.array([max(w, h) / min(w, h) for w, h in sizes])
+        lost = np.mean(1 - 1 / ratios)
+        items.append(f"Image sizes and shapes: the paintings' median size is {int(np.median([w for w, _ in sizes]))}x"
+                     f"{int(np.median([h for _, h in sizes]))} pixels, shrunk to 224x224; their median aspect ratio is "
+                     f"{np.median(ratios):.2f}, and the centre crop discards on average {pct(lost)} of each painting.")
+    else:
+        items.append("Image sizes and shapes: paintings are large and rarely square; the 224x224 centre crop "
+                     "shrinks brushwork away and cuts off part of the composition.")
+    if conf is not None:
+        c = conf / np.maximum(conf.sum(1, keepdims=True), 1)
+        np.fill_diagonal(c, 0)
+        pairs = sorted(((c[i, j], i, j) for i in range(len(c)) for j in range(len(c)) if i != j), reverse=True)[:3]
+        names = best["classes"]
+        pairs = [(v, i, j) for v, i, j in pairs if v > 0]
+        items.append("Neighbouring styles are confused: in the best run, " + "; ".join(
+            f"{pct(v)} of {names[i]} was taken for {names[j]}" for v, i, j in pairs) + "." if pairs else
+            "Neighbouring styles are often confused; in the best run no validation painting was.")
+    return items
+
+
+QUESTIONS = [
+    ("The new dataset is small and similar to the original (ImageNet-like photographs).",
+     "Do not fine-tune the whole network: with little data it overfits. The high-level features already describe "
+     "such images, so keep the network frozen as a feature extractor and train only a new last layer (a linear "
+     "classifier on fc7), as `--train new` does."),
+    ("The new dataset is large and similar to the original.",
+     "Fine-tune: with enough data there is little risk of overfitting, so start from the pretrained weights and "
+     "train all layers (or all but the first few, which hold generic edges and colours) with a small learning rate, "
+     "so that the good features are adjusted rather than destroyed."),
+    ("The new dataset is different from the original (like paintings versus photographs).",
+     "The top layers' features are specific to the original classes and transfer worst. With little data, train a "
+     "classifier on features from earlier, more generic layers (remove more of the top, as `--remove 2` starts "
+     "to do) and fine-tune cautiously; with a lot of data, fine-tune the whole network (or even train from "
+     "scratch), still starting from the pretrained weights, which converges faster than a random start."),
+]
+
+
+def part2_blocks(rows, sal_dir, out_dir):
+    B = [("h2", "Part 2: image-specific class saliency maps (VGG-16)")]
+    if rows is None:
+        return B + [("p", f"No saliency outputs found in `{os.path.relpath(sal_dir, ROOT)}`. Produce them with "
+                          f"`{SALIENCY_CMD}`; this section then shows them.")]
+    B += [("p", "For each image: forward pass through VGG-16, class scores before the softmax, a one-hot "
+                "derivative for the class C at the score layer, back-propagation to the pixels, and the saliency "
+                "map max over colour channels of |dS_C/dI| (Simonyan et al. 2014, section 3.1).")]
+    grid = os.path.join(sal_dir, "grid.png")
+    if os.path.isfile(grid):
+        B.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, saliency map and overlay."))
+    B.append(("table", ["image", "prediction", "probability", "plausible?", "saliency in centre box"],
+              [[r["file"], r["top1_name"], f"{float(r['top1_prob']):.3f}", r["plausible"],
+                pct(float(r["saliency_center_share"])) if r.get("saliency_center_share") else "n/a"] for r in rows]))
+    judged = [r for r in rows if r["plausible"] != "not judged"]
+    shares = [float(r["saliency_center_share"]) for r in rows if r.get("saliency_center_share")]
+    text = (f"{sum(r['plausible'] != 'no' for r in judged)} of {len(judged)} judged predictions are plausible "
+            "(an expected class of `My-Images/expected.csv` among the top 5). " if judged else "")
+    if shares:
+        text += (f"The measure of whether the map falls on the object is the share of saliency mass inside the "
+                 f"central box (middle half of each side, 25% of the area): 25% means a map spread evenly, "
+                 f"more means it concentrates on the centred object. It ranges from {pct(min(shares))} to "
+                 f"{pct(max(shares))} here (mean {pct(np.mean(shares))}). It assumes the object is centred, as in "
+                 "these photographs; judge off-centre objects by eye in the figures.")
+    B.append(("p", text))
+    return B
+
+
+def build_blocks(args, fig_dir):
+    runs = load_runs(args.runs)
+    counts, sizes = dataset_counts(args.data)
+    env = environment()
+    B = [("h1", "Assignment 4: transfer learning and saliency maps"),
+         ("p", f"Generated by `report/make_report.py` on {time.strftime('%Y-%m-%d %H:%M')} from the runs and outputs "
+               "on disk. Every number below comes from those files.")]
+    B += [("h2", "Setup")]
+    if counts:
+        styles = sorted(counts)
+        B += [("table", ["style", "train", "val"], [[s, str(counts[s]["train"]), str(counts[s]["val"])] for s in styles]
+               + [["total", str(sum(counts[s]["train"] for s in styles)), str(sum(counts[s]["val"] for s in styles))]])]
+    else:
+        B += [("p", f"No dataset found at `{os.path.relpath(args.data, ROOT)}`: `{DOWNLOAD_CMD}` downloads it.")]
+    B += [("table", ["", ""], [[k, v] for k, v in env.items()])]
+    B += part1_blocks(runs, counts, sizes, fig_dir)
+    B += [("h2", "Theoretical questions")]
+    for q, a in QUESTIONS:
+        B += [("p", f"**{q}** {a}")]
+    B += part2_blocks(load_saliency(args.saliency, args.images), args.saliency, args.out)
+    B += [("h2", "References"), ("list", LITERATURE)]
+    return B, runs
+
+
+def to_markdown(blocks):
+    out = []
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2", "h3"):
+            out.append("#" * int(kind[1]) + " " + b[1])
+        elif kind == "p":
+            out.append(b[1])
+        elif kind == "list":
+            out.append("\n".join(f"- {i}" for i in b[1]))
+        elif kind == "table":
+            head, rows = b[1], b[2]
+            out.append("\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                                 + ["| " + " | ".join(r) + " |" for r in rows]))
+        elif kind == "img":
+            out.append(f"![{b[2]}]({b[1]})\n\n*{b[2]}*")
+    return "\n\n".join(out) + "\n"
+
+
+def pdf_text(text):
+    """Markdown-lite for fpdf: keep **bold**, drop `code` marks, and stop '--flag' from meaning underline."""
+    return text.replace("`", "").replace("--", "\u2011\u2011")
+
+
+def col_widths(head, rows):
+    """Relative column widths from the longest cell of each column (capped), so short columns stay narrow."""
+    return tuple(min(max(len(str(c)) for c in col), 38) + 3 for col in zip(head, *rows))
+
+
+def to_pdf(blocks, path, base_dir):
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+    import matplotlib
+    fonts = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
+    pdf = FPDF(format="A4")
+    pdf.set_margins(18, 16, 18)
+    pdf.set_auto_page_break(True, 16)
+    pdf.add_font("DejaVu", "", os.path.join(fonts, "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", os.path.join(fonts, "DejaVuSans-Bold.ttf"))
+    pdf.add_font("DejaVu", "I", os.path.join(fonts, "DejaVuSans-Oblique.ttf"))
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2", "h3"):
+            pdf.set_font("DejaVu", "B", {"h1": 17, "h2": 13.5, "h3": 11}[kind])
+            pdf.ln(3)
+            pdf.multi_cell(width, 7, b[1], align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(1)
+        elif kind == "p":
+            pdf.set_font("DejaVu", "", 9.5)
+            pdf.multi_cell(width, 5, pdf_text(b[1]), markdown=True, align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(2)
+        elif kind == "list":
+            pdf.set_font("DejaVu", "", 9.5)
+            for item in b[1]:
+                pdf.multi_cell(width, 5, "•  " + pdf_text(item), markdown=True, align="L", new_x="LMARGIN",
+                               new_y="NEXT")
+            pdf.ln(2)
+        elif kind == "table":
+            head, rows = b[1], b[2]
+            pdf.set_font("DejaVu", "", 8 if len(head) > 5 else 9)
+            with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=5, text_align="LEFT",
+                           first_row_as_headings=bool(any(head)), width=width, col_widths=col_widths(head, rows)) as t:
+                if any(head):
+                    t.row(head)
+                for r in rows:
+                    t.row(r)
+            pdf.ln(3)
+        elif kind == "img":
+            from PIL import Image
+            img_path = os.path.join(base_dir, b[1])
+            w_px, h_px = Image.open(img_path).size
+            w = min(width, b[3] if len(b) > 3 else 160)
+            h = w * h_px / w_px
+            room = pdf.h - pdf.b_margin - pdf.get_y() - 8
+            if h > room:  # scale a tall figure (the saliency grid) down to what fits a page
+                if room < max(60, 0.6 * h):  # too little room left: a new page rather than a tiny figure
+                    pdf.add_page()
+                    room = pdf.h - pdf.b_margin - pdf.get_y() - 8
+                h = min(h, room)
+                w = h * w_px / h_px
+            pdf.image(img_path, x=pdf.l_margin + (width - w) / 2, w=w, h=h)
+            pdf.set_font("DejaVu", "I", 8.5)
+            pdf.multi_cell(width, 4.5, b[2], align="C", new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(3)
+    pdf.output(path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    fig_dir = os.path.join(args.out, "figures")
+    os.makedirs(fig_dir, exist_ok=True)
+    blocks, runs = build_blocks(args, fig_dir)
+    md_path = os.path.join(args.out, "report.md")
+    with open(md_path, "w") as fh:
+        fh.write(to_markdown(blocks))
+    written = [md_path]
+    if not args.no_pdf:
+        to_pdf(blocks, os.path.join(args.out, "report.pdf"), args.out)
+        written.append(os.path.join(args.out, "report.pdf"))
+    missing = []
+    if not runs:
+        missing.append(f"no training runs: {DOWNLOAD_CMD} && {TRAIN_CMD}")
+    if not os.path.isfile(os.path.join(args.saliency, "predictions.csv")):
+        missing.append(f"no saliency outputs: {SALIENCY_CMD}")
+    print("wrote " + ", ".join(written))
+    for m in missing:
+        print(f"missing, so the report says so: {m}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+import csv
+import importlib.util
+import json
+import os
+import re
+import zipfile
+
+import pytest
+
+import assignment_4a as a4a
+import assignment_4b as a4b
+from conftest import ROOT, make_style_dataset, write_image
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "report", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+make_report, make_package = load("make_report"), load("make_package")
+
+
+def pdf_pages(path):
+    data = open(path, "rb").read()
+    assert data.startswith(b"%PDF-")
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", data))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, alexnet_weights, vgg_weights):
+    """A repository-like folder with a dataset, two real training runs and real saliency outputs."""
+    root = tmp_path_factory.mktemp("project")
+    data = make_style_dataset(root / "datasets" / "wikiart")
+    with open(data / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["split", "style", "file", "source_id", "bytes", "sha256", "width", "height"])
+        for p in sorted(data.rglob("*.jpg")):
+            w.writerow([p.parts[-3], p.parts[-2], f"{p.parts[-3]}/{p.parts[-2]}/{p.name}", p.stem, p.stat().st_size,
+                        "0" * 64, 40, 32])
+    a4a.main(["--data", str(data), "--runs", str(root / "runs"), "--remove", "1", "2", "--train", "new",
+              "--epochs", "2", "--batch-size", "8", "--workers", "2"])
+    imgs = root / "My-Images"
+    imgs.mkdir()
+    write_image(imgs / "a.jpg", seed=1)
+    write_image(imgs / "b.png", seed=2)
+    (imgs / "expected.csv").write_text("file,expected\na.jpg,tabby\nb.png,\n")
+    a4b.main(["--images", str(imgs), "--out", str(root / "report" / "saliency")])
+    return root
+
+
+def build(project, out):
+    make_report.main(["--runs", str(project / "runs"), "--saliency", str(project / "report" / "saliency"),
+                      "--data", str(project / "datasets" / "wikiart"), "--images", str(project / "My-Images"),
+                      "--out", str(out)])
+    return (out / "report.md").read_text()
+
+
+def test_report_numbers_are_the_runs_numbers(project, tmp_path):
+    md = build(project, tmp_path / "rep")
+    runs = [json.load(open(p)) for p in sorted((project / "runs").glob("*/metrics.json"))]
+    assert len(runs) == 2
+    for m in runs:
+        final = m["epochs"][-1]
+        row = next(line for line in md.splitlines() if line.startswith(f"| {m['run']} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1:4] == [str(m["remove"]), m["train"], "2"]
+        assert cells[4] == f"{100 * m['best_val_accuracy']:.1f}%"
+        assert cells[5] == f"{100 * final['accuracy_train']:.1f}%" and cells[6] == f"{100 * final['accuracy_val']:.1f}%"
+    best = max(runs, key=lambda m: m["best_val_accuracy"])
+    assert f"removing fc8 only reached {100 * runs[0]['best_val_accuracy']:.1f}% best validation accuracy" in md or \
+           f"removing fc8 only reached {100 * runs[1]['best_val_accuracy']:.1f}% best validation accuracy" in md
+    assert f"best run ({best['run']}" in md
+    assert "| Blue_Period | 12 | 6 |" in md and "| total | 36 | 18 |" in md
+    preds = list(csv.DictReader(open(project / "report" / "saliency" / "predictions.csv")))
+    for r in preds:
+        assert f"| {r['file']} | {r['top1_name']} | {float(r['top1_prob']):.3f} |" in md
+    assert "| b.png |" in md and "not judged" in md
+    assert "Literature (for comparison, not our runs)" in md and "Tan et al., ICIP 2016" in md
+    for fig in ("training_curves.png", "confusion_best.png"):
+        assert (tmp_path / "rep" / "figures" / fig).stat().st_size > 5000
+    assert pdf_pages(tmp_path / "rep" / "report.pdf") >= 3
+
+
+def test_with_nothing_on_disk_it_says_what_to_run(tmp_path, capsys):
+    out = tmp_path / "rep"
+    make_report.main(["--runs", str(tmp_path / "none"), "--saliency", str(tmp_path / "none"),
+                      "--data", str(tmp_path / "none"), "--images", str(tmp_path / "none"), "--out", str(out)])
+    md = (out / "report.md").read_text()
+    assert "No training runs found. Produce them with `python download_wikiart.py` then " \
+           "`python assignment_4a.py --compare`" in md
+    assert "`python assignment_4b.py`" in md and "downloads it" in md
+    assert not re.search(r"\d+\.\d%", md)  # no accuracy of any kind when nothing ran
+    printed = capsys.readouterr().out
+    assert "missing, so the report says so: no training runs" in printed
+    assert pdf_pages(out / "report.pdf") >= 1
+
+
+def test_package_contains_what_it_should_and_nothing_else(project, tmp_path, capsys):
+    for f in ("assignment_4a.py", "assignment_4b.py", "vgg16.py", "download_wikiart.py", "README.md"):
+        (project / f).write_text("# code\n")
+    (project / "report" / "report.pdf").write_bytes(b"%PDF-1.4 stub")
+    (project / "datasets" / "wikiart" / ".cache").mkdir(exist_ok=True)
+    (project / "runs" / "stray.zip").write_bytes(b"x")
+    make_package.main(["--login", "jdoe", "--root", str(project), "--out", str(tmp_path)])
+    z = zipfile.ZipFile(tmp_path / "cs587_jdoe_assignment4.zip")
+    names = [n.split("/", 1)[1] for n in z.namelist()]
+    assert all(n.startswith("cs587_jdoe_assignment4/") for n in z.namelist())
+    assert {"assignment_4a.py", "assignment_4b.py", "vgg16.py", "download_wikiart.py", "README.md",
+            "report/report.pdf", "report/saliency/grid.png", "My-Images/a.jpg"} <= set(names)
+    events = [n for n in names if "events.out.tfevents" in n]
+    assert len({n.split("/")[1] for n in events}) == 2  # both runs' TensorBoard files
+    assert sum(n.endswith("metrics.json") for n in names) == 2
+    assert not [n for n in names if n.startswith("datasets/") or n.endswith((".pt", ".zip")) or "/.cache" in n]
+    out = capsys.readouterr().out
+    assert "report/report.pdf" in out and re.search(r"wrote .*cs587_jdoe_assignment4\.zip: \d+ files, [\d.]+ MB", out)
+    make_package.main(["--login", "jdoe", "--root", str(project), "--out", str(tmp_path / "ck"), "--with-checkpoints"])
+    ck = zipfile.ZipFile(tmp_path / "ck" / "cs587_jdoe_assignment4.zip").namelist()
+    assert sum(n.endswith(("best.pt", "last.pt")) for n in ck) == 4
+
+
+def test_package_rejects_a_bad_login(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        make_package.main(["--login", "../x", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "--login '../x'" in capsys.readouterr().err
