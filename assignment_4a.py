@@ -47,9 +47,18 @@ COMPARE = [(1, "new"), (2, "new"), (1, "fc"), (2, "fc")]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to a flag's help, unless the help already says it or there is nothing to say."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Fine-tune an ImageNet AlexNet on WikiArt styles after head surgery.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--data", default=DATA_DIR, help="dataset with train/<Style>/ and val/<Style>/ image folders")
     p.add_argument("--remove", type=int, nargs="+", choices=[1, 2], default=[1],
                    help="FC layers to remove before adding the new one: 1 = fc8, 2 = fc7 and fc8; "
@@ -328,16 +337,30 @@ def evaluate(head, data, labels, cfg, device, num_classes):
     return total_loss / len(labels), confusion.diag().sum().item() / len(labels), confusion
 
 
-@torch.inference_mode()
-def run_prefix(prefix, images, mean, std, cfg, device):
-    """Frozen layers once per image: (N, 3, 256, 256) uint8 -> features (N, D) float32, kept on the device."""
+@torch.no_grad()
+def run_prefix(prefix, images, mean, std, cfg, device, memo=None, key=None):
+    """Frozen layers once per image: (N, 3, 256, 256) uint8 -> features (N, D) float32, kept on the device.
+    The convolutional part is the same in every run of a --compare: it is computed once per process (memo[key])
+    and the frozen FC layers of each run, if any, are applied to it."""
     from tqdm import tqdm
-    out = []
-    for i in tqdm(range(0, len(images), 128), desc="frozen layers (once)", unit="batch", leave=False, file=sys.stderr):
-        x = to_input(images[i:i + 128], mean, std).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["precision"] == "bf16"):
-            out.append(prefix(x).float())
-    return torch.cat(out)
+    cut = next(i + 1 for i, m in enumerate(prefix) if isinstance(m, nn.Flatten))  # frozen prefixes hold every conv
+    conv, rest = prefix[:cut], prefix[cut:]
+    amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=cfg["precision"] == "bf16")
+    if memo is not None and key in memo:
+        feats = memo[key]
+    else:
+        out = []
+        for i in tqdm(range(0, len(images), 128), desc="frozen layers (once)", unit="batch", leave=False,
+                      file=sys.stderr):
+            with torch.autocast(**amp):
+                out.append(conv(to_input(images[i:i + 128], mean, std).to(device)).float())
+        feats = torch.cat(out)  # (N, 9216) after conv + avgpool + flatten
+        if memo is not None:
+            memo[key] = feats
+    if len(rest):
+        with torch.autocast(**amp):
+            feats = torch.cat([rest(feats[i:i + 1024]).float() for i in range(0, len(feats), 1024)])
+    return feats
 
 
 # ---- outputs: checkpoints, figures ----
@@ -404,7 +427,9 @@ def train_run(cfg, data, resume_dir=None):
     for split in ("train", "val"):
         images = data[split][0]
         if len(prefix) and not (split == "train" and cfg["augment"]):
-            feats = run_prefix(prefix, images, mean, std, cfg, device)  # frozen part: once, not once an epoch
+            # frozen part: once per image, not once per epoch (and the conv part once per process)
+            feats = run_prefix(prefix, images, mean, std, cfg, device, data.setdefault("conv_memo", {}),
+                               (split, cfg["precision"], cfg["weights"], str(device)))
             splits[split] = {"x": feats, "prepare": lambda x, aug, gen: x}
         else:
             splits[split] = {"x": images, "prepare": lambda x, aug, gen, p=prefix: _through_prefix(

@@ -38,9 +38,18 @@ MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bo
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to a flag's help, unless the help already says it or there is nothing to say."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Image-specific class saliency maps (Simonyan et al. 2014, sec. 3.1) "
-                                "from an ImageNet VGG-16.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                "from an ImageNet VGG-16.", formatter_class=HelpFormatter)
     p.add_argument("--images", default=IMAGES_DIR, help="folder of images to explain")
     p.add_argument("--out", default=OUT_DIR, help="folder for the figures and predictions.csv")
     p.add_argument("--class", dest="target", default=None,

@@ -60,9 +60,18 @@ class SourceError(RuntimeError):
     """A source cannot be used (unreachable, wrong protocol); the message says what to do."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to a flag's help, unless the help already says it or there is nothing to say."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Download a balanced, labelled WikiArt style subset (train/val split).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--out", default=OUT_DIR, help="output folder (train/, val/, manifest.csv)")
     p.add_argument("--source", choices=["viewer", "parquet", "viewer+parquet"], default="viewer",
                    help="viewer: the dataset viewer API (partial export, quick); parquet: the full dataset's shards "
@@ -72,7 +81,8 @@ def parse_args(argv=None):
                    help="build the subset from a local WikiArt folder (one sub-folder per style) instead")
     p.add_argument("--csv", default=None, metavar="FILE",
                    help="build the subset from a CSV of image_url,label rows (the 2015 assignment's list format)")
-    p.add_argument("--styles", nargs="+", default=STYLES, help="style names as the source spells them")
+    p.add_argument("--styles", nargs="+", default=STYLES, help="style names as the source spells them; the course's Neoclassicism and Surrealism are not in "
+                        "huggan/wikiart, so Rococo and Cubism stand in for them")
     p.add_argument("--per-style", type=int, default=PER_STYLE, help="images wanted per style")
     p.add_argument("--val-fraction", type=float, default=VAL_FRACTION, help="share of each style kept for validation")
     p.add_argument("--seed", type=int, default=SEED, help="which images are chosen and how they are split")

@@ -24,9 +24,18 @@ CHECKPOINTS = re.compile(r"^(best|last)\.pt$")
 SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.cache|\.ipynb_checkpoints)(/|$)|\.(pyc|zip|part|tmp)$")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to a flag's help, unless the help already says it or there is nothing to say."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Write the course's submission archive (no datasets, no caches).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--login", required=True, help="your course login: the archive is cs587_<login>_assignment4.zip")
     p.add_argument("--out", default=".", help="folder the archive is written to")
     p.add_argument("--root", default=ROOT, help="the repository to pack")

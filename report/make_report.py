@@ -39,9 +39,18 @@ LITERATURE = [
 ]
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to a flag's help, unless the help already says it or there is nothing to say."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Build the assignment report (Markdown and PDF) from the runs on disk.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--runs", default=RUNS_DIR, help="folder of assignment_4a.py runs")
     p.add_argument("--saliency", default=SALIENCY_DIR, help="output folder of assignment_4b.py")
     p.add_argument("--data", default=DATA_DIR, help="dataset folder written by download_wikiart.py")

@@ -169,13 +169,21 @@ def test_resume_after_interrupt_continues_to_the_same_numbers(alexnet_weights, d
         assert x["accuracy_val"] == y["accuracy_val"]
 
 
-def test_compare_prints_a_table(alexnet_weights, dataset, tmp_path, capsys):
+def test_compare_prints_a_table_and_runs_the_conv_layers_once(alexnet_weights, dataset, tmp_path, capsys,
+                                                              monkeypatch):
+    real, calls = a4a.to_input, {"n": 0}
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+    monkeypatch.setattr(a4a, "to_input", counting)
     a4a.main(["--data", str(dataset), "--runs", str(tmp_path / "runs"), "--remove", "1", "2", "--train", "new",
               "--epochs", "1", "--batch-size", "16", "--workers", "2"])
     out = capsys.readouterr().out
     table = out[out.index("best val"):]
     assert table.count("remove1-new") == 1 and table.count("remove2-new") == 1
     assert len(list((tmp_path / "runs").iterdir())) == 2
+    assert calls["n"] == 2  # one conv pass per split (36 train, 18 val images: one batch each), shared by both runs
 
 
 def test_corrupt_images_are_skipped_and_counted(alexnet_weights, tmp_path, capsys):
