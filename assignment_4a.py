@@ -396,6 +396,7 @@ def run_name(cfg):
 def train_run(cfg, data, resume_dir=None):
     """Train one (remove, train) configuration; returns its metrics dict. data: the decoded splits."""
     from torch.utils.tensorboard import SummaryWriter
+    t0 = time.time()  # the run's time includes its one-off frozen-layer pass
     device = resolve_device(cfg["device"])
     warn_if_slow_bf16(cfg["precision"], device)
     seed_everything(cfg["seed"])
@@ -449,7 +450,7 @@ def train_run(cfg, data, resume_dir=None):
                      "best_val_accuracy": best, "config": cfg, "classes": classes, "history": history},
                     os.path.join(run_dir, name))
 
-    t0, epoch = time.time(), start
+    epoch = start
     try:
         for epoch in range(start, cfg["epochs"]):
             for g in optimizer.param_groups:

@@ -115,7 +115,8 @@ def main(argv=None):
         t_new = np.median([e["seconds"] for e in new["epochs"][1:]])
         t_first = new["seconds_total"] - sum(e["seconds"] for e in new["epochs"][1:])
         t_tut = tutorial_epoch(data_dir, weights, args.batch_size, device)
-        print(f"--train new: cached-feature epoch {t_new * 1000:.0f} ms (frozen layers once: {t_first:.1f}s) vs "
+        print(f"--train new: cached-feature epoch {t_new * 1000:.0f} ms (first epoch with model loading and the "
+              f"one-off frozen-layer pass: {t_first:.1f}s) vs "
               f"tutorial-style epoch {t_tut:.1f}s = {t_tut / t_new:.0f}x per epoch; over 10 epochs "
               f"{10 * t_tut / new['seconds_total']:.1f}x (target >= 20x per epoch)")
         mem = (torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda"

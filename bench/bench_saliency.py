@@ -110,7 +110,7 @@ def main(argv=None):
         achieved = 2 * fwd * n / t_sal
         print(f"{precision}: saliency {n / t_sal:6.2f} img/s | bare forward+backward {n / t_bare:6.2f} img/s | "
               f"ratio {t_bare / t_sal:.2f} (target >= 0.9) | {achieved / 1e9:.0f} GFLOP/s = "
-              f"{achieved / peak_mm:.0%} of measured {precision} matmul {peak_mm / 1e9:.0f} GFLOP/s | "
+              f"{achieved / peak_mm:.0%} of measured {precision} matmul {peak_mm / 1e9:.1f} GFLOP/s | "
               f"peak memory {mem:.2f} GiB ({'GPU' if device.type == 'cuda' else 'process RSS'})")
 
     if len(maps) < 2:
