@@ -128,21 +128,24 @@ class Http:
         self.session.headers["User-Agent"] = "download_wikiart.py (course assignment)"
         self.retries, self.backoff, self.timeout = args.retries, args.backoff, args.timeout
 
-    def get(self, url, ok_statuses=(200,), **kwargs):
+    def get(self, url, ok_statuses=(200,), connect_retries=None, **kwargs):
         """GET with retries on connection errors, timeouts, 429 and 5xx (the viewer's 500 ResponseNotReady
-        while it warms up included). Returns the response; raises requests.HTTPError for other statuses."""
-        for attempt in range(self.retries + 1):
+        while it warms up included). Returns the response; raises requests.HTTPError for other statuses.
+        connect_retries: fewer retries when the host cannot be reached at all (no network)."""
+        retries = self.retries
+        for attempt in range(retries + 1):
             wait = self.backoff * 2 ** attempt
             try:
                 r = self.session.get(url, timeout=self.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
-                if attempt == self.retries:
+                if attempt == retries or (isinstance(e, requests.ConnectionError) and connect_retries is not None
+                                          and attempt >= connect_retries):
                     raise
                 err = e
             else:
                 if r.status_code in ok_statuses:
                     return r
-                if r.status_code != 429 and r.status_code < 500 or attempt == self.retries:
+                if r.status_code != 429 and r.status_code < 500 or attempt == retries:
                     r.raise_for_status()
                     raise requests.HTTPError(f"{r.status_code} for {url}", response=r)
                 wait = max(wait, float(r.headers.get("Retry-After", 0) or 0))
@@ -164,7 +167,9 @@ class Viewer:
         return f"{self.base}/{endpoint}?" + urlencode(dict(dataset=self.dataset, config="default", split="train", **params))
 
     def style_names(self):
-        info = self.http.get(self.url("info").replace("&split=train", "")).json()["dataset_info"]
+        # the first request: a machine that cannot reach the host at all hears so after 2 retries, not 5
+        info = self.http.get(self.url("info").replace("&split=train", ""), connect_retries=2).json()
+        info = info["dataset_info"]
         return info["features"]["style"]["names"]
 
     def page(self, offset, fresh=False):
