@@ -33,6 +33,10 @@ IMAGES_DIR = "My-Images"
 OUT_DIR = os.path.join("report", "saliency")
 BATCH_SIZE = 8          # images per forward/backward pass
 TOP_K = 5               # predictions written to the CSV
+METHODS = ["vanilla", "smoothgrad", "integrated-gradients", "gradcam"]
+SG_SAMPLES = 25         # SmoothGrad: noisy copies per image (cost: that many vanilla passes)
+SG_NOISE = 0.15         # SmoothGrad: noise std as a fraction of the image's value range (Smilkov et al.: 0.1-0.2)
+IG_STEPS = 32           # Integrated Gradients: points on the path from the baseline (cost: that many passes)
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -58,14 +62,26 @@ def parse_args(argv=None):
     p.add_argument("--weights", default=None,
                    help="local VGG-16 state dict (.pth); default: torchvision's ImageNet weights, "
                         "downloaded once into " + vgg16.default_checkpoint_path())
+    p.add_argument("--method", choices=METHODS + ["all"], default="vanilla",
+                   help="vanilla: the paper's gradient map; smoothgrad: averaged over noisy copies; integrated-gradients: "
+                        "gradients along a path from a baseline image; gradcam: class activation map of the last conv "
+                        "block; all: the four side by side, one row per image")
+    p.add_argument("--sg-samples", type=int, default=SG_SAMPLES, help="SmoothGrad: noisy copies per image")
+    p.add_argument("--sg-noise", type=float, default=SG_NOISE, help="SmoothGrad: noise std / the image's value range")
+    p.add_argument("--ig-steps", type=int, default=IG_STEPS, help="Integrated Gradients: steps along the path")
+    p.add_argument("--ig-baseline", choices=["black", "mean"], default="black",
+                   help="Integrated Gradients: the image the path starts from (black, or the ImageNet mean colour)")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per forward/backward pass")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="bf16 autocast: faster on recent GPUs and CPUs with bf16 units (AVX512-BF16, AMX), much "
                         "slower on CPUs without them; maps agree closely with fp32 (see bench/bench_saliency.py)")
     args = p.parse_args(argv)
-    if args.batch_size < 1:
-        p.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    for flag in ("batch_size", "sg_samples", "ig_steps"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if args.sg_noise < 0:
+        p.error(f"--sg-noise must be >= 0, got {args.sg_noise}")
     return args
 
 
@@ -149,25 +165,77 @@ def load_images(files, preprocess):
     return kept, (torch.stack(tensors) if tensors else None), len(files) - len(kept)
 
 
+def score_gradients(model, images, classes=None, precision="fp32"):
+    """-> scores (N, C) float32, classes (N,), dS_C/dI (N, 3, H, W): one forward pass, then a one-hot derivative
+    at the score layer (1 for class C, 0 elsewhere) back-propagated to the pixels only, so autograd skips the
+    weight gradients and the model's parameter .grad stay as they were."""
+    x = images.detach().clone().requires_grad_(True)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        scores = model(x)                                       # (N, C) class scores S, before the softmax
+    if classes is None:
+        classes = scores.detach().argmax(dim=1)
+    classes = torch.as_tensor(classes, dtype=torch.long, device=x.device).expand(len(x))
+    one_hot = torch.zeros_like(scores).scatter_(1, classes[:, None], 1.0)
+    (grad,) = torch.autograd.grad(scores, x, grad_outputs=one_hot)
+    return scores.detach().float(), classes, grad.float()
+
+
 def saliency_maps(model, images, classes=None, precision="fp32"):
     """Vanilla gradient saliency (Simonyan et al. 2014, sec. 3.1), batched.
 
     images: (N, 3, H, W) normalised batch; classes: None (top-scoring class per image), an int, or (N,) indices.
     Returns maps (N, H, W) >= 0, classes used (N,) long, scores (N, C) float32 (before the softmax).
-    Only the input gets a gradient: the model's parameter .grad stay as they were. The model should be in
-    eval mode (dropout off), and has no batch-norm, so each image's map depends on that image alone.
+    The model should be in eval mode (dropout off) and has no batch-norm, so each image's map depends on that
+    image alone.
     """
-    x = images.detach().clone().requires_grad_(True)
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        scores = model(x)                                       # (N, C) class scores S
-    if classes is None:
-        classes = scores.detach().argmax(dim=1)
-    classes = torch.as_tensor(classes, dtype=torch.long, device=x.device).expand(len(x))
-    one_hot = torch.zeros_like(scores).scatter_(1, classes[:, None], 1.0)  # dS/dS: 1 at class C, 0 elsewhere
-    # back-propagate to the pixels only: autograd skips the weight gradients it is not asked for
-    (grad,) = torch.autograd.grad(scores, x, grad_outputs=one_hot)        # (N, 3, H, W) = dS_C / dI
-    maps = grad.abs().amax(dim=1)                                         # (N, 3, H, W) -> (N, H, W)
-    return maps, classes, scores.detach().float()
+    scores, classes, grad = score_gradients(model, images, classes, precision)
+    return grad.abs().amax(dim=1), classes, scores                 # (N, 3, H, W) -> (N, H, W)
+
+
+def _gradients_in_chunks(model, x, classes, precision, chunk):
+    """dS_C/dI for many inputs (noisy copies, path points), `chunk` per forward/backward pass."""
+    return torch.cat([score_gradients(model, x[i:i + chunk], classes[i:i + chunk], precision)[2]
+                      for i in range(0, len(x), chunk)])
+
+
+def smoothgrad(model, images, classes, samples=SG_SAMPLES, noise=SG_NOISE, precision="fp32", chunk=BATCH_SIZE, seed=0):
+    """SmoothGrad (Smilkov et al. 2017): the vanilla map averaged over `samples` copies of each image with Gaussian
+    noise of std noise x (max - min) of that image. noise=0 gives the vanilla map. -> (N, H, W)."""
+    n, shape = len(images), images.shape[1:]
+    spread = (images.flatten(1).amax(1) - images.flatten(1).amin(1)).view(n, 1, 1, 1, 1)
+    eps = torch.randn((n, samples, *shape), generator=torch.Generator().manual_seed(seed)).to(images.device)
+    noisy = (images[:, None] + noise * spread * eps).flatten(0, 1)              # (N * samples, 3, H, W)
+    grads = _gradients_in_chunks(model, noisy, classes.repeat_interleave(samples), precision, chunk)
+    return grads.abs().amax(dim=1).view(n, samples, *shape[1:]).mean(dim=1)
+
+
+def integrated_gradients(model, images, classes, baseline, steps=IG_STEPS, precision="fp32", chunk=BATCH_SIZE):
+    """Integrated Gradients (Sundararajan et al. 2017): (I - I0) x the mean gradient at `steps` points on the straight
+    path from the baseline I0 to I (right Riemann sum). The attributions of an image add up to S_C(I) - S_C(I0),
+    more exactly as steps grow. -> attributions (N, 3, H, W); their map is |.| max over channels."""
+    n = len(images)
+    baseline = baseline.expand_as(images)
+    alphas = torch.arange(1, steps + 1, device=images.device, dtype=images.dtype).view(1, steps, 1, 1, 1) / steps
+    path = (baseline[:, None] + alphas * (images - baseline)[:, None]).flatten(0, 1)  # (N * steps, 3, H, W)
+    grads = _gradients_in_chunks(model, path, classes.repeat_interleave(steps), precision, chunk)
+    return (images - baseline) * grads.view(n, steps, *images.shape[1:]).mean(dim=1)
+
+
+def gradcam(model, images, classes, precision="fp32"):
+    """Grad-CAM (Selvaraju et al. 2017) on the last convolutional block: the activations A (N, K, h, w) after the
+    last conv + ReLU, weighted by the spatial mean of dS_C/dA, summed over K, ReLU, upsampled to (N, H, W)."""
+    feats = model.features
+    cut = max(i for i, m in enumerate(feats) if isinstance(m, torch.nn.Conv2d)) + 2  # through that conv's ReLU
+    amp = dict(device_type=images.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    with torch.no_grad(), torch.autocast(**amp):
+        acts = feats[:cut](images).float()
+    acts.requires_grad_(True)
+    with torch.autocast(**amp):
+        scores = model.classifier(torch.flatten(model.avgpool(feats[cut:](acts)), 1))
+    one_hot = torch.zeros_like(scores).scatter_(1, classes[:, None], 1.0)
+    (d_acts,) = torch.autograd.grad(scores, acts, grad_outputs=one_hot)
+    cam = torch.relu((d_acts.float().mean(dim=(2, 3), keepdim=True) * acts).sum(dim=1, keepdim=True))
+    return torch.nn.functional.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0].detach()
 
 
 def center_share(maps):
@@ -185,55 +253,72 @@ def denormalise(x, preprocess):
     return (x.cpu().float() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def draw_row(axes, crop, smap, title):
-    """Three panels: the input crop, the saliency map, the map over the crop."""
-    m = smap / max(float(smap.max()), 1e-12)  # scale each map to [0, 1] for display
+LABELS = {"vanilla": "saliency max_c |dS_C/dI|", "smoothgrad": "SmoothGrad", "integrated-gradients": "Integrated Gradients",
+          "gradcam": "Grad-CAM (last conv block)"}
+
+
+def draw_row(axes, crop, maps, title):
+    """The input crop, then each method's map (Grad-CAM over the crop); one method alone also gets an overlay."""
     axes[0].imshow(crop)
     axes[0].set_title(title, fontsize=9)
-    axes[1].imshow(m, cmap="gray")
-    axes[1].set_title("saliency max_c |dS_C/dI|", fontsize=9)
-    axes[2].imshow(crop)
-    axes[2].imshow(m, cmap="jet", alpha=0.5)
-    axes[2].set_title("overlay", fontsize=9)
+    for ax, (name, smap) in zip(axes[1:], maps.items()):
+        m = smap / max(float(smap.max()), 1e-12)  # scale each map to [0, 1] for display
+        if name == "gradcam":
+            ax.imshow(crop)
+            ax.imshow(m, cmap="jet", alpha=0.5)
+        else:
+            ax.imshow(m, cmap="gray")
+        ax.set_title(LABELS[name], fontsize=9)
+    if len(maps) == 1:
+        axes[2].imshow(crop)
+        axes[2].imshow(m, cmap="jet", alpha=0.5)
+        axes[2].set_title("overlay", fontsize=9)
     for a in axes:
         a.axis("off")
 
 
 def save_figures(out_dir, files, crops, maps, titles):
+    """maps: {method: (N, H, W)}. One figure per image and grid.png with one row per image."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     os.makedirs(out_dir, exist_ok=True)
+    cols = 1 + len(maps) + (len(maps) == 1)
+    rows = [{name: m[i] for name, m in maps.items()} for i in range(len(files))]
     written = []
-    for f, crop, m, t in zip(files, crops, maps, titles):
-        fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-        draw_row(axes, crop, m, t)
+    for f, crop, row, t in zip(files, crops, rows, titles):
+        fig, axes = plt.subplots(1, cols, figsize=(3.3 * cols, 3.6))
+        draw_row(axes, crop, row, t)
         fig.tight_layout()
         path = os.path.join(out_dir, os.path.splitext(os.path.basename(f))[0] + "_saliency.png")
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
-    fig, axes = plt.subplots(len(files), 3, figsize=(9, 3.1 * len(files)), squeeze=False)
-    for row, crop, m, t in zip(axes, crops, maps, titles):
-        draw_row(row, crop, m, t)
+    fig, axes = plt.subplots(len(files), cols, figsize=(3 * cols, 3.1 * len(files)), squeeze=False)
+    for ax_row, crop, row, t in zip(axes, crops, rows, titles):
+        draw_row(ax_row, crop, row, t)
     fig.tight_layout()
     fig.savefig(os.path.join(out_dir, "grid.png"), dpi=90)
     plt.close(fig)
     return written
 
 
-def write_predictions(path, files, probs, classes, categories, centre, k=TOP_K):
+def write_predictions(path, files, probs, classes, categories, maps, k=TOP_K):
+    """One row per image: the class explained, the top-k predictions, and each method's centre share."""
     top_p, top_i = probs.topk(k, dim=1)
+    centre = {name: center_share(m).tolist() for name, m in maps.items()}
+    first = next(iter(maps))
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "class_used", "class_used_name", "class_used_prob", "saliency_center_share"]
-                   + [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_name", f"top{r}_prob")])
-        for f, p, c, ti, tp, cs in zip(files, probs, classes.tolist(), top_i.tolist(), top_p.tolist(), centre.tolist()):
-            row = [os.path.basename(f), c, categories[c], f"{p[c]:.6f}", f"{cs:.4f}"]
-            for i, q in zip(ti, tp):
-                row += [i, categories[i], f"{q:.6f}"]
-            w.writerow(row)
+                   + [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_name", f"top{r}_prob")]
+                   + [f"center_share_{name}" for name in maps])
+        for i, (f, p, c, ti, tp) in enumerate(zip(files, probs, classes.tolist(), top_i.tolist(), top_p.tolist())):
+            row = [os.path.basename(f), c, categories[c], f"{p[c]:.6f}", f"{centre[first][i]:.4f}"]
+            for j, q in zip(ti, tp):
+                row += [j, categories[j], f"{q:.6f}"]
+            w.writerow(row + [f"{centre[name][i]:.4f}" for name in maps])
 
 
 def main(argv=None):
@@ -254,11 +339,28 @@ def main(argv=None):
         model = vgg16.load_vgg16(args.weights).to(device)
     except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, RuntimeError) as e:
         sys.exit(f"error: {e}")
-    maps, classes, probs = [], [], []
+    methods = METHODS if args.method == "all" else [args.method]
+    # Integrated Gradients' baseline, normalised: a black image, or the ImageNet mean colour (0 after normalising)
+    mean, std = torch.tensor(preprocess.mean).view(1, 3, 1, 1), torch.tensor(preprocess.std).view(1, 3, 1, 1)
+    baseline = ((0 - mean) / std if args.ig_baseline == "black" else torch.zeros(1, 3, 1, 1)).to(device)
+    maps, classes, probs = {m: [] for m in methods}, [], []
     for i in tqdm(range(0, len(batch), args.batch_size), desc="saliency", unit="batch", file=sys.stderr):
-        m, c, s = saliency_maps(model, batch[i:i + args.batch_size].to(device), target, args.precision)
-        maps.append(m.float().cpu()), classes.append(c.cpu()), probs.append(s.softmax(dim=1).cpu())
-    maps, classes, probs = torch.cat(maps), torch.cat(classes), torch.cat(probs)
+        x = batch[i:i + args.batch_size].to(device)
+        vanilla, c, s = saliency_maps(model, x, target, args.precision)
+        classes.append(c.cpu()), probs.append(s.softmax(dim=1).cpu())
+        for m in methods:
+            if m == "vanilla":
+                r = vanilla
+            elif m == "smoothgrad":
+                r = smoothgrad(model, x, c, args.sg_samples, args.sg_noise, args.precision, args.batch_size)
+            elif m == "integrated-gradients":
+                r = integrated_gradients(model, x, c, baseline, args.ig_steps, args.precision, args.batch_size)
+                r = r.abs().amax(dim=1)
+            else:
+                r = gradcam(model, x, c, args.precision)
+            maps[m].append(r.float().cpu())
+    maps = {m: torch.cat(v) for m, v in maps.items()}
+    classes, probs = torch.cat(classes), torch.cat(probs)
 
     titles = []
     for f, c, p in zip(files, classes.tolist(), probs):
@@ -267,8 +369,8 @@ def main(argv=None):
               f"saliency for class {c} '{categories[c]}' (p={p[c]:.3f})")
         titles.append(f"{categories[c]} (p={p[c]:.2f})")
     crops = [denormalise(x, preprocess) for x in batch]
-    save_figures(args.out, files, crops, maps.numpy(), titles)
-    write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, center_share(maps))
+    save_figures(args.out, files, crops, {m: v.numpy() for m, v in maps.items()}, titles)
+    write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, maps)
     print(f"wrote {len(files)} figures, grid.png and predictions.csv to {args.out}"
           + (f"; skipped {skipped} unusable file(s)" if skipped else ""))
 

@@ -69,6 +69,8 @@ def main(argv=None):
     p.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=None,
                    help="what to measure (default: fp32 and bf16; fp32 alone on a CPU without bf16 units, where "
                         "bf16 is emulated and about 20x slower)")
+    p.add_argument("--method-images", type=int, default=2,
+                   help="images for the per-method timing at the script's defaults (0 skips it; default: %(default)s)")
     args = p.parse_args(argv)
 
     device = a4b.resolve_device(args.device)
@@ -113,6 +115,17 @@ def main(argv=None):
               f"{achieved / peak_mm:.0%} of measured {precision} matmul {peak_mm / 1e9:.1f} GFLOP/s | "
               f"peak memory {mem:.2f} GiB ({'GPU' if device.type == 'cuda' else 'process RSS'})")
 
+    if args.method_images:
+        x2 = x[:args.method_images]
+        _, cls, _ = a4b.saliency_maps(model, x2)
+        base = torch.zeros(1, 3, 1, 1, device=device)
+        runs = {"vanilla": lambda: a4b.saliency_maps(model, x2, cls),
+                "smoothgrad": lambda: a4b.smoothgrad(model, x2, cls, chunk=args.batch_size),
+                "integrated-gradients": lambda: a4b.integrated_gradients(model, x2, cls, base, chunk=args.batch_size),
+                "gradcam": lambda: a4b.gradcam(model, x2, cls)}
+        print(f"seconds per image, fp32, {len(x2)} images, chunks of {args.batch_size} (SmoothGrad {a4b.SG_SAMPLES} "
+              f"samples, Integrated Gradients {a4b.IG_STEPS} steps): " + ", ".join(
+                  f"{name} {timed(fn, 1, device) / len(x2):.2f}" for name, fn in runs.items()))
     if len(maps) < 2:
         return
     a, b = maps["fp32"].flatten().cpu().numpy(), maps["bf16"].flatten().cpu().numpy()

@@ -315,6 +315,16 @@ def part2_blocks(rows, sal_dir, out_dir):
                  f"{pct(max(shares))} here (mean {pct(np.mean(shares))}). It assumes the object is centred, as in "
                  "these photographs; judge off-centre objects by eye in the figures.")
     B.append(("p", text))
+    methods = [k[len("center_share_"):] for k in rows[0] if k.startswith("center_share_")]
+    if len(methods) > 1:
+        B += [("h3", "Explanation methods side by side"),
+              ("p", "`python assignment_4b.py --method all` rendered, per image, the vanilla gradient map, SmoothGrad "
+                    "(the map averaged over noisy copies of the image), Integrated Gradients (gradients along a path "
+                    "from a black image) and Grad-CAM (the last convolutional block's activations weighted by their "
+                    "gradients). The share of each map's mass inside the central box:"),
+              ("table", ["image"] + methods,
+               [[r["file"]] + [pct(float(r[f"center_share_{m}"])) for m in methods] for r in rows]
+               + [["mean"] + [pct(np.mean([float(r[f"center_share_{m}"]) for r in rows])) for m in methods]])]
     return B
 
 

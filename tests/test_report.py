@@ -46,7 +46,8 @@ def project(tmp_path_factory, alexnet_weights, vgg_weights):
     write_image(imgs / "a.jpg", seed=1)
     write_image(imgs / "b.png", seed=2)
     (imgs / "expected.csv").write_text("file,expected\na.jpg,tabby\nb.png,\n")
-    a4b.main(["--images", str(imgs), "--out", str(root / "report" / "saliency")])
+    a4b.main(["--images", str(imgs), "--out", str(root / "report" / "saliency"), "--method", "all",
+              "--sg-samples", "2", "--ig-steps", "2"])
     return root
 
 
@@ -77,6 +78,9 @@ def test_report_numbers_are_the_runs_numbers(project, tmp_path):
     for r in preds:
         assert f"| {r['file']} | {r['top1_name']} | {float(r['top1_prob']):.3f} |" in md
     assert "| b.png |" in md and "not judged" in md
+    assert "| image | vanilla | smoothgrad | integrated-gradients | gradcam |" in md
+    for r in preds:
+        assert f"| {r['file']} | {100 * float(r['center_share_vanilla']):.1f}% |" in md
     assert "Literature (for comparison, not our runs)" in md and "Tan et al., ICIP 2016" in md
     for fig in ("training_curves.png", "confusion_best.png"):
         assert (tmp_path / "rep" / "figures" / fig).stat().st_size > 5000

@@ -205,3 +205,77 @@ def test_script_runs_as_a_user_runs_it_and_fails_clearly_offline(tmp_path):
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: could not download the VGG-16 weights")
     assert str(tmp_path / "th" / "hub" / "checkpoints" / "vgg16-397923af.pth") in last
+
+
+# ---- other explanation methods -----------------------------------------------------------------
+
+class CountingModel(torch.nn.Module):
+    """Wraps a model and counts forward passes (to check that methods batch their copies)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.calls = model, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.model(x)
+
+
+def test_smoothgrad_without_noise_is_the_vanilla_map_and_is_batched(vgg_model):
+    x = small_batch(2, size=32)
+    vanilla, cls, _ = a4b.saliency_maps(vgg_model, x)
+    counted = CountingModel(vgg_model)
+    sg = a4b.smoothgrad(counted, x, cls, samples=6, noise=0.0, chunk=4)
+    torch.testing.assert_close(sg, vanilla, rtol=1e-4, atol=1e-9)
+    assert counted.calls == 3  # 2 images x 6 copies in chunks of 4: three passes, not twelve
+    noisy = a4b.smoothgrad(vgg_model, x, cls, samples=6, noise=0.2)
+    assert noisy.shape == (2, 32, 32) and (noisy >= 0).all() and not torch.allclose(noisy, vanilla)
+
+
+def test_integrated_gradients_add_up_to_the_score_difference(vgg_model):
+    x = small_batch(2, size=32, seed=3)
+    _, cls, scores = a4b.saliency_maps(vgg_model, x)
+    base = torch.zeros(1, 3, 1, 1)
+    attr = a4b.integrated_gradients(vgg_model, x, cls, base, steps=256, chunk=64)
+    with torch.no_grad():
+        base_scores = vgg_model(base.expand_as(x))
+    diff = scores.gather(1, cls[:, None])[:, 0] - base_scores.gather(1, cls[:, None])[:, 0]
+    total = attr.sum(dim=(1, 2, 3))
+    assert torch.allclose(total, diff, rtol=0.05, atol=1e-3 * diff.abs().max().item()), (total, diff)
+    assert attr.shape == x.shape
+
+
+def test_gradcam_equals_a_hook_based_computation(vgg_model):
+    x = small_batch(2, size=64, seed=4)
+    _, cls, _ = a4b.saliency_maps(vgg_model, x)
+    cam = a4b.gradcam(vgg_model, x, cls)
+    store = {}
+    handle = vgg_model.features[29].register_forward_hook(lambda m, i, o: store.update(a=o))  # conv5_3's ReLU
+    xi = x.clone().requires_grad_(True)
+    s = vgg_model(xi)
+    handle.remove()
+    (g,) = torch.autograd.grad(s.gather(1, cls[:, None]).sum(), store["a"])
+    ref = torch.relu((g.mean(dim=(2, 3), keepdim=True) * store["a"]).sum(1, keepdim=True))
+    ref = torch.nn.functional.interpolate(ref, size=(64, 64), mode="bilinear", align_corners=False)[:, 0]
+    torch.testing.assert_close(cam, ref.detach(), rtol=1e-4, atol=1e-6)
+    assert cam.shape == (2, 64, 64) and (cam >= 0).all()
+
+
+def test_cli_all_methods_one_row_per_image(vgg_weights, tmp_path, capsys):
+    write_image(tmp_path / "a.png", seed=5)
+    write_image(tmp_path / "b.jpg", seed=6)
+    out = tmp_path / "o"
+    a4b.main(["--images", str(tmp_path), "--out", str(out), "--method", "all", "--sg-samples", "2", "--ig-steps", "2"])
+    row = Image.open(out / "a_saliency.png")
+    assert row.size[0] > 3.5 * row.size[1]  # crop + four maps side by side
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    for r in rows:
+        for m in a4b.METHODS:
+            assert 0 <= float(r[f"center_share_{m}"]) <= 1
+        assert r["saliency_center_share"] == r["center_share_vanilla"]
+
+
+def test_cli_rejects_bad_method_flags(capsys):
+    with pytest.raises(SystemExit):
+        a4b.parse_args(["--sg-samples", "0"])
+    assert "--sg-samples must be at least 1" in capsys.readouterr().err
