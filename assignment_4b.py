@@ -71,6 +71,9 @@ def parse_args(argv=None):
     p.add_argument("--ig-steps", type=int, default=IG_STEPS, help="Integrated Gradients: steps along the path")
     p.add_argument("--ig-baseline", choices=["black", "mean"], default="black",
                    help="Integrated Gradients: the image the path starts from (black, or the ImageNet mean colour)")
+    p.add_argument("--checkpoint", default=None, metavar="RUN/best.pt",
+                   help="explain a painting-style model fine-tuned by assignment_4a.py (runs/<run>/best.pt) instead of "
+                        "VGG-16: its AlexNet, its style names, its preprocessing")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per forward/backward pass")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
@@ -95,6 +98,24 @@ def resolve_device(name):
     return torch.device("cpu")
 
 
+def load_style_model(path):
+    """An AlexNet fine-tuned by assignment_4a.py -> (model in eval mode, style names, preprocessing)."""
+    from torchvision.models import AlexNet_Weights, alexnet
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--checkpoint {path} does not exist: give runs/<run>/best.pt from assignment_4a.py")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        classes, remove = list(ck["classes"]), int(ck["config"]["remove"])
+    except Exception as e:
+        raise ValueError(f"--checkpoint {path} is not a checkpoint of assignment_4a.py ({e.__class__.__name__})") from None
+    model = alexnet(weights=None)
+    # the same head surgery: drop fc8 (classifier[6]) or fc7 + its ReLU + fc8 (classifier[4:]), add the new layer
+    model.classifier = torch.nn.Sequential(*list(model.classifier)[:6 if remove == 1 else 4],
+                                           torch.nn.Linear(4096, len(classes)))
+    model.load_state_dict(ck["model"])
+    return model.eval(), classes, AlexNet_Weights.IMAGENET1K_V1.transforms()
+
+
 def resolve_class(target, categories):
     """--class value -> ImageNet index. Accepts an index, an exact name, or a word that names one class."""
     if target is None:
@@ -102,7 +123,7 @@ def resolve_class(target, categories):
     if target.strip().lstrip("-").isdigit():
         idx = int(target)
         if not 0 <= idx < len(categories):
-            raise ValueError(f"--class {idx} is out of range: ImageNet indices go from 0 to {len(categories) - 1}")
+            raise ValueError(f"--class {idx} is out of range: class indices go from 0 to {len(categories) - 1}")
         return idx
     key = target.strip().lower()
     exact = [i for i, c in enumerate(categories) if c.lower() == key]
@@ -112,8 +133,8 @@ def resolve_class(target, categories):
     if len(partial) == 1:
         return partial[0]
     if not partial:
-        raise ValueError(f"--class '{target}' matches no ImageNet class name; give an index 0-999 or a name "
-                         f"such as '{categories[281]}'")
+        raise ValueError(f"--class '{target}' matches no class name of the model; give an index 0-{len(categories) - 1} "
+                         f"or a name such as '{categories[min(281, len(categories) - 1)]}'")
     names = ", ".join(f"{i}: {categories[i]}" for i in partial[:8])
     raise ValueError(f"--class '{target}' matches {len(partial)} classes ({names}{', ...' if len(partial) > 8 else ''}); "
                      "give one of these indices or the full name")
@@ -306,6 +327,7 @@ def save_figures(out_dir, files, crops, maps, titles):
 
 def write_predictions(path, files, probs, classes, categories, maps, k=TOP_K):
     """One row per image: the class explained, the top-k predictions, and each method's centre share."""
+    k = min(k, probs.shape[1])  # a style model may have fewer than 5 classes
     top_p, top_i = probs.topk(k, dim=1)
     centre = {name: center_share(m).tolist() for name, m in maps.items()}
     first = next(iter(maps))
@@ -328,6 +350,8 @@ def main(argv=None):
     categories = vgg16.WEIGHTS.meta["categories"]
     preprocess = vgg16.WEIGHTS.transforms()  # resize 256, centre crop 224, ImageNet mean/std
     try:
+        if args.checkpoint:
+            style_model, categories, preprocess = load_style_model(args.checkpoint)
         target = resolve_class(args.target, categories)
         files, batch, skipped = load_images(list_images(args.images), preprocess)
         if batch is None:
@@ -336,7 +360,7 @@ def main(argv=None):
         if args.precision == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             print("warning: this CPU has no bf16 units (AVX512-BF16 or AMX): bf16 runs much slower than fp32 here",
                   file=sys.stderr)
-        model = vgg16.load_vgg16(args.weights).to(device)
+        model = (style_model if args.checkpoint else vgg16.load_vgg16(args.weights)).to(device)
     except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, RuntimeError) as e:
         sys.exit(f"error: {e}")
     methods = METHODS if args.method == "all" else [args.method]

@@ -96,7 +96,7 @@ def test_resolve_class_errors():
     cats = vgg16.WEIGHTS.meta["categories"]
     with pytest.raises(ValueError, match="out of range"):
         a4b.resolve_class("1000", cats)
-    with pytest.raises(ValueError, match="matches no ImageNet class"):
+    with pytest.raises(ValueError, match="matches no class name of the model"):
         a4b.resolve_class("zzzq", cats)
     with pytest.raises(ValueError, match=r"matches \d+ classes"):
         a4b.resolve_class("cat", cats)
@@ -181,7 +181,7 @@ def test_cli_class_by_name(vgg_weights, tmp_path, capsys):
     (["--images", "{tmp}/missing"], "image folder {tmp}/missing does not exist"),
     (["--images", "{tmp}/emptydir"], "no image files in {tmp}/emptydir"),
     (["--images", "{tmp}/junkonly"], "none of the files in {tmp}/junkonly could be read"),
-    (["--class", "notaclassname"], "--class 'notaclassname' matches no ImageNet class"),
+    (["--class", "notaclassname"], "--class 'notaclassname' matches no class name of the model"),
     (["--weights", "{tmp}/none.pth"], "weights file {tmp}/none.pth does not exist"),
 ])
 def test_cli_errors_are_one_sentence_and_exit_nonzero(vgg_weights, tmp_path, args, message):
@@ -279,3 +279,25 @@ def test_cli_rejects_bad_method_flags(capsys):
     with pytest.raises(SystemExit):
         a4b.parse_args(["--sg-samples", "0"])
     assert "--sg-samples must be at least 1" in capsys.readouterr().err
+
+
+def test_explains_a_fine_tuned_painting_model(alexnet_weights, tmp_path, capsys):
+    import assignment_4a as a4a
+    from conftest import make_style_dataset
+    data = make_style_dataset(tmp_path / "d", n_train=4, n_val=2)
+    a4a.main(["--data", str(data), "--runs", str(tmp_path / "runs"), "--remove", "2", "--epochs", "1",
+              "--name", "r", "--workers", "1"])
+    paintings = tmp_path / "paintings"
+    paintings.mkdir()
+    for f in sorted((data / "val").rglob("*.jpg"))[:2]:
+        (paintings / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "o"
+    a4b.main(["--images", str(paintings), "--out", str(out), "--checkpoint", str(tmp_path / "runs" / "r" / "best.pt"),
+              "--class", "Red_Period", "--method", "all", "--sg-samples", "2", "--ig-steps", "2"])
+    printed = capsys.readouterr().out
+    assert printed.count("saliency for class 2 'Red_Period'") == 2
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    assert {r["top1_name"] for r in rows} <= {"Blue_Period", "Green_Period", "Red_Period"} and "top4" not in rows[0]
+    with pytest.raises(SystemExit) as e:
+        a4b.main(["--images", str(paintings), "--checkpoint", str(tmp_path / "nope.pt")])
+    assert str(e.value).startswith(f"error: --checkpoint {tmp_path / 'nope.pt'} does not exist")
