@@ -19,6 +19,7 @@ Writes, into --out: <image>_saliency.png per image (input crop, map, map over th
 import argparse
 import csv
 import os
+import re
 import sys
 import warnings
 
@@ -36,6 +37,9 @@ TOP_K = 5               # predictions written to the CSV
 METHODS = ["vanilla", "smoothgrad", "integrated-gradients", "gradcam"]
 SG_SAMPLES = 25         # SmoothGrad: noisy copies per image (cost: that many vanilla passes)
 SG_NOISE = 0.15         # SmoothGrad: noise std as a fraction of the image's value range (Smilkov et al.: 0.1-0.2)
+CM_STEPS = 100         # class model visualisation: gradient-ascent steps
+CM_LR = 1.0             # class model visualisation: step size on the (normalised) image
+CM_L2 = 1e-3            # class model visualisation: weight of the L2 penalty lambda * ||I||^2
 IG_STEPS = 32           # Integrated Gradients: points on the path from the baseline (cost: that many passes)
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
@@ -74,13 +78,19 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint", default=None, metavar="RUN/best.pt",
                    help="explain a painting-style model fine-tuned by assignment_4a.py (runs/<run>/best.pt) instead of "
                         "VGG-16: its AlexNet, its style names, its preprocessing")
+    p.add_argument("--class-model", default=None, metavar="CLASS",
+                   help="instead of explaining images: the image that maximises this class's score with an L2 "
+                        "penalty (Simonyan et al. 2014, sec. 2), by gradient ascent from a zero image; a name or index")
+    p.add_argument("--cm-steps", type=int, default=CM_STEPS, help="class model: gradient-ascent steps")
+    p.add_argument("--cm-lr", type=float, default=CM_LR, help="class model: step size")
+    p.add_argument("--cm-l2", type=float, default=CM_L2, help="class model: L2 penalty weight lambda")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per forward/backward pass")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="bf16 autocast: faster on recent GPUs and CPUs with bf16 units (AVX512-BF16, AMX), much "
                         "slower on CPUs without them; maps agree closely with fp32 (see bench/bench_saliency.py)")
     args = p.parse_args(argv)
-    for flag in ("batch_size", "sg_samples", "ig_steps"):
+    for flag in ("batch_size", "sg_samples", "ig_steps", "cm_steps"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     if args.sg_noise < 0:
@@ -259,6 +269,38 @@ def gradcam(model, images, classes, precision="fp32"):
     return torch.nn.functional.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0].detach()
 
 
+def class_model(model, cls, size=224, steps=CM_STEPS, lr=CM_LR, l2=CM_L2, precision="fp32", device="cpu"):
+    """Class model visualisation (Simonyan et al. 2014, sec. 2): argmax_I S_c(I) - l2 * ||I||^2 by gradient ascent
+    from the zero image (the mean image, once normalised). -> the image (3, size, size) normalised, the objective
+    at every step."""
+    x = torch.zeros(1, 3, size, size, device=device, requires_grad=True)
+    history = []
+    for _ in range(steps):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            score = model(x)[0, cls].float()
+        objective = score - l2 * (x * x).sum()
+        (grad,) = torch.autograd.grad(objective, x)
+        history.append(objective.item())
+        with torch.no_grad():
+            x += lr * grad
+    return x.detach()[0], history
+
+
+def save_class_model(path, image, title):
+    """Show the optimised image: each channel stretched to [0, 1] (its values are not a natural image's)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    lo, hi = image.amin(dim=(1, 2), keepdim=True), image.amax(dim=(1, 2), keepdim=True)
+    fig, ax = plt.subplots(figsize=(4.5, 4.8))
+    ax.imshow(((image - lo) / (hi - lo).clamp(min=1e-12)).permute(1, 2, 0).cpu().numpy())
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def center_share(maps):
     """(N, H, W) -> (N,): the share of saliency mass in the central box (middle half of each side, 25% of the
     area). 0.25 for a map spread evenly; near 1 when the map sits on a centred object."""
@@ -353,8 +395,10 @@ def main(argv=None):
         if args.checkpoint:
             style_model, categories, preprocess = load_style_model(args.checkpoint)
         target = resolve_class(args.target, categories)
-        files, batch, skipped = load_images(list_images(args.images), preprocess)
-        if batch is None:
+        cm_class = resolve_class(args.class_model, categories)
+        files, batch, skipped = ([], None, 0) if cm_class is not None else \
+            load_images(list_images(args.images), preprocess)
+        if batch is None and cm_class is None:
             raise ValueError(f"none of the files in {args.images} could be read as an image")
         device = resolve_device(args.device)
         if args.precision == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
@@ -363,6 +407,8 @@ def main(argv=None):
         model = (style_model if args.checkpoint else vgg16.load_vgg16(args.weights)).to(device)
     except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, RuntimeError) as e:
         sys.exit(f"error: {e}")
+    if args.class_model is not None:
+        return run_class_model(args, model, categories, cm_class, device)
     methods = METHODS if args.method == "all" else [args.method]
     # Integrated Gradients' baseline, normalised: a black image, or the ImageNet mean colour (0 after normalising)
     mean, std = torch.tensor(preprocess.mean).view(1, 3, 1, 1), torch.tensor(preprocess.std).view(1, 3, 1, 1)
@@ -397,6 +443,17 @@ def main(argv=None):
     write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, maps)
     print(f"wrote {len(files)} figures, grid.png and predictions.csv to {args.out}"
           + (f"; skipped {skipped} unusable file(s)" if skipped else ""))
+
+
+def run_class_model(args, model, categories, cls, device):
+    image, history = class_model(model, cls, steps=args.cm_steps, lr=args.cm_lr, l2=args.cm_l2,
+                                 precision=args.precision, device=device)
+    os.makedirs(args.out, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9]+", "_", categories[cls]).strip("_")
+    path = os.path.join(args.out, f"class_model_{cls}_{name}.png")
+    save_class_model(path, image, f"class model: {categories[cls]} ({args.cm_steps} steps, lambda {args.cm_l2:g})")
+    print(f"class {cls} '{categories[cls]}': objective S_c - lambda ||I||^2 from {history[0]:.3f} to "
+          f"{history[-1]:.3f} in {args.cm_steps} steps; wrote {path}")
 
 
 if __name__ == "__main__":

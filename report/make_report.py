@@ -315,6 +315,12 @@ def part2_blocks(rows, sal_dir, out_dir):
                  f"{pct(max(shares))} here (mean {pct(np.mean(shares))}). It assumes the object is centred, as in "
                  "these photographs; judge off-centre objects by eye in the figures.")
     B.append(("p", text))
+    for f in sorted(os.listdir(sal_dir)):
+        if f.startswith("class_model_") and f.endswith(".png"):
+            B.append(("img", os.path.relpath(os.path.join(sal_dir, f), out_dir),
+                      "Class model visualisation (Simonyan et al. 2014, section 2): the image that maximises the "
+                      "class score with an L2 penalty, found by gradient ascent from a zero image "
+                      f"(`{f}`, from `python assignment_4b.py --class-model CLASS`).", 90))
     methods = [k[len("center_share_"):] for k in rows[0] if k.startswith("center_share_")]
     if len(methods) > 1:
         B += [("h3", "Explanation methods side by side"),

@@ -301,3 +301,23 @@ def test_explains_a_fine_tuned_painting_model(alexnet_weights, tmp_path, capsys)
     with pytest.raises(SystemExit) as e:
         a4b.main(["--images", str(paintings), "--checkpoint", str(tmp_path / "nope.pt")])
     assert str(e.value).startswith(f"error: --checkpoint {tmp_path / 'nope.pt'} does not exist")
+
+
+def test_class_model_ascends_its_objective(vgg_model):
+    import copy
+    model = copy.deepcopy(vgg_model)
+    for m in model.modules():  # random init has zero biases: from the zero image every ReLU would be shut
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.constant_(m.bias, 0.01)
+    image, history = a4b.class_model(model, 281, size=32, steps=8, lr=0.5, l2=1e-3)
+    assert image.shape == (3, 32, 32) and len(history) == 8
+    assert history[-1] > history[0] and history == sorted(history)  # plain gradient ascent, small steps
+    # the first objective is the score of the zero image, the penalty being zero there
+    with torch.no_grad():
+        assert history[0] == pytest.approx(model(torch.zeros(1, 3, 32, 32))[0, 281].item(), rel=1e-5)
+
+
+def test_cli_class_model(vgg_weights, tmp_path, capsys):
+    a4b.main(["--class-model", "tabby", "--cm-steps", "2", "--out", str(tmp_path), "--images", str(tmp_path / "none")])
+    assert "class 281 'tabby': objective S_c - lambda ||I||^2 from" in capsys.readouterr().out
+    assert (tmp_path / "class_model_281_tabby.png").stat().st_size > 1000
