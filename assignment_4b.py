@@ -37,6 +37,7 @@ TOP_K = 5               # predictions written to the CSV
 METHODS = ["vanilla", "smoothgrad", "integrated-gradients", "gradcam"]
 SG_SAMPLES = 25         # SmoothGrad: noisy copies per image (cost: that many vanilla passes)
 SG_NOISE = 0.15         # SmoothGrad: noise std as a fraction of the image's value range (Smilkov et al.: 0.1-0.2)
+DEL_STEPS = 16          # deletion / insertion: points on each curve after the start
 CM_STEPS = 100         # class model visualisation: gradient-ascent steps
 CM_LR = 1.0             # class model visualisation: step size on the (normalised) image
 CM_L2 = 1e-3            # class model visualisation: weight of the L2 penalty lambda * ||I||^2
@@ -78,6 +79,10 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint", default=None, metavar="RUN/best.pt",
                    help="explain a painting-style model fine-tuned by assignment_4a.py (runs/<run>/best.pt) instead of "
                         "VGG-16: its AlexNet, its style names, its preprocessing")
+    p.add_argument("--trust", action="store_true",
+                   help="also test how far to trust each map: cascading model randomisation (Adebayo et al. 2018; "
+                        "costs one map per weight layer, 16 for VGG-16) and deletion/insertion AUCs (Petsiuk et al. "
+                        "2018); writes sanity.csv, sanity.png, deletion_insertion.csv")
     p.add_argument("--class-model", default=None, metavar="CLASS",
                    help="instead of explaining images: the image that maximises this class's score with an L2 "
                         "penalty (Simonyan et al. 2014, sec. 2), by gradient ascent from a zero image; a name or index")
@@ -301,6 +306,65 @@ def save_class_model(path, image, title):
     plt.close(fig)
 
 
+def explain(model, x, classes, method, opts):
+    """(N, H, W) map of one method; opts: precision, chunk, sg_samples, sg_noise, ig_steps, baseline."""
+    if method == "vanilla":
+        return saliency_maps(model, x, classes, opts["precision"])[0]
+    if method == "smoothgrad":
+        return smoothgrad(model, x, classes, opts["sg_samples"], opts["sg_noise"], opts["precision"], opts["chunk"])
+    if method == "integrated-gradients":
+        return integrated_gradients(model, x, classes, opts["baseline"], opts["ig_steps"], opts["precision"],
+                                    opts["chunk"]).abs().amax(dim=1)
+    return gradcam(model, x, classes, opts["precision"])
+
+
+def rank_correlation(a, b):
+    """Spearman's rho of each pair of maps: (N, H, W), (N, H, W) -> (N,)."""
+    ra, rb = (m.flatten(1).argsort(dim=1).argsort(dim=1).float() for m in (a, b))
+    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
+    return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-12)
+
+
+def randomisation_test(model, x, classes, method, opts, seed=0):
+    """Cascading model randomisation (Adebayo et al. 2018): re-initialise the weight layers from the top down, one
+    more at each step, and compare the map with the trained model's. A map that explains the model should change:
+    -> [(layer randomised last, mean rank correlation with the original map)], starting with ("none", 1.0)."""
+    import copy
+    original = explain(model, x, classes, method, opts)
+    rnd = copy.deepcopy(model)
+    layers = [(n, m) for n, m in rnd.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][::-1]
+    torch.manual_seed(seed)
+    out = [("none", 1.0)]
+    for name, m in layers:
+        m.reset_parameters()
+        out.append((name, rank_correlation(original, explain(rnd, x, classes, method, opts)).mean().item()))
+    return out
+
+
+@torch.no_grad()
+def deletion_insertion(model, x, classes, maps, steps=DEL_STEPS, precision="fp32", chunk=BATCH_SIZE):
+    """Deletion and insertion (Petsiuk et al. 2018): the class probability as the most salient pixels are removed
+    (set to the mean colour, 0 once normalised) or inserted into a blurred copy, in `steps` equal steps.
+    -> areas under both curves (N,), (N,): a low deletion and a high insertion area mean a faithful map."""
+    from torchvision.transforms.functional import gaussian_blur
+    n, _, h, w = x.shape
+    order = maps.flatten(1).argsort(dim=1, descending=True)
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
+    k = (torch.linspace(0, 1, steps + 1, device=x.device) * h * w).round().long()    # pixels changed at each step
+    top = (rank[:, None, :] < k[None, :, None]).view(n, steps + 1, 1, h, w).float()  # 1 = among the k most salient
+    blurred = gaussian_blur(x, kernel_size=[51, 51], sigma=[10.0, 10.0])
+    aucs = []
+    for start, end in ((x, torch.zeros_like(x)), (blurred, x)):                     # deletion, then insertion
+        frames = (start[:, None] * (1 - top) + end[:, None] * top).flatten(0, 1)       # (N * (steps + 1), 3, H, W)
+        probs = []
+        for i in range(0, len(frames), chunk):
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                probs.append(model(frames[i:i + chunk]).float().softmax(dim=1))
+        p = torch.cat(probs).view(n, steps + 1, -1).gather(2, classes.view(n, 1, 1).expand(n, steps + 1, 1))[..., 0]
+        aucs.append(((p[:, 1:] + p[:, :-1]) / 2).mean(dim=1))                        # trapezoid over [0, 1]
+    return aucs[0], aucs[1]
+
+
 def center_share(maps):
     """(N, H, W) -> (N,): the share of saliency mass in the central box (middle half of each side, 25% of the
     area). 0.25 for a map spread evenly; near 1 when the map sits on a centred object."""
@@ -413,22 +477,15 @@ def main(argv=None):
     # Integrated Gradients' baseline, normalised: a black image, or the ImageNet mean colour (0 after normalising)
     mean, std = torch.tensor(preprocess.mean).view(1, 3, 1, 1), torch.tensor(preprocess.std).view(1, 3, 1, 1)
     baseline = ((0 - mean) / std if args.ig_baseline == "black" else torch.zeros(1, 3, 1, 1)).to(device)
+    opts = dict(precision=args.precision, chunk=args.batch_size, sg_samples=args.sg_samples, sg_noise=args.sg_noise,
+                ig_steps=args.ig_steps, baseline=baseline)
     maps, classes, probs = {m: [] for m in methods}, [], []
     for i in tqdm(range(0, len(batch), args.batch_size), desc="saliency", unit="batch", file=sys.stderr):
         x = batch[i:i + args.batch_size].to(device)
         vanilla, c, s = saliency_maps(model, x, target, args.precision)
         classes.append(c.cpu()), probs.append(s.softmax(dim=1).cpu())
         for m in methods:
-            if m == "vanilla":
-                r = vanilla
-            elif m == "smoothgrad":
-                r = smoothgrad(model, x, c, args.sg_samples, args.sg_noise, args.precision, args.batch_size)
-            elif m == "integrated-gradients":
-                r = integrated_gradients(model, x, c, baseline, args.ig_steps, args.precision, args.batch_size)
-                r = r.abs().amax(dim=1)
-            else:
-                r = gradcam(model, x, c, args.precision)
-            maps[m].append(r.float().cpu())
+            maps[m].append((vanilla if m == "vanilla" else explain(model, x, c, m, opts)).float().cpu())
     maps = {m: torch.cat(v) for m, v in maps.items()}
     classes, probs = torch.cat(classes), torch.cat(probs)
 
@@ -441,8 +498,45 @@ def main(argv=None):
     crops = [denormalise(x, preprocess) for x in batch]
     save_figures(args.out, files, crops, {m: v.numpy() for m, v in maps.items()}, titles)
     write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, maps)
+    if args.trust:
+        trust(args, model, batch, classes, maps, files, opts, device)
     print(f"wrote {len(files)} figures, grid.png and predictions.csv to {args.out}"
           + (f"; skipped {skipped} unusable file(s)" if skipped else ""))
+
+
+def trust(args, model, batch, classes, maps, files, opts, device):
+    """--trust: the randomisation test and deletion/insertion for every method; CSVs, a plot, printed tables."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    x, c = batch.to(device), classes.to(device)
+    sanity = {m: randomisation_test(model, x, c, m, opts) for m in maps}
+    with open(os.path.join(args.out, "sanity.csv"), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["method", "layers_randomised", "last_layer_randomised", "mean_rank_correlation"])
+        for m, curve in sanity.items():
+            w.writerows([m, i, name, f"{r:.4f}"] for i, (name, r) in enumerate(curve))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for m, curve in sanity.items():
+        ax.plot([r for _, r in curve], marker="o", label=m)
+    names = [n for n, _ in next(iter(sanity.values()))]
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    ax.set(ylabel="rank correlation with the original map", xlabel="weights re-initialised from the top down, to",
+           ylim=(-0.2, 1.05))
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(args.out, "sanity.png"), dpi=110)
+    plt.close(fig)
+    with open(os.path.join(args.out, "deletion_insertion.csv"), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "method", "deletion_auc", "insertion_auc"])
+        for m, mp in maps.items():
+            dele, ins = deletion_insertion(model, x, c, mp.to(device), precision=args.precision, chunk=args.batch_size)
+            w.writerows([os.path.basename(f), m, f"{d:.4f}", f"{i:.4f}"] for f, d, i in zip(files, dele.tolist(),
+                                                                                             ins.tolist()))
+            print(f"{m:22s} deletion AUC {dele.mean():.3f} (lower is better), insertion AUC {ins.mean():.3f} (higher), "
+                  f"rank correlation after randomising every layer {sanity[m][-1][1]:.3f}")
 
 
 def run_class_model(args, model, categories, cls, device):

@@ -321,6 +321,7 @@ def part2_blocks(rows, sal_dir, out_dir):
                       "Class model visualisation (Simonyan et al. 2014, section 2): the image that maximises the "
                       "class score with an L2 penalty, found by gradient ascent from a zero image "
                       f"(`{f}`, from `python assignment_4b.py --class-model CLASS`).", 90))
+    B += trust_blocks(sal_dir, out_dir)
     methods = [k[len("center_share_"):] for k in rows[0] if k.startswith("center_share_")]
     if len(methods) > 1:
         B += [("h3", "Explanation methods side by side"),
@@ -331,6 +332,32 @@ def part2_blocks(rows, sal_dir, out_dir):
               ("table", ["image"] + methods,
                [[r["file"]] + [pct(float(r[f"center_share_{m}"])) for m in methods] for r in rows]
                + [["mean"] + [pct(np.mean([float(r[f"center_share_{m}"]) for r in rows])) for m in methods]])]
+    return B
+
+
+def trust_blocks(sal_dir, out_dir):
+    """How far to trust each map, from `assignment_4b.py --trust`'s sanity.csv and deletion_insertion.csv."""
+    sanity_path, di_path = os.path.join(sal_dir, "sanity.csv"), os.path.join(sal_dir, "deletion_insertion.csv")
+    if not (os.path.isfile(sanity_path) and os.path.isfile(di_path)):
+        return []
+    sanity, di = list(csv.DictReader(open(sanity_path))), list(csv.DictReader(open(di_path)))
+    methods = list(dict.fromkeys(r["method"] for r in di))
+    last = {r["method"]: float(r["mean_rank_correlation"]) for r in sanity}  # the rows end with every layer random
+    rows = [[m, f"{np.mean([float(r['deletion_auc']) for r in di if r['method'] == m]):.3f}",
+             f"{np.mean([float(r['insertion_auc']) for r in di if r['method'] == m]):.3f}", f"{last[m]:.3f}"]
+            for m in methods]
+    B = [("h3", "How far to trust the maps"),
+         ("p", "Model randomisation (Adebayo et al., NeurIPS 2018): the network's weight layers are re-initialised "
+               "from the top down and the map recomputed; a map that explains the model must change, so its rank "
+               "correlation with the original map should fall. Deletion and insertion (Petsiuk et al., BMVC 2018): "
+               "the class probability as the most salient pixels are removed from the image, or inserted into a "
+               "blurred copy; the area under the curve is low for deletion and high for insertion when the map "
+               "points at what the network uses. Means over the images:"),
+         ("table", ["method", "deletion AUC (lower better)", "insertion AUC (higher better)",
+                    "rank correlation, all layers random"], rows)]
+    if os.path.isfile(os.path.join(sal_dir, "sanity.png")):
+        B.append(("img", os.path.relpath(os.path.join(sal_dir, "sanity.png"), out_dir),
+                  "Rank correlation with the original map as more layers are re-initialised, top down.", 150))
     return B
 
 

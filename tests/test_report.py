@@ -48,6 +48,10 @@ def project(tmp_path_factory, alexnet_weights, vgg_weights):
     (imgs / "expected.csv").write_text("file,expected\na.jpg,tabby\nb.png,\n")
     a4b.main(["--images", str(imgs), "--out", str(root / "report" / "saliency"), "--method", "all",
               "--sg-samples", "2", "--ig-steps", "2"])
+    # --trust's outputs, for two methods on the same images (the real computation runs in test_saliency.py)
+    a4b.main(["--images", str(imgs), "--out", str(root / "trust"), "--method", "gradcam", "--trust"])
+    for f in ("sanity.csv", "deletion_insertion.csv", "sanity.png"):
+        (root / "report" / "saliency" / f).write_bytes((root / "trust" / f).read_bytes())
     return root
 
 
@@ -79,6 +83,9 @@ def test_report_numbers_are_the_runs_numbers(project, tmp_path):
         assert f"| {r['file']} | {r['top1_name']} | {float(r['top1_prob']):.3f} |" in md
     assert "| b.png |" in md and "not judged" in md
     assert "| image | vanilla | smoothgrad | integrated-gradients | gradcam |" in md
+    di = list(csv.DictReader(open(project / "report" / "saliency" / "deletion_insertion.csv")))
+    mean_del = sum(float(r["deletion_auc"]) for r in di) / len(di)
+    assert f"| gradcam | {mean_del:.3f} |" in md and "How far to trust the maps" in md
     for r in preds:
         assert f"| {r['file']} | {100 * float(r['center_share_vanilla']):.1f}% |" in md
     assert "Literature (for comparison, not our runs)" in md and "Tan et al., ICIP 2016" in md
