@@ -37,6 +37,8 @@ TOP_K = 5               # predictions written to the CSV
 METHODS = ["vanilla", "smoothgrad", "integrated-gradients", "gradcam"]
 SG_SAMPLES = 25         # SmoothGrad: noisy copies per image (cost: that many vanilla passes)
 SG_NOISE = 0.15         # SmoothGrad: noise std as a fraction of the image's value range (Smilkov et al.: 0.1-0.2)
+FG_QUANTILE = 0.95      # localisation: pixels above this saliency quantile seed the foreground colour model
+BG_QUANTILE = 0.30      # localisation: pixels below this quantile seed the background colour model
 DEL_STEPS = 16          # deletion / insertion: points on each curve after the start
 CM_STEPS = 100         # class model visualisation: gradient-ascent steps
 CM_LR = 1.0             # class model visualisation: step size on the (normalised) image
@@ -79,6 +81,10 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint", default=None, metavar="RUN/best.pt",
                    help="explain a painting-style model fine-tuned by assignment_4a.py (runs/<run>/best.pt) instead of "
                         "VGG-16: its AlexNet, its style names, its preprocessing")
+    p.add_argument("--localise", action="store_true",
+                   help="also localise the object from the map (Simonyan et al. 2014, sec. 3.2: GrabCut seeded by the "
+                        "95%% / 30%% saliency quantiles, the largest connected component's box); writes boxes.csv "
+                        "and localisation.png")
     p.add_argument("--trust", action="store_true",
                    help="also test how far to trust each map: cascading model randomisation (Adebayo et al. 2018; "
                         "costs one map per weight layer, 16 for VGG-16) and deletion/insertion AUCs (Petsiuk et al. "
@@ -306,6 +312,28 @@ def save_class_model(path, image, title):
     plt.close(fig)
 
 
+def localise(image, smap, fg_quantile=FG_QUANTILE, bg_quantile=BG_QUANTILE, iterations=5):
+    """Weakly supervised localisation (Simonyan et al. 2014, sec. 3.2). image: (H, W, 3) uint8 RGB; smap: (H, W).
+    Pixels above the fg_quantile of saliency are foreground seeds, below the bg_quantile background seeds; GrabCut
+    (a graph cut with Gaussian-mixture colour models, OpenCV's) labels the pixels in between, which start as
+    'probably background'. -> the object mask (H, W) bool (the largest connected component of the foreground)
+    and its box (x0, y0, x1, y1), or None when nothing is foreground."""
+    import cv2
+    hi, lo = np.quantile(smap, fg_quantile), np.quantile(smap, bg_quantile)
+    mask = np.full(smap.shape, cv2.GC_PR_BGD, np.uint8)
+    mask[smap <= lo] = cv2.GC_BGD
+    mask[smap >= hi] = cv2.GC_FGD
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(np.ascontiguousarray(image[..., ::-1]), mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n <= 1:
+        return fg.astype(bool), None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))  # label 0 is the background
+    x, y, w, h = (int(v) for v in stats[k, :4])
+    return labels == k, (x, y, x + w, y + h)
+
+
 def explain(model, x, classes, method, opts):
     """(N, H, W) map of one method; opts: precision, chunk, sg_samples, sg_noise, ig_steps, baseline."""
     if method == "vanilla":
@@ -498,10 +526,39 @@ def main(argv=None):
     crops = [denormalise(x, preprocess) for x in batch]
     save_figures(args.out, files, crops, {m: v.numpy() for m, v in maps.items()}, titles)
     write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, maps)
+    if args.localise:
+        localise_all(args.out, files, crops, next(iter(maps.values())).numpy(), titles)
     if args.trust:
         trust(args, model, batch, classes, maps, files, opts, device)
     print(f"wrote {len(files)} figures, grid.png and predictions.csv to {args.out}"
           + (f"; skipped {skipped} unusable file(s)" if skipped else ""))
+
+
+def localise_all(out_dir, files, crops, maps, titles):
+    """--localise: a box per image from its (first method's) map; boxes.csv and localisation.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cols = min(3, len(files))
+    rows = -(-len(files) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.6 * rows), squeeze=False)
+    with open(os.path.join(out_dir, "boxes.csv"), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "x0", "y0", "x1", "y1", "mask_share"])
+        for ax, f, crop, m, t in zip(axes.flat, files, crops, maps, titles):
+            img = (crop * 255).round().astype(np.uint8)
+            mask, box = localise(img, m)
+            w.writerow([os.path.basename(f), *(box or ("", "", "", "")), f"{mask.mean():.4f}"])
+            ax.imshow(crop)
+            ax.imshow(np.ma.masked_where(~mask, mask), cmap="autumn", alpha=0.35)
+            if box:
+                ax.add_patch(plt.Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, color="lime", lw=2))
+            ax.set_title(t, fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "localisation.png"), dpi=100)
+    plt.close(fig)
 
 
 def trust(args, model, batch, classes, maps, files, opts, device):

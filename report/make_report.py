@@ -321,6 +321,12 @@ def part2_blocks(rows, sal_dir, out_dir):
                       "Class model visualisation (Simonyan et al. 2014, section 2): the image that maximises the "
                       "class score with an L2 penalty, found by gradient ascent from a zero image "
                       f"(`{f}`, from `python assignment_4b.py --class-model CLASS`).", 90))
+    boxes = os.path.join(sal_dir, "localisation.png")
+    if os.path.isfile(boxes):
+        B.append(("img", os.path.relpath(boxes, out_dir),
+                  "Weakly supervised localisation (Simonyan et al. 2014, section 3.2): GrabCut seeded with the pixels "
+                  "above the 95% (foreground) and below the 30% (background) saliency quantiles; the mask and the box "
+                  "of its largest connected component (`python assignment_4b.py --localise`, boxes.csv).", 150))
     B += trust_blocks(sal_dir, out_dir)
     methods = [k[len("center_share_"):] for k in rows[0] if k.startswith("center_share_")]
     if len(methods) > 1:
