@@ -32,6 +32,7 @@ import vgg16
 # ---- defaults ----
 IMAGES_DIR = "My-Images"
 OUT_DIR = os.path.join("report", "saliency")
+PAINTINGS_OUT_DIR = os.path.join("report", "saliency_paintings")  # the default with --checkpoint
 BATCH_SIZE = 8          # images per forward/backward pass
 TOP_K = 5               # predictions written to the CSV
 METHODS = ["vanilla", "smoothgrad", "integrated-gradients", "gradcam"]
@@ -62,7 +63,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Image-specific class saliency maps (Simonyan et al. 2014, sec. 3.1) "
                                 "from an ImageNet VGG-16.", formatter_class=HelpFormatter)
     p.add_argument("--images", default=IMAGES_DIR, help="folder of images to explain")
-    p.add_argument("--out", default=OUT_DIR, help="folder for the figures and predictions.csv")
+    p.add_argument("--out", default=None,
+                   help=f"folder for the figures and predictions.csv (default: {OUT_DIR}, or {PAINTINGS_OUT_DIR} "
+                        "with --checkpoint)")
     p.add_argument("--class", dest="target", default=None,
                    help="class C to explain for every image: an ImageNet index (0-999) or a class name "
                         "(e.g. 'tabby' or 'tiger cat'; a unique part of a name also works); default: each image's top-scoring class")
@@ -101,6 +104,7 @@ def parse_args(argv=None):
                    help="bf16 autocast: faster on recent GPUs and CPUs with bf16 units (AVX512-BF16, AMX), much "
                         "slower on CPUs without them; maps agree closely with fp32 (see bench/bench_saliency.py)")
     args = p.parse_args(argv)
+    args.out = args.out or (PAINTINGS_OUT_DIR if args.checkpoint else OUT_DIR)
     for flag in ("batch_size", "sg_samples", "ig_steps", "cm_steps"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")

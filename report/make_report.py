@@ -23,6 +23,7 @@ ROOT = os.path.dirname(HERE)
 # ---- defaults ----
 RUNS_DIR = os.path.join(ROOT, "runs")
 SALIENCY_DIR = os.path.join(ROOT, "report", "saliency")
+PAINTINGS_DIR = os.path.join(ROOT, "report", "saliency_paintings")
 DATA_DIR = os.path.join(ROOT, "datasets", "wikiart")
 IMAGES_DIR = os.path.join(ROOT, "My-Images")
 OUT_DIR = os.path.join(ROOT, "report")
@@ -53,6 +54,8 @@ def parse_args(argv=None):
                                 formatter_class=HelpFormatter)
     p.add_argument("--runs", default=RUNS_DIR, help="folder of assignment_4a.py runs")
     p.add_argument("--saliency", default=SALIENCY_DIR, help="output folder of assignment_4b.py")
+    p.add_argument("--paintings", default=PAINTINGS_DIR,
+                   help="output folder of assignment_4b.py --checkpoint (saliency of the painting-style model)")
     p.add_argument("--data", default=DATA_DIR, help="dataset folder written by download_wikiart.py")
     p.add_argument("--images", default=IMAGES_DIR, help="folder with expected.csv for the saliency images")
     p.add_argument("--out", default=OUT_DIR, help="where report.md, report.pdf and figures/ go")
@@ -341,6 +344,23 @@ def part2_blocks(rows, sal_dir, out_dir):
     return B
 
 
+def paintings_blocks(folder, out_dir):
+    """Saliency of the fine-tuned painting-style model (assignment_4b.py --checkpoint), if it was run."""
+    path = os.path.join(folder, "predictions.csv")
+    if not os.path.isfile(path):
+        return []
+    rows = list(csv.DictReader(open(path)))
+    B = [("h3", "What drives the painting-style model"),
+         ("p", "`python assignment_4b.py --checkpoint runs/<run>/best.pt --images <paintings>` explains the fine-tuned "
+               "AlexNet instead of VGG-16: the maps show which regions of each painting drive its style prediction.")]
+    if os.path.isfile(os.path.join(folder, "grid.png")):
+        B.append(("img", os.path.relpath(os.path.join(folder, "grid.png"), out_dir),
+                  "Paintings, the style explained, and the maps of the fine-tuned model."))
+    B.append(("table", ["painting", "predicted style", "probability", "style explained"],
+              [[r["file"], r["top1_name"], f"{float(r['top1_prob']):.3f}", r["class_used_name"]] for r in rows]))
+    return B
+
+
 def trust_blocks(sal_dir, out_dir):
     """How far to trust each map, from `assignment_4b.py --trust`'s sanity.csv and deletion_insertion.csv."""
     sanity_path, di_path = os.path.join(sal_dir, "sanity.csv"), os.path.join(sal_dir, "deletion_insertion.csv")
@@ -387,6 +407,7 @@ def build_blocks(args, fig_dir):
     for q, a in QUESTIONS:
         B += [("p", f"**{q}** {a}")]
     B += part2_blocks(load_saliency(args.saliency, args.images), args.saliency, args.out)
+    B += paintings_blocks(args.paintings, args.out)
     B += [("h2", "References"), ("list", LITERATURE)]
     return B, runs
 

@@ -48,15 +48,22 @@ def project(tmp_path_factory, alexnet_weights, vgg_weights):
     (imgs / "expected.csv").write_text("file,expected\na.jpg,tabby\nb.png,\n")
     a4b.main(["--images", str(imgs), "--out", str(root / "report" / "saliency"), "--method", "all",
               "--sg-samples", "2", "--ig-steps", "2"])
-    # --trust's outputs, for two methods on the same images (the real computation runs in test_saliency.py)
-    a4b.main(["--images", str(imgs), "--out", str(root / "trust"), "--method", "gradcam", "--trust"])
-    for f in ("sanity.csv", "deletion_insertion.csv", "sanity.png"):
-        (root / "report" / "saliency" / f).write_bytes((root / "trust" / f).read_bytes())
+    # --trust's files in their format (the real computation is tested in test_saliency.py)
+    sal = root / "report" / "saliency"
+    (sal / "sanity.csv").write_text("method,layers_randomised,last_layer_randomised,mean_rank_correlation\n"
+                                    "gradcam,0,none,1.0000\ngradcam,1,classifier.6,0.4127\n")
+    (sal / "deletion_insertion.csv").write_text("file,method,deletion_auc,insertion_auc\n"
+                                                "a.jpg,gradcam,0.1000,0.5000\nb.png,gradcam,0.3000,0.7000\n")
+    # the painting-style model explained, into its default folder beside report/saliency
+    runs = sorted((root / "runs").iterdir())
+    a4b.main(["--images", str(imgs), "--checkpoint", str(runs[0] / "best.pt"),
+              "--out", str(root / "report" / "saliency_paintings")])
     return root
 
 
 def build(project, out):
     make_report.main(["--runs", str(project / "runs"), "--saliency", str(project / "report" / "saliency"),
+                      "--paintings", str(project / "report" / "saliency_paintings"),
                       "--data", str(project / "datasets" / "wikiart"), "--images", str(project / "My-Images"),
                       "--out", str(out)])
     return (out / "report.md").read_text()
@@ -83,9 +90,11 @@ def test_report_numbers_are_the_runs_numbers(project, tmp_path):
         assert f"| {r['file']} | {r['top1_name']} | {float(r['top1_prob']):.3f} |" in md
     assert "| b.png |" in md and "not judged" in md
     assert "| image | vanilla | smoothgrad | integrated-gradients | gradcam |" in md
-    di = list(csv.DictReader(open(project / "report" / "saliency" / "deletion_insertion.csv")))
-    mean_del = sum(float(r["deletion_auc"]) for r in di) / len(di)
-    assert f"| gradcam | {mean_del:.3f} |" in md and "How far to trust the maps" in md
+    assert "| gradcam | 0.200 | 0.600 | 0.413 |" in md and "How far to trust the maps" in md
+    paint = list(csv.DictReader(open(project / "report" / "saliency_paintings" / "predictions.csv")))
+    assert "What drives the painting-style model" in md
+    for r in paint:
+        assert f"| {r['file']} | {r['top1_name']} | {float(r['top1_prob']):.3f} | {r['class_used_name']} |" in md
     for r in preds:
         assert f"| {r['file']} | {100 * float(r['center_share_vanilla']):.1f}% |" in md
     assert "Literature (for comparison, not our runs)" in md and "Tan et al., ICIP 2016" in md
@@ -97,6 +106,7 @@ def test_report_numbers_are_the_runs_numbers(project, tmp_path):
 def test_with_nothing_on_disk_it_says_what_to_run(tmp_path, capsys):
     out = tmp_path / "rep"
     make_report.main(["--runs", str(tmp_path / "none"), "--saliency", str(tmp_path / "none"),
+                      "--paintings", str(tmp_path / "none"),
                       "--data", str(tmp_path / "none"), "--images", str(tmp_path / "none"), "--out", str(out)])
     md = (out / "report.md").read_text()
     assert "No training runs found. Produce them with `python download_wikiart.py` then " \

@@ -393,3 +393,9 @@ def test_cli_localise(vgg_weights, tmp_path):
     rows = list(csv.DictReader(open(out / "boxes.csv")))
     assert rows[0]["file"] == "a.png" and 0 < float(rows[0]["mask_share"]) <= 1
     assert (out / "localisation.png").stat().st_size > 5000
+
+
+def test_painting_model_outputs_go_beside_the_imagenet_ones_by_default():
+    assert a4b.parse_args([]).out == os.path.join("report", "saliency")
+    assert a4b.parse_args(["--checkpoint", "runs/r/best.pt"]).out == os.path.join("report", "saliency_paintings")
+    assert a4b.parse_args(["--checkpoint", "x.pt", "--out", "mine"]).out == "mine"
