@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 # ---- defaults ----
@@ -316,7 +315,7 @@ def train_one_epoch(head, data, labels, optimizer, cfg, epoch, device, log_step)
         loss.backward()   # d loss / d w for every trained parameter
         optimizer.step()  # SGD with momentum: v <- momentum * v + (grad + weight_decay * w);  w <- w - lr * v
         total_loss += loss.item() * len(idx)
-        total_correct += int((logits.argmax(1) == y).sum())
+        total_correct += round(accuracy(logits, y) * len(idx))  # an exact count of correct images
         bar.set_postfix(loss=f"{loss.item():.3f}")
         log_step(loss.item())
     return total_loss / n, total_correct / n

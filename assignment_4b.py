@@ -21,7 +21,6 @@ import csv
 import os
 import re
 import sys
-import warnings
 
 import numpy as np
 import torch

@@ -1,6 +1,5 @@
 import csv
 import hashlib
-import os
 import socket
 
 import pytest
