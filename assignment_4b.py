@@ -101,7 +101,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="bf16 autocast: faster on recent GPUs and CPUs with bf16 units (AVX512-BF16, AMX), much "
-                        "slower on CPUs without them; maps agree closely with fp32 (see bench/bench_saliency.py)")
+                        "slower on CPUs without them; bench/bench_saliency.py measures how well its maps agree with fp32")
     args = p.parse_args(argv)
     args.out = args.out or (PAINTINGS_OUT_DIR if args.checkpoint else OUT_DIR)
     for flag in ("batch_size", "sg_samples", "ig_steps", "cm_steps"):
