@@ -295,8 +295,9 @@ class Store:
                 return place
         return None
 
-    def add(self, sid, style, data):
-        w, h, _ = verify_image(data)
+    def add(self, sid, style, data, expected_length=None):
+        """Verify (decode, size, not a placeholder) and store one image; ValueError if it is not usable."""
+        w, h, _ = verify_image(data, expected_length)
         data = store(data, inside(self.pool, sid + ".jpg"))
         with self.lock:
             self.state["images"][sid] = {"style": style, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
@@ -326,8 +327,7 @@ def download(store_, http, candidates, wanted, workers, seed, retry_failed, desc
         sid, style, fetch = item
         try:
             data, length = fetch(http)
-            verify_image(data, length)
-            store_.add(sid, style, data)
+            store_.add(sid, style, data, length)
             return sid, style, None
         except (requests.RequestException, ValueError, OSError) as e:
             store_.fail(sid, style, f"{e.__class__.__name__}: {e}"[:200])
@@ -403,7 +403,7 @@ def layout(store_, kept, val_fraction, seed):
 
 # ---- parquet shards ----
 
-def parquet_fill(store_, http, args, kept, wanted, styles_all):
+def parquet_fill(store_, http, args, kept, wanted, names):
     """Read the dataset's parquet shards one at a time, adding images for the styles still short of their quota."""
     import pyarrow.parquet as pq
     short = {s: wanted[s] - len(kept[s]) for s in wanted if len(kept[s]) < wanted[s]}
@@ -412,7 +412,6 @@ def parquet_fill(store_, http, args, kept, wanted, styles_all):
     print(f"parquet: {sum(short.values())} images wanted for {len(short)} style(s); this reads up to "
           f"{PARQUET_SHARDS} shards of ~{PARQUET_SHARD_MB} MB each (~{PARQUET_SHARDS * PARQUET_SHARD_MB / 1000:.0f} GB), "
           "one at a time, and stops as soon as every style has its quota", file=sys.stderr)
-    names = styles_all
     done_shards = set(store_.state.setdefault("parquet_done", []))
     for shard in range(PARQUET_SHARDS):
         if not short:

@@ -247,11 +247,9 @@ def compare_text(runs):
 
 
 def modest_reasons(runs, counts, sizes, best, conf):
-    n_train = sum(c["train"] for c in counts.values()) if counts else None
-    items = [f"Size: {n_train} training paintings in {len(counts)} styles" if n_train else
-             "Size: a few hundred paintings per style",
-             ]
-    items[0] += ", while AlexNet's 57 million parameters were fit to 1.2 million photographs."
+    size = (f"{sum(c['train'] for c in counts.values())} training paintings in {len(counts)} styles" if counts
+            else "a few hundred paintings per style")
+    items = [f"Size: {size}, while AlexNet's 57 million parameters were fit to 1.2 million photographs."]
     items.append("Style versus objects: ImageNet taught the network to recognise objects; a style is brushwork, "
                  "palette and composition shared across subjects, so the top layers' object features transfer "
                  "only partly.")

@@ -70,11 +70,11 @@ def test_resume_after_interrupt_downloads_nothing_twice(server, tmp_path, monkey
     out = tmp_path / "w"
     real_add, calls = dw.Store.add, {"n": 0}
 
-    def add_then_interrupt(self, sid, style, data):
+    def add_then_interrupt(self, *args):
         calls["n"] += 1
         if calls["n"] == 15:
             raise KeyboardInterrupt
-        return real_add(self, sid, style, data)
+        return real_add(self, *args)
     monkeypatch.setattr(dw.Store, "add", add_then_interrupt)
     with pytest.raises(SystemExit) as e:
         dl(server, out, "--styles", "Baroque", "Cubism", "--per-style", "25", "--workers", "1")
