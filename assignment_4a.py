@@ -548,7 +548,11 @@ def main(argv=None):
         if args.resume:
             if not os.path.isfile(os.path.join(args.resume, "last.pt")):
                 raise FileNotFoundError(f"--resume {args.resume}: no last.pt there (give a run folder under {args.runs}/)")
-            cfg = torch.load(os.path.join(args.resume, "last.pt"), map_location="cpu", weights_only=True)["config"]
+            try:
+                cfg = torch.load(os.path.join(args.resume, "last.pt"), map_location="cpu", weights_only=True)["config"]
+            except Exception as e:  # truncated, not a checkpoint of this script, or pickled code
+                raise ValueError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); "
+                                 "best.pt or interrupted.pt in the same folder may still be usable") from None
             cfg["epochs"] = args.epochs or cfg["epochs"]
             plan = [cfg]
         else:

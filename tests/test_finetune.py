@@ -235,6 +235,14 @@ def test_clear_errors(alexnet_weights, dataset, tmp_path, argv, message):
     assert str(e.value).startswith("error: " + message.format(tmp=tmp_path))
 
 
+def test_damaged_checkpoint_on_resume(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"half a checkpoint")
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--resume", str(tmp_path / "run")])
+    assert str(e.value).startswith(f"error: --resume {tmp_path / 'run'}: last.pt could not be read")
+
+
 def test_missing_weights_offline(dataset, tmp_path, monkeypatch):
     import urllib.error
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
