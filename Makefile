@@ -32,7 +32,7 @@ saliency: setup
 	$(PY) assignment_4b.py
 
 report: setup
-	$(PY) report/make_report.py
+	$(PY) report/make_report.py $(if $(NAME),--name "$(NAME)") $(if $(ID),--student-id "$(ID)")
 
 package: setup
 	$(PY) report/make_package.py --login $(LOGIN)

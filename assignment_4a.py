@@ -64,13 +64,15 @@ def parse_args(argv=None):
                         "several values run one after another")
     p.add_argument("--train", nargs="+", choices=["new", "fc", "all"], default=["new"],
                    help="what trains: the new layer only, all FC layers, or the whole network; several values "
-                        "run one after another")
+                        "run one after another. The frozen part always runs in eval mode, so with `new` the dropout "
+                        "before fc6/fc7 is off: a linear probe on fixed features")
     p.add_argument("--compare", action="store_true",
                    help=f"run --remove 1 2 x --train new fc ({len(COMPARE)} runs) and print a comparison table")
     p.add_argument("--epochs", type=int, default=None,
                    help=f"passes over the training set (default {EPOCHS}); with --resume, the new total")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per SGD step")
-    p.add_argument("--lr", type=float, default=LR, help="SGD learning rate (cosine-annealed to 0 over the run)")
+    p.add_argument("--lr", type=float, default=LR, help="SGD learning rate of epoch 1, then cosine-annealed per epoch: epoch e of E runs at "
+                        "lr x (1 + cos(pi (e-1) / E)) / 2, so the last epoch's rate is small but not 0")
     p.add_argument("--momentum", type=float, default=MOMENTUM, help="SGD momentum")
     p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY, help="L2 penalty on the trained weights")
     p.add_argument("--augment", choices=["auto", "on", "off"], default="auto",
@@ -293,6 +295,55 @@ def batch_order(n, epoch, seed):
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
 
 
+class SGD:
+    """Gradient descent with momentum and weight decay, written out: for every trained weight w with gradient g,
+        d <- g + weight_decay * w                      (the L2 penalty's gradient)
+        v <- d on the first step, else momentum * v + d  (the velocity, kept between steps)
+        w <- w - lr * v
+    the update torch.optim.SGD makes (dampening 0, no Nesterov). state_dict() has torch.optim.SGD's layout, so a
+    checkpoint's optimizer state (the velocities) loads in either."""
+
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
+        self.params = list(params)
+        self.param_groups = [{"lr": lr, "momentum": momentum, "dampening": 0, "weight_decay": weight_decay,
+                              "nesterov": False, "maximize": False}]
+        self.velocity = [None] * len(self.params)
+
+    def zero_grad(self, set_to_none=True):
+        for w in self.params:
+            w.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        group = self.param_groups[0]
+        lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        for i, w in enumerate(self.params):
+            if w.grad is None:
+                continue
+            d = w.grad.add(w, alpha=weight_decay) if weight_decay else w.grad
+            if momentum:
+                if self.velocity[i] is None:
+                    self.velocity[i] = d.clone()
+                else:
+                    self.velocity[i].mul_(momentum).add_(d)
+                d = self.velocity[i]
+            w.add_(d, alpha=-lr)
+
+    def state_dict(self):
+        return {"state": {i: {"momentum_buffer": v} for i, v in enumerate(self.velocity) if v is not None},
+                "param_groups": [dict(self.param_groups[0], params=list(range(len(self.params))))]}
+
+    def load_state_dict(self, state):
+        (group,) = state["param_groups"]
+        if len(group["params"]) != len(self.params):
+            raise ValueError(f"the checkpoint's optimizer has {len(group['params'])} trained tensors, this model "
+                             f"{len(self.params)}")
+        self.param_groups[0].update({k: group[k] for k in ("lr", "momentum", "weight_decay") if k in group})
+        for i, w in enumerate(self.params):
+            v = state["state"].get(i, state["state"].get(str(i), {})).get("momentum_buffer")
+            self.velocity[i] = None if v is None else v.to(device=w.device, dtype=w.dtype).clone()
+
+
 def train_one_epoch(head, data, labels, optimizer, cfg, epoch, device, log_step):
     """One pass of SGD over (data, labels). data: cached features, or uint8 images to crop and normalise."""
     from tqdm import tqdm
@@ -313,7 +364,7 @@ def train_one_epoch(head, data, labels, optimizer, cfg, epoch, device, log_step)
                                      "lower --lr and run again")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()   # d loss / d w for every trained parameter
-        optimizer.step()  # SGD with momentum: v <- momentum * v + (grad + weight_decay * w);  w <- w - lr * v
+        optimizer.step()  # the written-out update: see SGD.step
         total_loss += loss.item() * len(idx)
         total_correct += round(accuracy(logits, y) * len(idx))  # an exact count of correct images
         bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -401,13 +452,15 @@ def train_run(cfg, data, resume_dir=None):
     seed_everything(cfg["seed"])
     classes = data["classes"]
     model, weights = load_alexnet(cfg["weights"])
+    params = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
     model = remove_last_fc_layers(model, cfg["remove"], len(classes))
     trained = set_trainable(model, cfg["train"])
+    params.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
     model.to(device)
     tf = weights.transforms()
     mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
-    optimizer = torch.optim.SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
-    schedule = lambda e: 0.5 * (1 + math.cos(math.pi * e / cfg["epochs"]))  # noqa: E731  (cosine: lr -> 0)
+    optimizer = SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    schedule = lambda e: 0.5 * (1 + math.cos(math.pi * e / cfg["epochs"]))  # noqa: E731  (cosine, epoch e = 0..E-1)
     start, best, history = 0, -1.0, []
     run_dir = resume_dir or os.path.join(cfg["runs"], run_name(cfg))
     if resume_dir:
@@ -471,9 +524,10 @@ def train_run(cfg, data, resume_dir=None):
                 writer.add_figure("confusion_matrix/val", confusion_figure(confusion, classes), epoch + 1)
                 save("best.pt", epoch + 1)
             save("last.pt", epoch + 1)
-            write_metrics(run_dir, cfg, classes, history, best, confusion if improved else None, data)
+            write_metrics(run_dir, cfg, classes, history, best, confusion if improved else None, data, params)
             print(f"epoch {epoch + 1:3d}/{cfg['epochs']}  loss {tr_loss:.4f} / {va_loss:.4f}  "
-                  f"accuracy {tr_acc:.3f} / {va_acc:.3f} (train / val)  {time.time() - te:5.1f}s"
+                  f"accuracy {tr_acc:.3f} / {va_acc:.3f} (train, running under dropout/augmentation / val)  "
+                  f"{time.time() - te:5.1f}s"
                   + ("  * best" if improved else ""))
     except KeyboardInterrupt:
         save("interrupted.pt", epoch)
@@ -484,7 +538,7 @@ def train_run(cfg, data, resume_dir=None):
     except FloatingPointError as e:
         writer.close()
         raise SystemExit(f"error: {e}; checkpoints of the finished epochs are in {run_dir}") from None
-    metrics = write_metrics(run_dir, cfg, classes, history, best, None, data)
+    metrics = write_metrics(run_dir, cfg, classes, history, best, None, data, params)
     final = history[-1] if history else {}
     writer.add_hparams({k: cfg[k] for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
                                             "epochs", "precision")} | {"augment": str(cfg["augment"])},
@@ -502,14 +556,14 @@ def _through_prefix(prefix, x, precision, device):
         return prefix(x).float()
 
 
-def write_metrics(run_dir, cfg, classes, history, best, confusion, data):
+def write_metrics(run_dir, cfg, classes, history, best, confusion, data, params):
     path = os.path.join(run_dir, "metrics.json")
     old = json.load(open(path)) if os.path.exists(path) else {}
     best_row = max(history, key=lambda h: h["accuracy_val"]) if history else None
     m = {"run": os.path.basename(run_dir), "remove": cfg["remove"], "train": cfg["train"], "classes": classes,
          "counts": {s: {c: int((data[s][1] == i).sum()) for i, c in enumerate(classes)} for s in ("train", "val")},
          "skipped_images": {s: data[s][2] for s in ("train", "val")},
-         "epochs": history, "best": best_row, "best_val_accuracy": best,
+         "parameters": params, "epochs": history, "best": best_row, "best_val_accuracy": best,
          "best_confusion": confusion.tolist() if confusion is not None else old.get("best_confusion")}
     with open(path + ".tmp", "w") as fh:
         json.dump(m, fh, indent=2)

@@ -14,10 +14,13 @@ For every image in My-Images/:
     python assignment_4b.py --images photos/ --out out/ --precision bf16 --weights vgg16-397923af.pth
 
 Writes, into --out: <image>_saliency.png per image (input crop, map, map over the crop), grid.png
-(all images), predictions.csv (top-5 labels and probabilities per image).
+(all images), predictions.csv (top-5 labels and probabilities per image; with Integrated Gradients, each image's
+completeness gap), settings.json (the model, methods and their settings, for the report).
 """
 import argparse
 import csv
+import json
+import math
 import os
 import re
 import sys
@@ -44,6 +47,7 @@ CM_STEPS = 100         # class model visualisation: gradient-ascent steps
 CM_LR = 1.0             # class model visualisation: step size on the (normalised) image
 CM_L2 = 1e-3            # class model visualisation: weight of the L2 penalty lambda * ||I||^2
 IG_STEPS = 32           # Integrated Gradients: points on the path from the baseline (cost: that many passes)
+IG_GAP_WARN = 0.05      # Integrated Gradients: warn when the attributions' sum is this far off S(I) - S(baseline)
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -75,9 +79,15 @@ def parse_args(argv=None):
                    help="vanilla: the paper's gradient map; smoothgrad: averaged over noisy copies; integrated-gradients: "
                         "gradients along a path from a baseline image; gradcam: class activation map of the last conv "
                         "block; all: the four side by side, one row per image")
-    p.add_argument("--sg-samples", type=int, default=SG_SAMPLES, help="SmoothGrad: noisy copies per image")
+    p.add_argument("--sg-samples", type=int, default=SG_SAMPLES,
+                   help="SmoothGrad: noisy copies per image. The map is the mean over the copies of the paper's map "
+                        "max_c |dS_C/dI| (Smilkov et al.'s definition, M(x) averaged over x + noise); Captum's "
+                        "NoiseTunnel instead takes max_c of the averaged |g|, Smilkov's code averages signed gradients")
     p.add_argument("--sg-noise", type=float, default=SG_NOISE, help="SmoothGrad: noise std / the image's value range")
-    p.add_argument("--ig-steps", type=int, default=IG_STEPS, help="Integrated Gradients: steps along the path")
+    p.add_argument("--ig-steps", type=int, default=IG_STEPS,
+                   help="Integrated Gradients: steps along the path (right Riemann sum). Each image's completeness gap "
+                        "|sum of attributions - (S_C(I) - S_C(baseline))| / |S_C(I) - S_C(baseline)| is printed and "
+                        f"written to predictions.csv, with a warning above {IG_GAP_WARN:.0%}")
     p.add_argument("--ig-baseline", choices=["black", "mean"], default="black",
                    help="Integrated Gradients: the image the path starts from (black, or the ImageNet mean colour)")
     p.add_argument("--checkpoint", default=None, metavar="RUN/best.pt",
@@ -244,8 +254,10 @@ def _gradients_in_chunks(model, x, classes, precision, chunk):
 
 
 def smoothgrad(model, images, classes, samples=SG_SAMPLES, noise=SG_NOISE, precision="fp32", chunk=BATCH_SIZE, seed=0):
-    """SmoothGrad (Smilkov et al. 2017): the vanilla map averaged over `samples` copies of each image with Gaussian
-    noise of std noise x (max - min) of that image. noise=0 gives the vanilla map. -> (N, H, W)."""
+    """SmoothGrad (Smilkov et al. 2017): the vanilla map max_c |dS_C/dI| averaged over `samples` copies of each image
+    with Gaussian noise of std noise x (max - min) of that image: the paper's M(x) = 1/n sum M(x + noise) with M the
+    Simonyan map (Captum's NoiseTunnel averages |g| before the max over channels). noise=0 gives the vanilla map.
+    -> (N, H, W)."""
     n, shape = len(images), images.shape[1:]
     spread = (images.flatten(1).amax(1) - images.flatten(1).amin(1)).view(n, 1, 1, 1, 1)
     eps = torch.randn((n, samples, *shape), generator=torch.Generator().manual_seed(seed)).to(images.device)
@@ -264,6 +276,23 @@ def integrated_gradients(model, images, classes, baseline, steps=IG_STEPS, preci
     path = (baseline[:, None] + alphas * (images - baseline)[:, None]).flatten(0, 1)  # (N * steps, 3, H, W)
     grads = _gradients_in_chunks(model, path, classes.repeat_interleave(steps), precision, chunk)
     return (images - baseline) * grads.view(n, steps, *images.shape[1:]).mean(dim=1)
+
+
+@torch.no_grad()
+def ig_completeness_gap(model, images, classes, baseline, attributions, precision="fp32"):
+    """Integrated Gradients' completeness axiom: an image's attributions add up to S_C(I) - S_C(I0) as steps grow.
+    -> the relative gap |sum(attributions) - (S_C(I) - S_C(I0))| / |S_C(I) - S_C(I0)| per image, (N,)."""
+    n = len(images)
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        scores = model(torch.cat([images, baseline.expand_as(images)])).float()
+    picked = scores.gather(1, torch.cat([classes, classes])[:, None])[:, 0]
+    delta = picked[:n] - picked[n:]
+    return ((attributions.flatten(1).sum(1) - delta).abs() / delta.abs().clamp(min=1e-12)).cpu()
+
+
+def ig_steps_for(gap, steps, target=IG_GAP_WARN):
+    """The --ig-steps that should bring a gap under target: a Riemann sum's error falls as 1/steps; a power of 2."""
+    return 2 ** math.ceil(math.log2(max(steps * gap / target, steps + 1)))
 
 
 def gradcam(model, images, classes, precision="fp32"):
@@ -300,14 +329,18 @@ def class_model(model, cls, size=224, steps=CM_STEPS, lr=CM_LR, l2=CM_L2, precis
     return x.detach()[0], history
 
 
-def save_class_model(path, image, title):
-    """Show the optimised image: each channel stretched to [0, 1] (its values are not a natural image's)."""
+def class_model_pixels(image, preprocess):
+    """(3, H, W) optimised image, in the network's normalised space -> (H, W, 3) in [0, 1] as the paper shows it:
+    the mean image added back (x std + mean), clipped; colour balance and brightness are the network's own."""
+    return denormalise(image, preprocess)
+
+
+def save_class_model(path, image, title, preprocess):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    lo, hi = image.amin(dim=(1, 2), keepdim=True), image.amax(dim=(1, 2), keepdim=True)
     fig, ax = plt.subplots(figsize=(4.5, 4.8))
-    ax.imshow(((image - lo) / (hi - lo).clamp(min=1e-12)).permute(1, 2, 0).cpu().numpy())
+    ax.imshow(class_model_pixels(image, preprocess))
     ax.set_title(title, fontsize=9)
     ax.axis("off")
     fig.tight_layout()
@@ -349,17 +382,40 @@ def explain(model, x, classes, method, opts):
     return gradcam(model, x, classes, opts["precision"])
 
 
+def average_ranks(x):
+    """(N, P) -> (N, P) float64 ranks within each row, ties sharing the mean of the ranks they span (as Spearman's
+    rho needs: a map with a zero plateau has many ties)."""
+    values, order = x.double().sort(dim=1, stable=True)
+    ranks = torch.empty_like(values)
+    for i in range(len(x)):
+        v = values[i]
+        starts = torch.ones_like(v, dtype=torch.bool)
+        starts[1:] = v[1:] != v[:-1]
+        group = starts.cumsum(0) - 1                                  # tie group of each sorted position
+        size = torch.bincount(group).double()
+        first = size.cumsum(0) - size                                # rank (from 0) of each group's first member
+        ranks[i, order[i]] = (first + (size - 1) / 2)[group]
+    return ranks
+
+
 def rank_correlation(a, b):
-    """Spearman's rho of each pair of maps: (N, H, W), (N, H, W) -> (N,)."""
-    ra, rb = (m.flatten(1).argsort(dim=1).argsort(dim=1).float() for m in (a, b))
+    """Spearman's rho of each pair of maps: (N, H, W), (N, H, W) -> (N,) float64; NaN where it is undefined (a
+    constant map has no ranking)."""
+    ra, rb = average_ranks(a.flatten(1)), average_ranks(b.flatten(1))
     ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
-    return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-12)
+    den = ra.norm(dim=1) * rb.norm(dim=1)
+    return torch.where(den > 0, (ra * rb).sum(1) / den.clamp(min=1e-300), torch.full_like(den, float("nan")))
+
+
+def fmt_rho(r):
+    return "undefined" if r != r else f"{r:.4f}"
 
 
 def randomisation_test(model, x, classes, method, opts, seed=0):
     """Cascading model randomisation (Adebayo et al. 2018): re-initialise the weight layers from the top down, one
     more at each step, and compare the map with the trained model's. A map that explains the model should change:
-    -> [(layer randomised last, mean rank correlation with the original map)], starting with ("none", 1.0)."""
+    -> [(layer randomised last, mean rank correlation with the original map over the images where it is defined,
+    NaN where it is defined for none)], starting with ("none", 1.0)."""
     import copy
     original = explain(model, x, classes, method, opts)
     rnd = copy.deepcopy(model)
@@ -368,7 +424,8 @@ def randomisation_test(model, x, classes, method, opts, seed=0):
     out = [("none", 1.0)]
     for name, m in layers:
         m.reset_parameters()
-        out.append((name, rank_correlation(original, explain(rnd, x, classes, method, opts)).mean().item()))
+        rho = rank_correlation(original, explain(rnd, x, classes, method, opts))
+        out.append((name, rho.nanmean().item()))
     return out
 
 
@@ -462,8 +519,19 @@ def save_figures(out_dir, files, crops, maps, titles):
     return written
 
 
-def write_predictions(path, files, probs, classes, categories, maps, k=TOP_K):
-    """One row per image: the class explained, the top-k predictions, and each method's centre share."""
+def write_settings(path, args, methods, n_images, skipped):
+    """What produced the outputs in this folder, for the report to describe them as they were made."""
+    with open(path, "w") as fh:
+        json.dump({"model": f"--checkpoint {args.checkpoint}" if args.checkpoint else "VGG-16 (ImageNet)",
+                   "methods": methods, "class": args.target, "precision": args.precision, "images": n_images,
+                   "skipped": skipped, "sg_samples": args.sg_samples, "sg_noise": args.sg_noise,
+                   "ig_steps": args.ig_steps, "ig_baseline": args.ig_baseline}, fh, indent=2)
+
+
+def write_predictions(path, files, probs, classes, categories, maps, k=TOP_K, extra=None):
+    """One row per image: the class explained, the top-k predictions, each method's centre share, and any extra
+    per-image columns ({name: [value per image]})."""
+    extra = extra or {}
     k = min(k, probs.shape[1])  # a style model may have fewer than 5 classes
     top_p, top_i = probs.topk(k, dim=1)
     centre = {name: center_share(m).tolist() for name, m in maps.items()}
@@ -472,12 +540,12 @@ def write_predictions(path, files, probs, classes, categories, maps, k=TOP_K):
         w = csv.writer(fh)
         w.writerow(["file", "class_used", "class_used_name", "class_used_prob", "saliency_center_share"]
                    + [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_name", f"top{r}_prob")]
-                   + [f"center_share_{name}" for name in maps])
+                   + [f"center_share_{name}" for name in maps] + list(extra))
         for i, (f, p, c, ti, tp) in enumerate(zip(files, probs, classes.tolist(), top_i.tolist(), top_p.tolist())):
             row = [os.path.basename(f), c, categories[c], f"{p[c]:.6f}", f"{centre[first][i]:.4f}"]
             for j, q in zip(ti, tp):
                 row += [j, categories[j], f"{q:.6f}"]
-            w.writerow(row + [f"{centre[name][i]:.4f}" for name in maps])
+            w.writerow(row + [f"{centre[name][i]:.4f}" for name in maps] + [v[i] for v in extra.values()])
 
 
 def main(argv=None):
@@ -503,32 +571,50 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, RuntimeError) as e:
         sys.exit(f"error: {e}")
     if args.class_model is not None:
-        return run_class_model(args, model, categories, cm_class, device)
+        return run_class_model(args, model, categories, cm_class, device, preprocess)
     methods = METHODS if args.method == "all" else [args.method]
     # Integrated Gradients' baseline, normalised: a black image, or the ImageNet mean colour (0 after normalising)
     mean, std = torch.tensor(preprocess.mean).view(1, 3, 1, 1), torch.tensor(preprocess.std).view(1, 3, 1, 1)
     baseline = ((0 - mean) / std if args.ig_baseline == "black" else torch.zeros(1, 3, 1, 1)).to(device)
     opts = dict(precision=args.precision, chunk=args.batch_size, sg_samples=args.sg_samples, sg_noise=args.sg_noise,
                 ig_steps=args.ig_steps, baseline=baseline)
-    maps, classes, probs = {m: [] for m in methods}, [], []
+    maps, classes, probs, gaps = {m: [] for m in methods}, [], [], []
     for i in tqdm(range(0, len(batch), args.batch_size), desc="saliency", unit="batch", file=sys.stderr):
         x = batch[i:i + args.batch_size].to(device)
         vanilla, c, s = saliency_maps(model, x, target, args.precision)
         classes.append(c.cpu()), probs.append(s.softmax(dim=1).cpu())
         for m in methods:
-            maps[m].append((vanilla if m == "vanilla" else explain(model, x, c, m, opts)).float().cpu())
+            if m == "vanilla":
+                out = vanilla
+            elif m == "integrated-gradients":
+                attr = integrated_gradients(model, x, c, baseline, args.ig_steps, args.precision, args.batch_size)
+                gaps.append(ig_completeness_gap(model, x, c, baseline, attr, args.precision))
+                out = attr.abs().amax(dim=1)
+            else:
+                out = explain(model, x, c, m, opts)
+            maps[m].append(out.float().cpu())
     maps = {m: torch.cat(v) for m, v in maps.items()}
     classes, probs = torch.cat(classes), torch.cat(probs)
+    gaps = torch.cat(gaps).tolist() if gaps else None
 
     titles = []
-    for f, c, p in zip(files, classes.tolist(), probs):
+    for i, (f, c, p) in enumerate(zip(files, classes.tolist(), probs)):
         top = int(p.argmax())
         print(f"{os.path.basename(f)}: predicted '{categories[top]}' (p={p[top]:.3f}), "
-              f"saliency for class {c} '{categories[c]}' (p={p[c]:.3f})")
+              f"saliency for class {c} '{categories[c]}' (p={p[c]:.3f})"
+              + (f", Integrated Gradients completeness gap {gaps[i]:.1%}" if gaps else ""))
         titles.append(f"{categories[c]} (p={p[c]:.2f})")
+    if gaps and max(gaps) > IG_GAP_WARN:
+        worst = max(range(len(gaps)), key=gaps.__getitem__)
+        print(f"warning: Integrated Gradients: {sum(g > IG_GAP_WARN for g in gaps)} image(s) have attributions that "
+              f"add up to more than {IG_GAP_WARN:.0%} off S_C(I) - S_C(baseline) (worst {gaps[worst]:.1%}, "
+              f"{os.path.basename(files[worst])}); --ig-steps {ig_steps_for(gaps[worst], args.ig_steps)} should "
+              "bring it under", file=sys.stderr)
     crops = [denormalise(x, preprocess) for x in batch]
     save_figures(args.out, files, crops, {m: v.numpy() for m, v in maps.items()}, titles)
-    write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, maps)
+    write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, maps,
+                      extra={"ig_completeness_gap": [f"{g:.4f}" for g in gaps]} if gaps else {})
+    write_settings(os.path.join(args.out, "settings.json"), args, methods, len(files), skipped)
     if args.localise:
         localise_all(args.out, files, crops, next(iter(maps.values())).numpy(), titles)
     if args.trust:
@@ -575,7 +661,7 @@ def trust(args, model, batch, classes, maps, files, opts, device):
         w = csv.writer(fh)
         w.writerow(["method", "layers_randomised", "last_layer_randomised", "mean_rank_correlation"])
         for m, curve in sanity.items():
-            w.writerows([m, i, name, f"{r:.4f}"] for i, (name, r) in enumerate(curve))
+            w.writerows([m, i, name, fmt_rho(r)] for i, (name, r) in enumerate(curve))
     fig, ax = plt.subplots(figsize=(8, 3.8))
     for m, curve in sanity.items():
         ax.plot([r for _, r in curve], marker="o", label=m)
@@ -596,16 +682,17 @@ def trust(args, model, batch, classes, maps, files, opts, device):
             w.writerows([os.path.basename(f), m, f"{d:.4f}", f"{i:.4f}"] for f, d, i in zip(files, dele.tolist(),
                                                                                              ins.tolist()))
             print(f"{m:22s} deletion AUC {dele.mean():.3f} (lower is better), insertion AUC {ins.mean():.3f} (higher), "
-                  f"rank correlation after randomising every layer {sanity[m][-1][1]:.3f}")
+                  f"rank correlation after randomising every layer {fmt_rho(sanity[m][-1][1])}")
 
 
-def run_class_model(args, model, categories, cls, device):
+def run_class_model(args, model, categories, cls, device, preprocess):
     image, history = class_model(model, cls, steps=args.cm_steps, lr=args.cm_lr, l2=args.cm_l2,
                                  precision=args.precision, device=device)
     os.makedirs(args.out, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9]+", "_", categories[cls]).strip("_")
     path = os.path.join(args.out, f"class_model_{cls}_{name}.png")
-    save_class_model(path, image, f"class model: {categories[cls]} ({args.cm_steps} steps, lambda {args.cm_l2:g})")
+    save_class_model(path, image, f"class model: {categories[cls]} ({args.cm_steps} steps, lambda {args.cm_l2:g})",
+                     preprocess)
     print(f"class {cls} '{categories[cls]}': objective S_c - lambda ||I||^2 from {history[0]:.3f} to "
           f"{history[-1]:.3f} in {args.cm_steps} steps; wrote {path}")
 

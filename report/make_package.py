@@ -1,7 +1,13 @@
-"""Pack the submission: the code, My-Images/, the report and the TensorBoard event files, in one zip.
+"""Pack the submission: the code, My-Images/, the report and the TensorBoard event files, in one archive.
 
-    python report/make_package.py --login jdoe           # -> cs587_jdoe_assignment4.zip
+    python report/make_package.py --login jdoe           # -> cs587_jdoe_assignment3.zip (the sheet's name)
+    python report/make_package.py --login jdoe --assignment 4 --format tar.gz   # -> cs587_jdoe_assignment4.tar.gz
     python report/make_package.py --login jdoe --with-checkpoints --out ~/submit
+
+The sheet asks for `cs587_mylogin_assignment3.xxx` (zip, rar or gz) although this is assignment 4: the
+default follows the sheet to the letter; --assignment 4 names it by its number. The report must carry the
+student's name and ID (the sheet's "do not forget"): without them no archive is written, unless
+--allow-no-name.
 
 Packs: the scripts, vgg16.py, requirements, README, Makefile, tests/, bench/, My-Images/, report/ (report.md,
 report.pdf, figures/, saliency/, these scripts), and from runs/ each run's events.out.tfevents.*, config.json
@@ -12,10 +18,13 @@ import argparse
 import os
 import re
 import sys
+import tarfile
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARCHIVE = "cs587_{login}_assignment4.zip"
+ARCHIVE = "cs587_{login}_assignment{number}"   # + .zip or .tar.gz
+SHEET_NUMBER = 3   # the sheet's archive name says assignment3 (a leftover from the previous year's sheet)
+NAME_LINE = re.compile(r"^\*\*Name:\*\* *\S.*\*\*Student ID:\*\* *\S", re.M)  # written by make_report.py
 TOP_FILES = ["download_wikiart.py", "assignment_4a.py", "assignment_4b.py", "vgg16.py", "requirements.txt",
              "requirements-dev.txt", "README.md", "Makefile"]
 TREES = ["tests", "bench", "My-Images", "report"]        # packed whole, less what SKIP matches
@@ -36,7 +45,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Write the course's submission archive (no datasets, no caches).",
                                 formatter_class=HelpFormatter)
-    p.add_argument("--login", required=True, help="your course login: the archive is cs587_<login>_assignment4.zip")
+    p.add_argument("--login", required=True, help="your course login: the archive is cs587_<login>_assignment<N>.<format>")
+    p.add_argument("--assignment", type=int, default=SHEET_NUMBER,
+                   help="N in the archive's name: the sheet says cs587_mylogin_assignment3 although this is "
+                        "assignment 4, so 3 follows the sheet to the letter; 4 names it by its number")
+    p.add_argument("--format", choices=["zip", "tar.gz"], default="zip", help="archive format (the sheet allows zip, rar or gz)")
+    p.add_argument("--allow-no-name", action="store_true",
+                   help="write the archive even if report/report.md lacks your name and student ID")
     p.add_argument("--out", default=".", help="folder the archive is written to")
     p.add_argument("--root", default=ROOT, help="the repository to pack")
     p.add_argument("--with-checkpoints", action="store_true",
@@ -74,15 +89,26 @@ def main(argv=None):
             print(f"warning: {need} is missing: run `{cmd}` first", file=sys.stderr)
     if not any(f.startswith("runs/") for f in files):
         print("warning: no TensorBoard runs in runs/: run `python assignment_4a.py` first", file=sys.stderr)
+    report = os.path.join(args.root, "report", "report.md")
+    if not args.allow_no_name and not (os.path.isfile(report) and NAME_LINE.search(open(report).read())):
+        sys.exit(f"error: {report} has no name and student ID (the sheet asks for both): run `python "
+                 "report/make_report.py --name \"Your Name\" --student-id ID`, or pass --allow-no-name")
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, ARCHIVE.format(login=args.login))
-    prefix = f"cs587_{args.login}_assignment4/"
-    with zipfile.ZipFile(path + ".tmp", "w", zipfile.ZIP_DEFLATED) as z:
-        for f in files:
-            # checkpoints, images and PDFs do not compress: store them, which is also much faster
-            stored = f.lower().endswith((".pt", ".png", ".jpg", ".jpeg", ".pdf", ".gif", ".webp"))
-            z.write(os.path.join(args.root, f), prefix + f, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
-            print(f"  {os.path.getsize(os.path.join(args.root, f)) / 1e3:10.1f} kB  {f}")
+    base = ARCHIVE.format(login=args.login, number=args.assignment)
+    path = os.path.join(args.out, f"{base}.{args.format}")
+    prefix = base + "/"
+    if args.format == "zip":
+        with zipfile.ZipFile(path + ".tmp", "w", zipfile.ZIP_DEFLATED) as z:
+            for f in files:
+                # checkpoints, images and PDFs do not compress: store them, which is also much faster
+                stored = f.lower().endswith((".pt", ".png", ".jpg", ".jpeg", ".pdf", ".gif", ".webp"))
+                z.write(os.path.join(args.root, f), prefix + f, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+                print(f"  {os.path.getsize(os.path.join(args.root, f)) / 1e3:10.1f} kB  {f}")
+    else:
+        with tarfile.open(path + ".tmp", "w:gz") as t:
+            for f in files:
+                t.add(os.path.join(args.root, f), prefix + f, recursive=False)
+                print(f"  {os.path.getsize(os.path.join(args.root, f)) / 1e3:10.1f} kB  {f}")
     os.replace(path + ".tmp", path)
     print(f"wrote {path}: {len(files)} files, {os.path.getsize(path) / 1e6:.1f} MB")
 

@@ -1,5 +1,6 @@
 """Build report/report.md and report/report.pdf from the runs and outputs on disk, never from invented numbers.
 
+    python report/make_report.py --name "Jane Doe" --student-id 1234   # once: remembered in report/student.json
     python report/make_report.py                       # runs/, report/saliency/, datasets/wikiart/ -> report/
     python report/make_report.py --runs runs --saliency report/saliency --out report
 
@@ -27,6 +28,8 @@ PAINTINGS_DIR = os.path.join(ROOT, "report", "saliency_paintings")
 DATA_DIR = os.path.join(ROOT, "datasets", "wikiart")
 IMAGES_DIR = os.path.join(ROOT, "My-Images")
 OUT_DIR = os.path.join(ROOT, "report")
+STUDENT_FILE = "student.json"   # name and ID remembered between runs (not committed)
+IMAGENET_TRAIN_IMAGES = "1.2 million"  # ILSVRC-2012's training set, which the pretrained weights were fit to
 TRAIN_CMD = "python assignment_4a.py --compare"
 SALIENCY_CMD = "python assignment_4b.py"
 DOWNLOAD_CMD = "python download_wikiart.py"
@@ -59,8 +62,35 @@ def parse_args(argv=None):
     p.add_argument("--data", default=DATA_DIR, help="dataset folder written by download_wikiart.py")
     p.add_argument("--images", default=IMAGES_DIR, help="folder with expected.csv for the saliency images")
     p.add_argument("--out", default=OUT_DIR, help="where report.md, report.pdf and figures/ go")
+    p.add_argument("--name", default=None,
+                   help="your name, for the report's first page (the sheet asks for it); remembered in "
+                        "<out>/student.json for later runs")
+    p.add_argument("--student-id", default=None,
+                   help="your student ID, for the report's first page; remembered like --name")
     p.add_argument("--no-pdf", action="store_true", help="write the Markdown only")
     return p.parse_args(argv)
+
+
+def student(args):
+    """-> (name, student ID): the flags, else what an earlier run remembered, else asked for once at a terminal."""
+    path = os.path.join(args.out, STUDENT_FILE)
+    known = {}
+    if os.path.isfile(path):
+        try:
+            known = json.load(open(path))
+        except (OSError, json.JSONDecodeError):
+            print(f"warning: ignoring {path}: not readable JSON", file=sys.stderr)
+    name = args.name if args.name is not None else known.get("name")
+    sid = args.student_id if args.student_id is not None else known.get("student_id")
+    if (not name or not sid) and sys.stdin is not None and sys.stdin.isatty():
+        name = name or input("Your name (for the report's first page): ").strip()
+        sid = sid or input("Your student ID: ").strip()
+    name, sid = (name or "").strip(), (sid or "").strip()
+    if (name, sid) != (known.get("name", ""), known.get("student_id", "")) and (name or sid):
+        os.makedirs(args.out, exist_ok=True)
+        with open(path, "w") as fh:
+            json.dump({"name": name, "student_id": sid}, fh)
+    return name, sid
 
 
 # ---- what is on disk ----
@@ -186,14 +216,22 @@ def part1_blocks(runs, counts, sizes, fig_dir):
                           "this section then shows their results.")]
     k = len(runs[0]["classes"])
     rows = []
+    train_counts = list(runs[0].get("counts", {}).get("train", {}).values())
     for m in runs:
         f = m["epochs"][-1]
         minutes = sum(h["seconds"] for h in m["epochs"]) / 60
         rows.append([m["run"], str(m["remove"]), m["train"], str(f["epoch"]), pct(m["best_val_accuracy"]),
                      pct(f["accuracy_train"]), pct(f["accuracy_val"]), f"{minutes:.1f} min"])
-    B += [("p", f"{len(runs)} run(s) read from `runs/`. Chance level with {k} balanced styles is {pct(1 / k)}."),
-          ("table", ["run", "removed FC", "trained", "epochs", "best val acc", "final train acc", "final val acc",
-                     "time"], rows)]
+    balanced = bool(train_counts) and max(train_counts) == min(train_counts)
+    chance = (f"Chance level with {k} equally sized styles is {pct(1 / k)}." if balanced else
+              f"Chance level with {k} styles is {pct(1 / k)} for a uniform guess" +
+              (f"; always predicting the largest style would score {pct(max(train_counts) / sum(train_counts))} "
+               "on data split like the training set." if train_counts else "."))
+    B += [("p", f"{len(runs)} run(s) read from `runs/`. {chance} The final train accuracy is the running "
+                "figure of the last epoch, measured while the weights changed and with dropout (and augmentation, "
+                "if on) active; validation accuracy is measured after the epoch in eval mode."),
+          ("table", ["run", "removed FC", "trained", "epochs", "best val acc", "final train acc (running)",
+                     "final val acc", "time"], rows)]
     curves_figure(runs, os.path.join(fig_dir, "training_curves.png"))
     B += [("img", "figures/training_curves.png", "Training loss and accuracy per epoch, every run.")]
     best = max(runs, key=lambda m: m["best_val_accuracy"])
@@ -208,10 +246,14 @@ def part1_blocks(runs, counts, sizes, fig_dir):
               ("table", ["style", "val images", "val accuracy"],
                [[c, str(int(conf[i].sum())), pct(per_style[i])] for i, c in enumerate(classes)])]
     B += [("h3", "What removing one or two FC layers does")] + [("p", t) for t in compare_text(runs)]
-    B += [("h3", "Why the accuracy is modest on this dataset")] + [("list", modest_reasons(runs, counts, sizes, best, conf))]
+    B += [("h3", "What limits the accuracy on this dataset")] + [("list", limits(runs, counts, sizes, best, conf))]
+    lo, hi = (min(c["train"] for c in counts.values()), max(c["train"] for c in counts.values())) if counts else (0, 0)
+    ours = (f"our subset has {len(counts)} styles and {lo if lo == hi else f'{lo}-{hi}'} training paintings each"
+            if counts else
+            f"this report found no dataset manifest to count our subset (`{DOWNLOAD_CMD}` writes one)")
     B += [("p", "**Literature (for comparison, not our runs):** fine-tuned AlexNet-type networks on 25-27 WikiArt "
                 "styles reach about 54-56% top-1 accuracy (Tan et al., ICIP 2016; Cetinic et al., 2018), with tens "
-                "of thousands of training paintings; our subset has 10 styles and a few hundred paintings each.")]
+                f"of thousands of training paintings; {ours}.")]
     return B
 
 
@@ -240,16 +282,22 @@ def compare_text(runs):
                    ", ".join(f"`{t}` {pct(v)}" for t, v in have.items()) + ".")
     gaps = [(m, m["epochs"][-1]["accuracy_train"] - m["epochs"][-1]["accuracy_val"]) for m in runs]
     worst = max(gaps, key=lambda g: g[1])
-    out.append(f"The largest gap between final train and validation accuracy is {100 * worst[1]:.1f} points "
-               f"({worst[0]['run']}): the more parameters train, the more the model can fit the training paintings "
-               "rather than the styles.")
+    trained_n = (f" ({worst[0]['parameters']['trained'] / 1e6:.1f} M parameters trained)"
+                 if worst[0].get("parameters") else "")
+    out.append(f"The largest gap between final (running) train and validation accuracy is {100 * worst[1]:.1f} "
+               f"points ({worst[0]['run']}{trained_n}): the more parameters train, the more the model can fit the "
+               "training paintings rather than the styles.")
     return out
 
 
-def modest_reasons(runs, counts, sizes, best, conf):
+def limits(runs, counts, sizes, best, conf):
+    """The reasons the best accuracy is what it is, each sentence with the figures of these runs and this data."""
+    p = next((m["parameters"] for m in runs if m.get("parameters")), None)
+    model = (f"the pretrained AlexNet's {p['imagenet_alexnet'] / 1e6:.1f} million parameters" if p
+             else "the pretrained AlexNet's parameters")
     size = (f"{sum(c['train'] for c in counts.values())} training paintings in {len(counts)} styles" if counts
-            else "a few hundred paintings per style")
-    items = [f"Size: {size}, while AlexNet's 57 million parameters were fit to 1.2 million photographs."]
+            else "a number of training paintings this report could not count (no manifest.csv)")
+    items = [f"Size: {size}, while {model} were fit to ImageNet's {IMAGENET_TRAIN_IMAGES} photographs."]
     items.append("Style versus objects: ImageNet taught the network to recognise objects; a style is brushwork, "
                  "palette and composition shared across subjects, so the top layers' object features transfer "
                  "only partly.")
@@ -260,17 +308,17 @@ def modest_reasons(runs, counts, sizes, best, conf):
                      f"{int(np.median([h for _, h in sizes]))} pixels, shrunk to 224x224; their median aspect ratio is "
                      f"{np.median(ratios):.2f}, and the centre crop discards on average {pct(lost)} of each painting.")
     else:
-        items.append("Image sizes and shapes: paintings are large and rarely square; the 224x224 centre crop "
-                     "shrinks brushwork away and cuts off part of the composition.")
+        items.append("Image sizes and shapes: without manifest.csv this report cannot measure them; every painting "
+                     "is shrunk to 256 pixels on its shorter side and centre-cropped to 224x224.")
     if conf is not None:
         c = conf / np.maximum(conf.sum(1, keepdims=True), 1)
         np.fill_diagonal(c, 0)
         pairs = sorted(((c[i, j], i, j) for i in range(len(c)) for j in range(len(c)) if i != j), reverse=True)[:3]
         names = best["classes"]
         pairs = [(v, i, j) for v, i, j in pairs if v > 0]
-        items.append("Neighbouring styles are confused: in the best run, " + "; ".join(
+        items.append("The most frequent confusions in the best run: " + "; ".join(
             f"{pct(v)} of {names[i]} was taken for {names[j]}" for v, i, j in pairs) + "." if pairs else
-            "Neighbouring styles are often confused; in the best run no validation painting was.")
+            "In the best run no validation painting was confused with another style.")
     return items
 
 
@@ -296,12 +344,17 @@ def part2_blocks(rows, sal_dir, out_dir):
     if rows is None:
         return B + [("p", f"No saliency outputs found in `{os.path.relpath(sal_dir, ROOT)}`. Produce them with "
                           f"`{SALIENCY_CMD}`; this section then shows them.")]
-    B += [("p", "For each image: forward pass through VGG-16, class scores before the softmax, a one-hot "
+    settings = load_settings(sal_dir)
+    methods = settings.get("methods") or [k[len("center_share_"):] for k in rows[0] if k.startswith("center_share_")]
+    model = settings.get("model", "VGG-16 (ImageNet)")
+    B += [("p", f"For each image: forward pass through {model}, class scores before the softmax, a one-hot "
                 "derivative for the class C at the score layer, back-propagation to the pixels, and the saliency "
                 "map max over colour channels of |dS_C/dI| (Simonyan et al. 2014, section 3.1).")]
     grid = os.path.join(sal_dir, "grid.png")
     if os.path.isfile(grid):
-        B.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, saliency map and overlay."))
+        B.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, then " +
+                  ("its saliency map and the map over the crop." if len(methods) == 1 else
+                   "its map by " + ", ".join(methods) + ".")))
     B.append(("table", ["image", "prediction", "probability", "plausible?", "saliency in centre box"],
               [[r["file"], r["top1_name"], f"{float(r['top1_prob']):.3f}", r["plausible"],
                 pct(float(r["saliency_center_share"])) if r.get("saliency_center_share") else "n/a"] for r in rows]))
@@ -313,8 +366,8 @@ def part2_blocks(rows, sal_dir, out_dir):
         text += (f"The measure of whether the map falls on the object is the share of saliency mass inside the "
                  f"central box (middle half of each side, 25% of the area): 25% means a map spread evenly, "
                  f"more means it concentrates on the centred object. It ranges from {pct(min(shares))} to "
-                 f"{pct(max(shares))} here (mean {pct(np.mean(shares))}). It assumes the object is centred, as in "
-                 "these photographs; judge off-centre objects by eye in the figures.")
+                 f"{pct(max(shares))} here (mean {pct(np.mean(shares))}). It assumes the object is centred; judge "
+                 "off-centre objects by eye in the figures.")
     B.append(("p", text))
     for f in sorted(os.listdir(sal_dir)):
         if f.startswith("class_model_") and f.endswith(".png"):
@@ -329,17 +382,36 @@ def part2_blocks(rows, sal_dir, out_dir):
                   "above the 95% (foreground) and below the 30% (background) saliency quantiles; the mask and the box "
                   "of its largest connected component (`python assignment_4b.py --localise`, boxes.csv).", 150))
     B += trust_blocks(sal_dir, out_dir)
-    methods = [k[len("center_share_"):] for k in rows[0] if k.startswith("center_share_")]
     if len(methods) > 1:
+        described = {
+            "vanilla": "the vanilla gradient map",
+            "smoothgrad": "SmoothGrad (the vanilla map averaged over "
+                          + (f"{settings['sg_samples']} copies with noise of std {settings['sg_noise']:g} x the "
+                             "image's value range)" if "sg_samples" in settings else "noisy copies of the image)"),
+            "integrated-gradients": "Integrated Gradients (gradients along a path "
+                                    + (f"of {settings['ig_steps']} steps from a {settings['ig_baseline']} image)"
+                                       if "ig_steps" in settings else "from a baseline image)"),
+            "gradcam": "Grad-CAM (the last convolutional block's activations weighted by their gradients)"}
+        gaps = [float(r["ig_completeness_gap"]) for r in rows if r.get("ig_completeness_gap")]
+        ig = (f" Integrated Gradients' completeness gap (how far the attributions' sum is from S_C(I) - "
+              f"S_C(baseline)) ranges from {pct(min(gaps))} to {pct(max(gaps))}." if gaps else "")
         B += [("h3", "Explanation methods side by side"),
-              ("p", "`python assignment_4b.py --method all` rendered, per image, the vanilla gradient map, SmoothGrad "
-                    "(the map averaged over noisy copies of the image), Integrated Gradients (gradients along a path "
-                    "from a black image) and Grad-CAM (the last convolutional block's activations weighted by their "
-                    "gradients). The share of each map's mass inside the central box:"),
+              ("p", "`assignment_4b.py` rendered, per image, " + ", ".join(described.get(m, m) for m in methods)
+                    + f".{ig} The share of each map's mass inside the central box:"),
               ("table", ["image"] + methods,
                [[r["file"]] + [pct(float(r[f"center_share_{m}"])) for m in methods] for r in rows]
                + [["mean"] + [pct(np.mean([float(r[f"center_share_{m}"]) for r in rows])) for m in methods]])]
     return B
+
+
+def load_settings(folder):
+    """settings.json written by assignment_4b.py beside its outputs (absent for outputs of older versions)."""
+    path = os.path.join(folder, "settings.json")
+    try:
+        return json.load(open(path)) if os.path.isfile(path) else {}
+    except (OSError, json.JSONDecodeError) as e:
+        print(f"warning: ignoring {path}: {e}", file=sys.stderr)
+        return {}
 
 
 def paintings_blocks(folder, out_dir):
@@ -366,9 +438,10 @@ def trust_blocks(sal_dir, out_dir):
         return []
     sanity, di = list(csv.DictReader(open(sanity_path))), list(csv.DictReader(open(di_path)))
     methods = list(dict.fromkeys(r["method"] for r in di))
-    last = {r["method"]: float(r["mean_rank_correlation"]) for r in sanity}  # the rows end with every layer random
+    last = {r["method"]: r["mean_rank_correlation"] for r in sanity}  # the rows end with every layer random
     rows = [[m, f"{np.mean([float(r['deletion_auc']) for r in di if r['method'] == m]):.3f}",
-             f"{np.mean([float(r['insertion_auc']) for r in di if r['method'] == m]):.3f}", f"{last[m]:.3f}"]
+             f"{np.mean([float(r['insertion_auc']) for r in di if r['method'] == m]):.3f}",
+             last[m] if last[m] == "undefined" else f"{float(last[m]):.3f}"]
             for m in methods]
     B = [("h3", "How far to trust the maps"),
          ("p", "Model randomisation (Adebayo et al., NeurIPS 2018): the network's weight layers are re-initialised "
@@ -385,11 +458,14 @@ def trust_blocks(sal_dir, out_dir):
     return B
 
 
-def build_blocks(args, fig_dir):
+def build_blocks(args, fig_dir, name="", sid=""):
     runs = load_runs(args.runs)
     counts, sizes = dataset_counts(args.data)
     env = environment()
-    B = [("h1", "Assignment 4: transfer learning and saliency maps"),
+    who = (f"**Name:** {name}  ·  **Student ID:** {sid}" if name and sid else
+           "**Name and student ID: not given.** The sheet asks for both: `python report/make_report.py --name "
+           "\"Your Name\" --student-id 1234567`.")
+    B = [("h1", "Assignment 4: transfer learning and saliency maps"), ("p", who),
          ("p", f"Generated by `report/make_report.py` on {time.strftime('%Y-%m-%d %H:%M')} from the runs and outputs "
                "on disk. Every number below comes from those files.")]
     B += [("h2", "Setup")]
@@ -503,7 +579,8 @@ def main(argv=None):
     args = parse_args(argv)
     fig_dir = os.path.join(args.out, "figures")
     os.makedirs(fig_dir, exist_ok=True)
-    blocks, runs = build_blocks(args, fig_dir)
+    name, sid = student(args)
+    blocks, runs = build_blocks(args, fig_dir, name, sid)
     md_path = os.path.join(args.out, "report.md")
     with open(md_path, "w") as fh:
         fh.write(to_markdown(blocks))
@@ -517,6 +594,9 @@ def main(argv=None):
     if not os.path.isfile(os.path.join(args.saliency, "predictions.csv")):
         missing.append(f"no saliency outputs: {SALIENCY_CMD}")
     print("wrote " + ", ".join(written))
+    if not (name and sid):
+        print("warning: the report has no name or student ID: pass --name and --student-id (remembered after)",
+              file=sys.stderr)
     for m in missing:
         print(f"missing, so the report says so: {m}")
 

@@ -188,3 +188,21 @@ def test_default_styles_exist_in_the_source_names():
              "New_Realism", "Northern_Renaissance", "Pointillism", "Pop_Art", "Post_Impressionism", "Realism", "Rococo",
              "Romanticism", "Symbolism", "Synthetic_Cubism", "Ukiyo_e"]
     assert len(dw.STYLES) == 10 and set(dw.STYLES) <= set(names)
+
+
+def test_manifest_describes_the_stored_files_not_the_downloaded_bytes(tmp_path):
+    """Catches: bytes and sha256 taken from the source bytes, which differ once a PNG is stored as JPEG."""
+    import numpy as np
+    src = tmp_path / "mine"
+    (src / "Baroque").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(src / "Baroque" / f"p{i}.png")
+    dw.main(["--out", str(tmp_path / "d"), "--from-dir", str(src), "--styles", "Baroque", "--per-style", "3"])
+    rows = list(csv.DictReader(open(tmp_path / "d" / "manifest.csv")))
+    assert len(rows) == 3
+    for r in rows:
+        stored = (tmp_path / "d" / r["file"]).read_bytes()
+        assert stored[:3] == b"\xff\xd8\xff" and r["file"].endswith(".jpg")
+        assert int(r["bytes"]) == len(stored) and r["sha256"] == hashlib.sha256(stored).hexdigest()
+        assert (int(r["width"]), int(r["height"])) == (50, 40)

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 
 import pytest
@@ -269,3 +270,106 @@ def test_nan_loss_stops_with_a_message_and_keeps_checkpoints(alexnet_weights, da
         run(dataset, tmp_path, "--name", "nan")
     assert "the training loss became nan in epoch 2" in str(e.value)
     assert torch.load(tmp_path / "runs" / "nan" / "last.pt", weights_only=True)["epoch"] == 1
+
+
+# ---- the assignment sheet's "GD algorithm", written out, and what the bugs an audit planted would break ----
+
+def test_written_out_sgd_equals_torch_sgd_step_for_step():
+    """Catches: a wrong momentum or weight-decay term, the velocity reset each step, lr applied twice."""
+    g = torch.Generator().manual_seed(0)
+    w0 = [torch.randn(5, 4, generator=g), torch.randn(4, generator=g)]
+    ours_w = [w.clone().requires_grad_(True) for w in w0]
+    ref_w = [w.clone().requires_grad_(True) for w in w0]
+    ours = a4a.SGD(ours_w, lr=0.1, momentum=0.9, weight_decay=5e-4)
+    ref = torch.optim.SGD(ref_w, lr=0.1, momentum=0.9, weight_decay=5e-4, foreach=False)
+    x = torch.randn(8, 5, generator=g)
+    for step in range(6):
+        for opt, (a, b) in ((ours, ours_w), (ref, ref_w)):
+            opt.zero_grad()
+            ((x @ a + b).tanh() ** 2).sum().backward()
+            if step == 3:  # the schedule changes lr between epochs through param_groups, as in train_run
+                opt.param_groups[0]["lr"] = 0.02
+            opt.step()
+        for a, b in zip(ours_w, ref_w):
+            assert torch.equal(a, b), step
+    # the velocities travel in torch.optim.SGD's checkpoint layout, both ways
+    sd = ours.state_dict()
+    assert all(torch.equal(sd["state"][i]["momentum_buffer"], ref.state_dict()["state"][i]["momentum_buffer"])
+               for i in range(2))
+    again = a4a.SGD([w.detach().clone().requires_grad_(True) for w in ours_w], lr=1.0)
+    again.load_state_dict(ref.state_dict())
+    assert again.param_groups[0]["momentum"] == 0.9 and torch.equal(again.velocity[0], sd["state"][0]["momentum_buffer"])
+
+
+def test_checkpoints_hold_the_velocities_and_parameter_counts(alexnet_weights, dataset, tmp_path):
+    """Catches: the optimizer state left out of last.pt (a resume would restart momentum from 0), and report
+    sentences about model size made up instead of counted."""
+    run_dir = run(dataset, tmp_path, "--remove", "2", "--train", "new", "--epochs", "1")
+    opt = torch.load(run_dir / "last.pt", weights_only=True)["optimizer"]
+    model = torch.load(run_dir / "last.pt", weights_only=True)["model"]
+    assert [v["momentum_buffer"].shape for v in opt["state"].values()] == [model["classifier.4.weight"].shape,
+                                                                            model["classifier.4.bias"].shape]
+    assert opt["param_groups"][0]["momentum"] == 0.9
+    p = json.load(open(run_dir / "metrics.json"))["parameters"]
+    assert p == {"imagenet_alexnet": 61_100_840, "after_surgery": 61_100_840 - 4096 * 4097 - 4097 * 1000 + 4097 * 3,
+                 "trained": 4097 * 3}
+
+
+def test_learning_rate_follows_the_documented_cosine_and_never_reaches_zero(alexnet_weights, dataset, tmp_path,
+                                                                             capsys):
+    run_dir = run(dataset, tmp_path, "--epochs", "4")
+    lrs = [h["lr"] for h in json.load(open(run_dir / "metrics.json"))["epochs"]]
+    assert lrs == pytest.approx([0.01 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)])
+    assert lrs[-1] > 0
+    with pytest.raises(SystemExit):
+        a4a.parse_args(["--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert "annealed to 0" not in helptext and "small but not 0" in helptext
+    assert "eval mode" in helptext and "linear probe" in helptext
+
+
+def test_evaluate_is_in_eval_mode_and_the_confusion_matrix_is_true_by_predicted():
+    """Catches: evaluate() leaving dropout on, and a transposed confusion matrix."""
+    logits = torch.tensor([[0.0, 5.0, 0.0], [0.0, 4.0, 0.0], [0.0, 3.0, 0.0], [1.0, 0.0, 0.0]])
+    labels = torch.tensor([0, 0, 1, 2])  # predictions 1, 1, 1, 0
+    head = nn.Sequential(nn.Dropout(0.9)).train()  # left in train mode by the epoch before
+    data = {"x": logits, "prepare": lambda x, aug, gen: x}
+    cfg = {"precision": "fp32"}
+    loss, acc, conf = a4a.evaluate(head, data, labels, cfg, torch.device("cpu"), 3)
+    assert conf.tolist() == [[0, 2, 0], [0, 1, 0], [1, 0, 0]]
+    assert acc == 0.25 and loss == pytest.approx(nn.functional.cross_entropy(logits, labels).item())
+
+
+def test_hparams_reach_tensorboard(alexnet_weights, dataset, tmp_path):
+    """Catches: add_hparams never called (an event file exists either way)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    run_dir = run(dataset, tmp_path, "--remove", "2", "--epochs", "2")
+    best = json.load(open(run_dir / "metrics.json"))["best_val_accuracy"]
+    ea = EventAccumulator(str(run_dir))
+    ea.Reload()
+    content = ea.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["remove"].number_value == 2 and start.hparams["train"].string_value == "new"
+    assert start.hparams["lr"].number_value == pytest.approx(0.01)
+    assert ea.Scalars("hparam/best_accuracy_val")[0].value == pytest.approx(best)
+
+
+def test_cache_is_rebuilt_after_a_same_size_edit(tmp_path):
+    """Catches: a cache key of names and sizes only (an edited painting of the same size kept its old pixels)."""
+    from PIL import Image
+    folder = tmp_path / "d" / "train" / "A"
+    folder.mkdir(parents=True)
+    (tmp_path / "d" / "train" / "B").mkdir()
+    f = folder / "x.bmp"  # uncompressed: every 40x32 picture has the same file size
+    Image.new("RGB", (40, 32), (200, 0, 0)).save(f)
+    Image.new("RGB", (40, 32), (0, 0, 200)).save(tmp_path / "d" / "train" / "B" / "y.bmp")
+    files, labels, _ = a4a.list_split(str(tmp_path / "d"), "train")
+    cache = str(tmp_path / "d" / ".cache")
+    red = a4a.load_split_cached(files, labels, cache, "train", 1)[0][0]
+    size = f.stat().st_size
+    Image.new("RGB", (40, 32), (0, 200, 0)).save(f)
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    assert f.stat().st_size == size
+    green = a4a.load_split_cached(files, labels, cache, "train", 1)[0][0]
+    assert red[0].float().mean() > 150 and green[1].float().mean() > 150 and green[0].float().mean() < 50

@@ -122,12 +122,13 @@ def test_package_contains_what_it_should_and_nothing_else(project, tmp_path, cap
     for f in ("assignment_4a.py", "assignment_4b.py", "vgg16.py", "download_wikiart.py", "README.md"):
         (project / f).write_text("# code\n")
     (project / "report" / "report.pdf").write_bytes(b"%PDF-1.4 stub")
+    (project / "report" / "report.md").write_text("# Assignment 4\n\n**Name:** Jane Doe  ·  **Student ID:** 42\n")
     (project / "datasets" / "wikiart" / ".cache").mkdir(exist_ok=True)
     (project / "runs" / "stray.zip").write_bytes(b"x")
     make_package.main(["--login", "jdoe", "--root", str(project), "--out", str(tmp_path)])
-    z = zipfile.ZipFile(tmp_path / "cs587_jdoe_assignment4.zip")
+    z = zipfile.ZipFile(tmp_path / "cs587_jdoe_assignment3.zip")  # the sheet's name, to the letter
     names = [n.split("/", 1)[1] for n in z.namelist()]
-    assert all(n.startswith("cs587_jdoe_assignment4/") for n in z.namelist())
+    assert all(n.startswith("cs587_jdoe_assignment3/") for n in z.namelist())
     assert {"assignment_4a.py", "assignment_4b.py", "vgg16.py", "download_wikiart.py", "README.md",
             "report/report.pdf", "report/saliency/grid.png", "My-Images/a.jpg"} <= set(names)
     events = [n for n in names if "events.out.tfevents" in n]
@@ -135,9 +136,9 @@ def test_package_contains_what_it_should_and_nothing_else(project, tmp_path, cap
     assert sum(n.endswith("metrics.json") for n in names) == 2
     assert not [n for n in names if n.startswith("datasets/") or n.endswith((".pt", ".zip")) or "/.cache" in n]
     out = capsys.readouterr().out
-    assert "report/report.pdf" in out and re.search(r"wrote .*cs587_jdoe_assignment4\.zip: \d+ files, [\d.]+ MB", out)
+    assert "report/report.pdf" in out and re.search(r"wrote .*cs587_jdoe_assignment3\.zip: \d+ files, [\d.]+ MB", out)
     make_package.main(["--login", "jdoe", "--root", str(project), "--out", str(tmp_path / "ck"), "--with-checkpoints"])
-    ck = zipfile.ZipFile(tmp_path / "ck" / "cs587_jdoe_assignment4.zip").namelist()
+    ck = zipfile.ZipFile(tmp_path / "ck" / "cs587_jdoe_assignment3.zip").namelist()
     assert sum(n.endswith(("best.pt", "last.pt")) for n in ck) == 4
 
 
@@ -145,3 +146,91 @@ def test_package_rejects_a_bad_login(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         make_package.main(["--login", "../x", "--out", str(tmp_path)])
     assert e.value.code == 2 and "--login '../x'" in capsys.readouterr().err
+
+
+def test_name_and_id_on_the_first_page_remembered_and_required_by_the_package(project, tmp_path, capsys):
+    """Catches: a report without the student's name and ID (the sheet's "do not forget"), flags forgotten between
+    runs, and an archive built from an anonymous report."""
+    out = tmp_path / "rep"
+    md = build_with(project, out, "--name", "Ada Lovelace", "--student-id", "csd1815")
+    assert md.splitlines()[2] == "**Name:** Ada Lovelace  ·  **Student ID:** csd1815"
+    assert "**Student ID:** csd1815" in build_with(project, out)  # remembered in <out>/student.json
+    anonymous = tmp_path / "anon"
+    assert "Name and student ID: not given" in build_with(project, anonymous)
+    assert "warning: the report has no name or student ID" in capsys.readouterr().err
+
+    root = tmp_path / "root"
+    (root / "report").mkdir(parents=True)
+    (root / "report" / "report.md").write_text((anonymous / "report.md").read_text())
+    with pytest.raises(SystemExit) as e:
+        make_package.main(["--login", "ada", "--root", str(root), "--out", str(tmp_path / "z")])
+    assert "report.md has no name and student ID" in str(e.value) and "--allow-no-name" in str(e.value)
+    assert not (tmp_path / "z").exists()
+    make_package.main(["--login", "ada", "--root", str(root), "--out", str(tmp_path / "z"), "--allow-no-name"])
+    assert (tmp_path / "z" / "cs587_ada_assignment3.zip").is_file()
+    (root / "report" / "report.md").write_text((out / "report.md").read_text())
+    make_package.main(["--login", "ada", "--root", str(root), "--out", str(tmp_path / "z"), "--assignment", "4",
+                       "--format", "tar.gz"])
+    import tarfile
+    names = tarfile.open(tmp_path / "z" / "cs587_ada_assignment4.tar.gz").getnames()
+    assert "cs587_ada_assignment4/report/report.md" in names
+
+
+def build_with(project, out, *extra):
+    make_report.main(["--runs", str(project / "runs"), "--saliency", str(project / "report" / "saliency"),
+                      "--paintings", str(project / "report" / "saliency_paintings"),
+                      "--data", str(project / "datasets" / "wikiart"), "--images", str(project / "My-Images"),
+                      "--out", str(out), "--no-pdf", *extra])
+    return (out / "report.md").read_text()
+
+
+def test_every_sentence_with_a_number_comes_from_the_files(project, tmp_path):
+    """Catches: fixed text that contradicts the data (style and painting counts, AlexNet's size, the IG baseline,
+    "balanced" styles that are not)."""
+    md = build_with(project, tmp_path / "rep")
+    assert "our subset has 3 styles and 12 training paintings each" in md
+    assert "a few hundred" not in md and "57 million" not in md
+    assert "the pretrained AlexNet's 61.1 million parameters" in md
+    assert "36 training paintings in 3 styles" in md
+    assert "Chance level with 3 equally sized styles is 33.3%" in md
+    assert "path of 2 steps from a black image" in md and "2 copies with noise of std 0.15" in md
+    assert "final train acc (running)" in md
+    settings = project / "report" / "saliency" / "settings.json"
+    s = json.load(open(settings))
+    try:
+        json.dump(dict(s, ig_baseline="mean", ig_steps=64), open(settings, "w"))
+        md = build_with(project, tmp_path / "rep2")
+        assert "path of 64 steps from a mean image" in md and "black image" not in md
+    finally:
+        json.dump(s, open(settings, "w"))
+    # an unbalanced dataset is not called balanced, and the majority baseline is given
+    data = tmp_path / "data"
+    (data).mkdir()
+    runs = tmp_path / "runs"
+    (runs / "r").mkdir(parents=True)
+    m = json.load(open(sorted((project / "runs").glob("*/metrics.json"))[0]))
+    m["counts"]["train"] = {"Blue_Period": 30, "Green_Period": 6, "Red_Period": 4}
+    json.dump(m, open(runs / "r" / "metrics.json", "w"))
+    make_report.main(["--runs", str(runs), "--saliency", str(tmp_path / "none"), "--paintings", str(tmp_path / "none"),
+                      "--data", str(data), "--images", str(tmp_path / "none"), "--out", str(tmp_path / "rep3"),
+                      "--no-pdf"])
+    md = (tmp_path / "rep3" / "report.md").read_text()
+    assert "equally sized" not in md and "always predicting the largest style would score 75.0%" in md
+    assert "without manifest.csv this report cannot measure them" in md
+
+
+def test_the_best_run_is_the_one_with_the_best_validation_accuracy(project, tmp_path):
+    """Catches: choosing the best run by its final epoch instead of its best one."""
+    runs = tmp_path / "runs"
+    base = json.load(open(sorted((project / "runs").glob("*/metrics.json"))[0]))
+    for name, accs in (("peaked", [0.9, 0.5]), ("steady", [0.6, 0.7])):
+        (runs / name).mkdir(parents=True)
+        epochs = [dict(base["epochs"][0], epoch=i + 1, accuracy_val=a) for i, a in enumerate(accs)]
+        best = max(epochs, key=lambda h: h["accuracy_val"])
+        json.dump(dict(base, run=name, epochs=epochs, best=best, best_val_accuracy=best["accuracy_val"]),
+                  open(runs / name / "metrics.json", "w"))
+    make_report.main(["--runs", str(runs), "--saliency", str(tmp_path / "none"), "--paintings", str(tmp_path / "none"),
+                      "--data", str(project / "datasets" / "wikiart"), "--images", str(tmp_path / "none"),
+                      "--out", str(tmp_path / "rep"), "--no-pdf"])
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "best run (peaked, epoch 1)" in md

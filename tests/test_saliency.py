@@ -326,7 +326,20 @@ def test_cli_class_model(vgg_weights, tmp_path, capsys):
 def test_rank_correlation():
     a = torch.arange(16.0).view(1, 4, 4)
     torch.testing.assert_close(a4b.rank_correlation(torch.cat([a, a]), torch.cat([a * 3, -a])),
-                               torch.tensor([1.0, -1.0]))
+                               torch.tensor([1.0, -1.0], dtype=torch.float64))
+
+
+def test_rank_correlation_is_spearmans_rho_with_ties_and_undefined_for_constant_maps():
+    """Catches: ties ranked by index (Grad-CAM's zero plateau), and a number printed where rho does not exist."""
+    from scipy.stats import spearmanr
+    g = torch.Generator().manual_seed(0)
+    a = torch.relu(torch.randn(3, 12, 12, generator=g))      # about half of each map is a tied 0 plateau
+    b = torch.relu(torch.randn(3, 12, 12, generator=g) + a)
+    ours = a4b.rank_correlation(a, b)
+    for i in range(3):
+        assert ours[i].item() == pytest.approx(spearmanr(a[i].flatten(), b[i].flatten()).statistic, abs=1e-12)
+    zero = torch.zeros(2, 5, 5)
+    assert torch.isnan(a4b.rank_correlation(zero, zero)).all() and a4b.fmt_rho(float("nan")) == "undefined"
 
 
 def test_randomising_every_layer_decorrelates_the_map(vgg_model):
@@ -399,3 +412,79 @@ def test_painting_model_outputs_go_beside_the_imagenet_ones_by_default():
     assert a4b.parse_args([]).out == os.path.join("report", "saliency")
     assert a4b.parse_args(["--checkpoint", "runs/r/best.pt"]).out == os.path.join("report", "saliency_paintings")
     assert a4b.parse_args(["--checkpoint", "x.pt", "--out", "mine"]).out == "mine"
+
+
+def test_smoothgrad_is_the_mean_of_the_vanilla_maps_of_the_noisy_copies(vgg_model):
+    """Catches: SmoothGrad drifting to another definition (max_c of the mean |g|, or signed gradients)."""
+    x = small_batch(2, size=32, seed=11)
+    _, cls, _ = a4b.saliency_maps(vgg_model, x)
+    sg = a4b.smoothgrad(vgg_model, x, cls, samples=3, noise=0.2, seed=5, chunk=2)
+    eps = torch.randn((2, 3, 3, 32, 32), generator=torch.Generator().manual_seed(5))
+    spread = (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(2, 1, 1, 1)
+    direct, grads = [], []
+    for i in range(2):
+        copies = [a4b.saliency_maps(vgg_model, (x[i] + 0.2 * spread[i] * eps[i, k])[None], int(cls[i]))
+                  for k in range(3)]
+        direct.append(torch.stack([m[0][0] for m in copies]).mean(0))
+        grads.append(torch.stack([a4b.score_gradients(vgg_model, (x[i] + 0.2 * spread[i] * eps[i, k])[None],
+                                                      int(cls[i]))[2][0] for k in range(3)]))
+    torch.testing.assert_close(sg, torch.stack(direct), rtol=1e-4, atol=1e-9)
+    captum_style = torch.stack([g.abs().mean(0).amax(0) for g in grads])  # NoiseTunnel: max_c of the mean |g|
+    assert not torch.allclose(sg, captum_style, rtol=1e-3)
+
+
+def test_integrated_gradients_is_a_right_riemann_sum(vgg_model):
+    """Catches: a left Riemann sum (alpha from 0), which a loose tolerance at many steps hides."""
+    x = small_batch(2, size=32, seed=12)
+    _, cls, _ = a4b.saliency_maps(vgg_model, x)
+    base = torch.full((1, 3, 1, 1), -0.5)
+    grad = lambda img: a4b.score_gradients(vgg_model, img, cls)[2]  # noqa: E731
+    one = a4b.integrated_gradients(vgg_model, x, cls, base, steps=1)
+    torch.testing.assert_close(one, (x - base) * grad(x), rtol=1e-4, atol=1e-8)
+    two = a4b.integrated_gradients(vgg_model, x, cls, base, steps=2, chunk=3)
+    mid = base + 0.5 * (x - base)
+    torch.testing.assert_close(two, (x - base) * (grad(mid) + grad(x)) / 2, rtol=1e-4, atol=1e-8)
+
+
+def test_completeness_gap_is_reported_and_warned_about(vgg_weights, tmp_path, capsys, monkeypatch):
+    """Catches: IG's error at few steps going unreported; a wrong gap formula; a suggestion that does not help."""
+    torch.manual_seed(0)  # a smooth, curved model: 2 steps leave a clear gap (a bias-free ReLU net would not)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 6 * 6, 5), torch.nn.Tanh())
+    x = small_batch(2, size=8, seed=13) * 3
+    _, cls, _ = a4b.saliency_maps(model, x)
+    base = torch.zeros(1, 3, 1, 1)
+    attr = a4b.integrated_gradients(model, x, cls, base, steps=2)
+    with torch.no_grad():
+        s, s0 = model(x), model(base.expand_as(x))
+    delta = s.gather(1, cls[:, None])[:, 0] - s0.gather(1, cls[:, None])[:, 0]
+    gap = a4b.ig_completeness_gap(model, x, cls, base, attr)
+    torch.testing.assert_close(gap, (attr.sum(dim=(1, 2, 3)) - delta).abs() / delta.abs())
+    assert (gap > 0.01).all()
+    fine = a4b.integrated_gradients(model, x, cls, base, steps=256, chunk=512)
+    assert (a4b.ig_completeness_gap(model, x, cls, base, fine) < gap).all()
+    assert a4b.ig_steps_for(0.13, 32) == 128 and a4b.ig_steps_for(0.01, 32) == 64
+    write_image(tmp_path / "a.png", seed=14)
+    monkeypatch.setattr(a4b, "IG_GAP_WARN", 0.0)  # any gap is past it: the warning must come
+    out = tmp_path / "o"
+    a4b.main(["--images", str(tmp_path), "--out", str(out), "--method", "integrated-gradients", "--ig-steps", "2",
+              "--ig-baseline", "mean"])
+    printed = capsys.readouterr()
+    (row,) = csv.DictReader(open(out / "predictions.csv"))
+    assert f"Integrated Gradients completeness gap {float(row['ig_completeness_gap']):.1%}" in printed.out
+    assert "warning: Integrated Gradients: 1 image(s)" in printed.err and "--ig-steps" in printed.err
+    settings = __import__("json").load(open(out / "settings.json"))
+    assert settings["ig_baseline"] == "mean" and settings["ig_steps"] == 2
+    assert settings["methods"] == ["integrated-gradients"] and settings["model"] == "VGG-16 (ImageNet)"
+
+
+def test_class_model_is_shown_with_the_mean_image_added_back():
+    """Catches: a per-channel stretch to [0, 1], which throws away the mean and the colour balance."""
+    pre = vgg16.WEIGHTS.transforms()
+    image = torch.zeros(3, 4, 4)
+    image[0, 0, 0] = 1.0
+    image[2, 1, 1] = -100.0
+    px = a4b.class_model_pixels(image, pre)
+    assert px[3, 3].tolist() == pytest.approx(list(pre.mean))          # zero = the mean colour, as the paper shows
+    assert px[0, 0, 0] == pytest.approx(pre.mean[0] + pre.std[0])
+    assert px[1, 1, 2] == 0.0                                        # clipped, not stretched

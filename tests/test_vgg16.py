@@ -70,7 +70,22 @@ def test_bad_local_weights_files(tmp_path):
         vgg16.load_vgg16(str(wrong))
 
 
-def test_preprocessing_and_names_come_from_the_weights_enum():
-    t = vgg16.WEIGHTS.transforms()
-    assert t.crop_size == [224] and list(t.mean) == [0.485, 0.456, 0.406]
-    assert vgg16.NUM_CLASSES == 1000 and vgg16.WEIGHTS.meta["categories"][281] == "tabby"
+def test_saliency_input_is_the_papers_preprocessing(tmp_path):
+    """Catches: our loading drifting from VGG's recipe (shorter side 256, centre 224, ImageNet mean/std), e.g. a
+    crop before the resize, no normalisation, or BGR order; a test of torchvision's metadata alone would not."""
+    import numpy as np
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+    import assignment_4b as a4b
+    rng = np.random.default_rng(0)
+    path = tmp_path / "wide.png"
+    Image.fromarray(rng.integers(0, 255, (300, 500, 3), dtype=np.uint8)).save(path)
+    files, batch, skipped = a4b.load_images([str(path)], vgg16.WEIGHTS.transforms())
+    im = TF.resize(Image.open(path), 256, interpolation=InterpolationMode.BILINEAR, antialias=True)  # 426x256
+    left, top = (im.width - 224) // 2, (im.height - 224) // 2
+    x = torch.from_numpy(np.asarray(im, dtype=np.float32)[top:top + 224, left:left + 224] / 255).permute(2, 0, 1)
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    assert batch.shape == (1, 3, 224, 224) and skipped == 0
+    torch.testing.assert_close(batch[0], x, rtol=0, atol=1e-5)
+    assert vgg16.VGG16().classifier[-1].out_features == len(vgg16.WEIGHTS.meta["categories"]) == vgg16.NUM_CLASSES
