@@ -17,11 +17,14 @@ metrics.json, last.pt and best.pt. Images are decoded once into a cache beside t
 (datasets/wikiart/.cache/), rebuilt when the dataset's files change.
 """
 import argparse
+import errno
 import hashlib
 import json
 import math
 import os
 import random
+import re
+import shutil
 import sys
 import time
 import urllib.error
@@ -29,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
 # ---- defaults ----
@@ -43,7 +47,18 @@ SEED = 0
 CACHE_SIZE = 256      # images are cached as the centre 256x256 of a shorter-side-256 resize (uint8)
 CROP = 224            # the network's input: centre crop (eval), random crop + flip (train, with --augment)
 COMPARE = [(1, "new"), (2, "new"), (1, "fc"), (2, "fc")]
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+DECODE_VERSION = 2    # part of the cache key: bump when decoding changes (2: open_rgb, as assignment_4b.py opens images)
+DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
+MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+# On --resume: flags that may change (where the data is, what runs it, how long) and flags a run keeps
+RESUME_CHANGEABLE = ("data", "device", "workers", "precision", "epochs")
+RESUME_FIXED = ("remove", "train", "compare", "lr", "momentum", "weight_decay", "batch_size", "augment", "seed",
+                "weights", "name", "runs", "overwrite")
+
+
+class RunError(Exception):
+    """A run cannot go on (disk full, a changed dataset); the message says what to do."""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -85,8 +100,15 @@ def parse_args(argv=None):
                    help="local AlexNet ImageNet state dict (.pth); default: torchvision's AlexNet_Weights.IMAGENET1K_V1, "
                         "downloaded once into torchvision's cache")
     p.add_argument("--runs", default=RUNS_DIR, help="folder that receives one sub-folder per run")
-    p.add_argument("--name", default=None, help="run folder name (default: <remove>-<train>-<date-time>)")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
+    p.add_argument("--name", default=None,
+                   help="run folder name under --runs (default: remove<N>-<train>-<date-time>, with -2, -3 ... "
+                        "added when two runs start in the same second); an existing name is refused unless --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace the run folder --name if it already exists")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its last.pt, exactly as if it had not stopped; --data, "
+                        "--device, --workers, --precision may change, and --epochs N extends it (the epochs not yet "
+                        "trained anneal from the rate the next epoch would have had, or a finished run's last rate, "
+                        "toward 0 at epoch N); flags that define the run (surgery, what trains, lr ...) are refused")
     p.add_argument("--seed", type=int, default=SEED, help="seed for initialisation, shuffling and augmentation")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads that decode images for the cache")
     args = p.parse_args(argv)
@@ -97,11 +119,28 @@ def parse_args(argv=None):
     for flag in ("epochs", "batch_size", "workers"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
-    if args.lr <= 0:
-        p.error("--lr must be positive")
+    for flag, value, low in (("lr", args.lr, "positive"), ("momentum", args.momentum, ">= 0"),
+                             ("weight-decay", args.weight_decay, ">= 0")):
+        if not math.isfinite(value) or value < 0 or (low == "positive" and value == 0):
+            p.error(f"--{flag} {value}: must be a finite number, {low}")
     if args.name and (len(args.remove) > 1 or len(args.train) > 1):
         p.error("--name names one run; leave it out when --remove or --train has several values")
+    if args.name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):
+        p.error(f"--name {args.name!r}: a folder name under --runs, of letters, digits, '.', '_' and '-'")
+    args.given = given_flags(p, argv)
     return args
+
+
+def given_flags(parser, argv):
+    """The destinations of the flags the user typed (argparse fills every other one with its default)."""
+    defaults = {a.dest: a.default for a in parser._actions}
+    for a in parser._actions:
+        a.default = argparse.SUPPRESS
+    try:
+        return set(vars(parser.parse_args(argv))) - {"help"}
+    finally:
+        for a in parser._actions:
+            a.default = defaults[a.dest]
 
 
 def seed_everything(seed):
@@ -117,8 +156,19 @@ def warn_if_slow_bf16(precision, device):
               "use --precision fp32", file=sys.stderr)
 
 
+def device_available(name):
+    d = torch.device(name)
+    if d.type == "cuda":
+        return torch.cuda.is_available() and (d.index or 0) < torch.cuda.device_count()
+    if d.type == "mps":
+        return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return True
+
+
 def resolve_device(name):
     if name != "auto":
+        if not device_available(name):
+            raise ValueError(f"--device {name}: not available on this machine; use --device auto or cpu")
         return torch.device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -142,7 +192,14 @@ def list_split(root, split, classes=None):
         raise ValueError(f"{folder} has styles {found} but train/ has {classes}: the splits must have the same styles")
     files, labels = [], []
     for i, c in enumerate(classes):
-        names = sorted(n for n in os.listdir(os.path.join(folder, c)) if n.lower().endswith(IMAGE_EXTENSIONS))
+        names = sorted(n for n in os.listdir(os.path.join(folder, c))
+                       if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS and not n.startswith("."))
+        if not names and split == "train":
+            raise ValueError(f"{os.path.join(folder, c)} has no images: every style needs training images; fill it "
+                             "(python download_wikiart.py) or remove the folder from train/ and val/")
+        if not names:
+            print(f"warning: {os.path.join(folder, c)} has no images: the validation accuracy of {c} cannot be "
+                  "measured", file=sys.stderr)
         files += [os.path.join(folder, c, n) for n in names]
         labels += [i] * len(names)
     if len(classes) < 2 or not files:
@@ -151,32 +208,67 @@ def list_split(root, split, classes=None):
     return files, labels, classes
 
 
+def open_rgb(path):
+    """Open any image file as 8-bit RGB, upright. Raises ValueError with the reason if it cannot be used.
+    (The same function as in assignment_4b.py: one behaviour for alpha, 16-bit, palette and EXIF in both scripts.)"""
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ValueError(f"{im.width}x{im.height} pixels is above the {MAX_PIXELS // 10**6}-megapixel limit")
+            im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))  # JPEG: decode at 1/2..1/8 scale, both sides kept >= this
+            im = ImageOps.exif_transpose(im)  # also loads the pixels, so truncation shows up here
+            im.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise ValueError(f"not a readable image ({e.__class__.__name__})") from None
+    except OSError as e:  # truncated or corrupt data
+        raise ValueError(f"damaged image data ({e})") from None
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit grayscale: scale to 8 bits
+        a = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+        im = Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")  # transparent pixels become white, not whatever colour hides under them
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return im.convert("RGB")  # also L, P, CMYK, YCbCr -> RGB
+
+
 def decode(path):
     """File -> (3, 256, 256) uint8: shorter side resized to 256 exactly as the AlexNet weights' transforms do,
     then the centre 256x256. Returns None (with a warning) for a file that is not a usable image."""
-    from PIL import Image, ImageOps
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF
     try:
-        with Image.open(path) as im:
-            im.draft("RGB", (2 * CACHE_SIZE, 2 * CACHE_SIZE))  # big JPEGs decode at reduced scale: 2x faster
-            im = ImageOps.exif_transpose(im).convert("RGB")
+        if not os.path.isfile(path):  # a broken link, a folder or a pipe named like an image: never open it
+            raise ValueError("not a regular file (a broken link, a folder or a pipe)")
+        im = open_rgb(path)
         im = TF.resize(im, CACHE_SIZE, interpolation=InterpolationMode.BILINEAR, antialias=True)
         return TF.pil_to_tensor(TF.center_crop(im, CACHE_SIZE))
     except Exception as e:  # PIL raises many kinds for damaged data: any of them means "skip this file"
-        print(f"warning: skipping {path}: not a usable image ({e.__class__.__name__}: {e})", file=sys.stderr)
+        print(f"warning: skipping {path}: not a usable image ({e})", file=sys.stderr)
         return None
+
+
+def file_stamp(path):
+    try:
+        st = os.stat(path)
+        return st.st_size, st.st_mtime_ns
+    except OSError:  # a broken link: decode() skips it
+        return -1, 0
 
 
 def load_split_cached(files, labels, cache_dir, split, workers):
     """Decode every image once; later runs read datasets/.../.cache/<split>-<key>.pt if the files are unchanged."""
     from tqdm import tqdm
-    stat = [(os.path.relpath(f, cache_dir), os.path.getsize(f), os.stat(f).st_mtime_ns) for f in files]
-    key = hashlib.sha1(json.dumps([CACHE_SIZE, stat]).encode()).hexdigest()[:16]
+    stat = [(os.path.relpath(f, cache_dir), *file_stamp(f)) for f in files]
+    key = hashlib.sha1(json.dumps([CACHE_SIZE, DECODE_VERSION, stat]).encode()).hexdigest()[:16]
     path = os.path.join(cache_dir, f"{split}-{key}.pt")
     if os.path.exists(path):
-        d = torch.load(path, weights_only=True)
-        return d["images"], d["labels"], int(d["skipped"])
+        try:
+            d = torch.load(path, weights_only=True)
+            return d["images"], d["labels"], int(d["skipped"])
+        except Exception as e:  # truncated by a kill or a full disk: decode again
+            print(f"warning: the cache {path} is damaged ({e.__class__.__name__}); decoding the images again",
+                  file=sys.stderr)
     with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
         decoded = list(tqdm(pool.map(decode, files), total=len(files), desc=f"decoding {split} (once)",
                             unit="img", file=sys.stderr))
@@ -211,19 +303,32 @@ def to_input(images, mean, std, augment=False, generator=None):
 def load_alexnet(weights_path=None):
     from torchvision.models import AlexNet_Weights, alexnet
     weights = AlexNet_Weights.IMAGENET1K_V1
+    target = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
     if weights_path:
         if not os.path.isfile(weights_path):
             raise FileNotFoundError(f"--weights {weights_path} does not exist")
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        where, fix = f"--weights {weights_path}", f"give the AlexNet ImageNet file from {weights.url}"
+        try:
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        except Exception as e:  # an HTML page saved as .pth, a truncated file, a pickle with code in it
+            raise ValueError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
     else:
+        where, fix = target, f"delete it and download {weights.url} again (or pass --weights PATH)"
         try:
             state = weights.get_state_dict(progress=True, check_hash=True, map_location="cpu", weights_only=True)
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-            target = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
             raise FileNotFoundError(f"could not download the AlexNet weights ({getattr(e, 'reason', e)}): offline, "
                                     f"download {weights.url} elsewhere and put it at {target}, or pass --weights PATH") from None
+        except Exception as e:  # the cached file is not a state dict (an error page saved in its place)
+            raise ValueError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
+    if isinstance(state, dict) and {"model", "config", "classes"} <= set(state):
+        raise ValueError(f"{where} is a checkpoint of assignment_4a.py, not ImageNet weights: continue it with "
+                         "--resume RUN_DIR, or explain it with assignment_4b.py --checkpoint")
     model = alexnet(weights=None)
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        raise ValueError(f"{where} is not an AlexNet ImageNet state dict ({str(e).splitlines()[0]}): {fix}") from None
     return model, weights
 
 
@@ -416,9 +521,33 @@ def run_prefix(prefix, images, mean, std, cfg, device, memo=None, key=None):
 # ---- outputs: checkpoints, figures ----
 
 def atomic_save(obj, path):
+    """torch.save to a temporary name, then rename: a kill or a full disk mid-write leaves the previous file intact
+    and no temporary file behind. A full disk is a RunError naming the folder and the space needed."""
     tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a kill mid-write leaves the previous file intact
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(e)
+        if not full:
+            raise
+        need = sum(t.numel() * t.element_size() for t in tensors_in(obj))
+        raise RunError(f"no space left on the disk of {os.path.dirname(path) or '.'} to write "
+                       f"{os.path.basename(path)} (about {need / 1e6:.0f} MB needed): free that much there, or "
+                       "move the run to another disk and --resume it there") from None
+
+
+def tensors_in(obj):
+    if torch.is_tensor(obj):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from tensors_in(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from tensors_in(v)
 
 
 def confusion_figure(confusion, classes):
@@ -439,18 +568,97 @@ def confusion_figure(confusion, classes):
 
 # ---- one run ----
 
-def run_name(cfg):
-    return cfg.get("name") or f"remove{cfg['remove']}-{cfg['train']}-{time.strftime('%Y%m%d-%H%M%S')}"
+def make_run_dir(cfg):
+    """A new folder for the run, created exclusively: two runs started in the same second get -2, -3 ...; an existing
+    --name is refused unless --overwrite."""
+    os.makedirs(cfg["runs"], exist_ok=True)
+    if cfg.get("name"):
+        path = os.path.join(cfg["runs"], cfg["name"])
+        if os.path.exists(path):
+            if not cfg.get("overwrite"):
+                raise ValueError(f"--name {cfg['name']}: {path} already exists; choose another --name, continue it "
+                                 f"with --resume {path}, or replace it with --overwrite")
+            shutil.rmtree(path)
+        os.makedirs(path)
+        return path
+    base = os.path.join(cfg["runs"], f"remove{cfg['remove']}-{cfg['train']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    for k in range(1, 1000):
+        path = base if k == 1 else f"{base}-{k}"
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            continue
+    raise RunError(f"could not create a new run folder like {base}")
 
 
-def train_run(cfg, data, resume_dir=None):
-    """Train one (remove, train) configuration; returns its metrics dict. data: the decoded splits."""
+def lr_at(segments, epoch):
+    """The learning rate of epoch (from 0): each segment [start, end, lr] is a half cosine from lr at `start` toward 0
+    at `end`. A run has one segment; each extension by --resume --epochs adds one for the epochs not yet trained."""
+    start, end, lr = next(seg for seg in reversed(segments) if seg[0] <= epoch)
+    return lr * 0.5 * (1 + math.cos(math.pi * (epoch - start) / (end - start)))
+
+
+def resume_config(args):
+    """--resume: the run's saved configuration, with the flags that may change applied and the others checked.
+    -> (cfg, checkpoint)"""
+    path = os.path.join(args.resume, "last.pt")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--resume {args.resume}: no last.pt there (give a run folder under {args.runs}/)")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        cfg, done = dict(ck["config"]), int(ck["epoch"])
+    except Exception as e:  # truncated, not a checkpoint of this script, or pickled code
+        raise ValueError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); "
+                         "best.pt or interrupted.pt in the same folder may still be usable") from None
+    saved = dict(cfg, remove=[cfg["remove"]], train=[cfg["train"]], compare=False, overwrite=False,
+                 augment={True: "on", False: "off"}[cfg["augment"]])
+    for flag in sorted(args.given & set(RESUME_FIXED)):
+        value = getattr(args, flag)
+        if flag == "augment" and value == "auto":
+            value = "on" if cfg["train"] == "all" else "off"
+        if value != saved.get(flag):
+            raise ValueError(f"--{flag.replace('_', '-')} cannot change on --resume ({args.resume} was trained with "
+                             f"{saved.get(flag)}): leave it out, or start a new run")
+    for flag in args.given & {"data", "device", "workers", "precision"}:
+        cfg[flag] = getattr(args, flag)
+    if "device" not in args.given and not device_available(cfg["device"] if cfg["device"] != "auto" else "cpu"):
+        print(f"note: {args.resume} ran on {cfg['device']}, which this machine lacks: continuing on --device auto")
+        cfg["device"] = "auto"
+    segments = cfg.setdefault("lr_segments", [[0, cfg["epochs"], cfg["lr"]]])
+    end = cfg["epochs"]
+    if args.epochs is not None and args.epochs != end:
+        if args.epochs <= done:
+            raise ValueError(f"--epochs {args.epochs}: {args.resume} already has {done} finished epoch(s); give a "
+                             "larger total to extend it")
+        lr = lr_at(segments, done) if done < end else lr_at(segments, done - 1)
+        cfg["lr_segments"] = [seg for seg in segments if seg[0] < done] + [[done, args.epochs, lr]]
+        cfg["epochs"] = args.epochs
+    elif done >= end:
+        raise ValueError(f"--resume {args.resume}: the run finished its {end} epochs; pass --epochs N (more than "
+                         f"{end}) to extend it")
+    return cfg, ck
+
+
+def check_classes(run, saved, classes):
+    if saved != classes:
+        missing, new = [c for c in saved if c not in classes], [c for c in classes if c not in saved]
+        diff = "; ".join(x for x in (f"missing: {', '.join(missing)}" if missing else "",
+                                     f"new: {', '.join(new)}" if new else "") if x) or "the same styles in another order"
+        raise RunError(f"--resume {run}: the dataset's styles are not the run's ({diff}); resume with the dataset it "
+                       "was trained on (--data PATH), or start a new run")
+
+
+def train_run(cfg, data, resume=None):
+    """Train one (remove, train) configuration; returns its metrics dict. data: the decoded splits. resume: (run
+    folder, its last.pt) to continue. A run that diverges stops and is returned with metrics["diverged"] set."""
     from torch.utils.tensorboard import SummaryWriter
     t0 = time.time()  # the run's time includes its one-off frozen-layer pass
     device = resolve_device(cfg["device"])
     warn_if_slow_bf16(cfg["precision"], device)
     seed_everything(cfg["seed"])
     classes = data["classes"]
+    cfg.setdefault("lr_segments", [[0, cfg["epochs"], cfg["lr"]]])
     model, weights = load_alexnet(cfg["weights"])
     params = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
     model = remove_last_fc_layers(model, cfg["remove"], len(classes))
@@ -460,16 +668,16 @@ def train_run(cfg, data, resume_dir=None):
     tf = weights.transforms()
     mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
     optimizer = SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
-    schedule = lambda e: 0.5 * (1 + math.cos(math.pi * e / cfg["epochs"]))  # noqa: E731  (cosine, epoch e = 0..E-1)
     start, best, history = 0, -1.0, []
-    run_dir = resume_dir or os.path.join(cfg["runs"], run_name(cfg))
-    if resume_dir:
-        ck = torch.load(os.path.join(resume_dir, "last.pt"), map_location="cpu", weights_only=True)
+    if resume:
+        run_dir, ck = resume
+        check_classes(run_dir, list(ck["classes"]), classes)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         start, best, history = ck["epoch"], ck["best_val_accuracy"], ck["history"]
         print(f"resuming {run_dir} after epoch {start} (best val accuracy so far {best:.3f})")
-    os.makedirs(run_dir, exist_ok=True)
+    else:
+        run_dir = make_run_dir(cfg)
     with open(os.path.join(run_dir, "config.json"), "w") as fh:
         json.dump(dict(cfg, classes=classes), fh, indent=2)
     print(f"\n== run {run_dir}: remove {cfg['remove']} FC layer(s), train {cfg['train']}, "
@@ -489,8 +697,9 @@ def train_run(cfg, data, resume_dir=None):
                 p, to_input(x, mean, std, aug and cfg["augment"], gen).to(device), cfg["precision"], device)}
     labels = {s: data[s][1] for s in ("train", "val")}
 
-    writer = SummaryWriter(run_dir)
     steps_per_epoch = math.ceil(len(labels["train"]) / cfg["batch_size"])
+    # purge_step: a resumed run drops the step losses an interrupted epoch had logged after the last checkpoint
+    writer = SummaryWriter(run_dir, purge_step=start * steps_per_epoch if resume else None)
     step = [start * steps_per_epoch]
 
     def log_step(loss):
@@ -502,11 +711,14 @@ def train_run(cfg, data, resume_dir=None):
                      "best_val_accuracy": best, "config": cfg, "classes": classes, "history": history},
                     os.path.join(run_dir, name))
 
-    epoch = start
+    epoch, diverged = start, None
     try:
         for epoch in range(start, cfg["epochs"]):
             for g in optimizer.param_groups:
-                g["lr"] = cfg["lr"] * schedule(epoch)
+                g["lr"] = lr_at(cfg["lr_segments"], epoch)
+            # dropout draws from the global generator: seeded from (seed, epoch), so that a run resumed at this
+            # epoch replays exactly what the uninterrupted run does (shuffling and crops have their own generators)
+            torch.manual_seed(cfg["seed"] * 1000 + epoch + 999)
             te = time.time()
             tr_loss, tr_acc = train_one_epoch(head, splits["train"], labels["train"], optimizer, cfg, epoch, device,
                                               log_step)
@@ -522,13 +734,14 @@ def train_run(cfg, data, resume_dir=None):
             if improved:
                 best = va_acc
                 writer.add_figure("confusion_matrix/val", confusion_figure(confusion, classes), epoch + 1)
+            # the metrics first: small, and kept even if the disk fills up while the checkpoints are written
+            write_metrics(run_dir, cfg, classes, history, best, confusion if improved else None, data, params)
+            if improved:
                 save("best.pt", epoch + 1)
             save("last.pt", epoch + 1)
-            write_metrics(run_dir, cfg, classes, history, best, confusion if improved else None, data, params)
             print(f"epoch {epoch + 1:3d}/{cfg['epochs']}  loss {tr_loss:.4f} / {va_loss:.4f}  "
                   f"accuracy {tr_acc:.3f} / {va_acc:.3f} (train, running under dropout/augmentation / val)  "
-                  f"{time.time() - te:5.1f}s"
-                  + ("  * best" if improved else ""))
+                  f"{time.time() - te:5.1f}s" + ("  * best" if improved else ""))
     except KeyboardInterrupt:
         save("interrupted.pt", epoch)
         writer.close()
@@ -536,9 +749,12 @@ def train_run(cfg, data, resume_dir=None):
               f"weights at the moment of Ctrl-C; continue with: python assignment_4a.py --resume {run_dir}")
         raise
     except FloatingPointError as e:
+        diverged = f"{e}; the checkpoints of the finished epochs are in {run_dir}"
+        print(f"error: run {os.path.basename(run_dir)} diverged: {diverged}", file=sys.stderr)
+    except RunError:
         writer.close()
-        raise SystemExit(f"error: {e}; checkpoints of the finished epochs are in {run_dir}") from None
-    metrics = write_metrics(run_dir, cfg, classes, history, best, None, data, params)
+        raise
+    metrics = write_metrics(run_dir, cfg, classes, history, best, None, data, params, diverged)
     final = history[-1] if history else {}
     writer.add_hparams({k: cfg[k] for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
                                             "epochs", "precision")} | {"augment": str(cfg["augment"])},
@@ -556,7 +772,7 @@ def _through_prefix(prefix, x, precision, device):
         return prefix(x).float()
 
 
-def write_metrics(run_dir, cfg, classes, history, best, confusion, data, params):
+def write_metrics(run_dir, cfg, classes, history, best, confusion, data, params, diverged=None):
     path = os.path.join(run_dir, "metrics.json")
     old = json.load(open(path)) if os.path.exists(path) else {}
     best_row = max(history, key=lambda h: h["accuracy_val"]) if history else None
@@ -564,15 +780,18 @@ def write_metrics(run_dir, cfg, classes, history, best, confusion, data, params)
          "counts": {s: {c: int((data[s][1] == i).sum()) for i, c in enumerate(classes)} for s in ("train", "val")},
          "skipped_images": {s: data[s][2] for s in ("train", "val")},
          "parameters": params, "epochs": history, "best": best_row, "best_val_accuracy": best,
-         "best_confusion": confusion.tolist() if confusion is not None else old.get("best_confusion")}
+         "best_confusion": confusion.tolist() if confusion is not None else old.get("best_confusion"),
+         "diverged": diverged}
     with open(path + ".tmp", "w") as fh:
         json.dump(m, fh, indent=2)
     os.replace(path + ".tmp", path)
     return m
 
 
-def load_data(cfg):
+def load_data(cfg, expected_classes=None, run=None):
     train_files, train_labels, classes = list_split(cfg["data"], "train")
+    if expected_classes is not None:  # before decoding anything: a resumed run needs the styles it was trained on
+        check_classes(run, expected_classes, classes)
     val_files, val_labels, _ = list_split(cfg["data"], "val", classes)
     cache = os.path.join(cfg["data"], ".cache")
     data = {"classes": classes,
@@ -589,44 +808,42 @@ def comparison_table(results):
            f"{'final val':>9s} {'time':>7s}"
     rows = [head, "-" * len(head)]
     for m in results:
-        f = m["epochs"][-1]
-        rows.append(f"{m['run']:36s} {m['remove']:6d} {m['train']:>5s} {f['epoch']:6d} {m['best_val_accuracy']:8.3f} "
-                    f"{f['accuracy_train']:11.3f} {f['accuracy_val']:9.3f} {m['seconds_total']:6.0f}s")
+        f = m["epochs"][-1] if m["epochs"] else {"epoch": 0}
+        cells = (f"{m['best_val_accuracy']:8.3f} {f['accuracy_train']:11.3f} {f['accuracy_val']:9.3f}" if m["epochs"]
+                 else f"{'-':>8s} {'-':>11s} {'-':>9s}")
+        rows.append(f"{m['run']:36s} {m['remove']:6d} {m['train']:>5s} {f['epoch']:6d} {cells} "
+                    f"{m['seconds_total']:6.0f}s" + (f"  DIVERGED in epoch {f['epoch'] + 1}" if m.get("diverged") else ""))
     return "\n".join(rows)
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.backends.cudnn.benchmark = True
+    results = []
     try:
         if args.resume:
-            if not os.path.isfile(os.path.join(args.resume, "last.pt")):
-                raise FileNotFoundError(f"--resume {args.resume}: no last.pt there (give a run folder under {args.runs}/)")
-            try:
-                cfg = torch.load(os.path.join(args.resume, "last.pt"), map_location="cpu", weights_only=True)["config"]
-            except Exception as e:  # truncated, not a checkpoint of this script, or pickled code
-                raise ValueError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); "
-                                 "best.pt or interrupted.pt in the same folder may still be usable") from None
-            cfg["epochs"] = args.epochs or cfg["epochs"]
-            plan = [cfg]
+            cfg, ck = resume_config(args)
+            plan, resume = [cfg], (args.resume, ck)
         else:
-            base = {k: v for k, v in vars(args).items() if k not in ("remove", "train", "compare", "resume")}
-            plan = []
+            base = {k: v for k, v in vars(args).items() if k not in ("remove", "train", "compare", "resume", "given")}
+            plan, resume = [], None
             for r in args.remove:
                 for t in args.train:
                     plan.append(dict(base, remove=r, train=t,
                                      augment=(t == "all") if args.augment == "auto" else args.augment == "on"))
-        data = load_data(plan[0])
-        results = []
+        data = load_data(plan[0], expected_classes=list(ck["classes"]) if resume else None, run=args.resume)
         for cfg in plan:
-            results.append(train_run(cfg, data, resume_dir=args.resume))
-    except (FileNotFoundError, ValueError) as e:
+            results.append(train_run(cfg, data, resume=resume))
+    except (FileNotFoundError, ValueError, RunError) as e:
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:
         sys.exit(130)
     if len(results) > 1 or args.compare:
         print("\n" + comparison_table(results))
     print(f"\nTensorBoard: tensorboard --logdir {os.path.dirname(os.path.normpath(results[-1]['run_dir']))}")
+    diverged = [m for m in results if m.get("diverged")]
+    if diverged:
+        sys.exit("error: " + "; ".join(f"run {m['run']} diverged: {m['diverged']}" for m in diverged))
 
 
 if __name__ == "__main__":

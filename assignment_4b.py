@@ -51,6 +51,7 @@ IG_GAP_WARN = 0.05      # Integrated Gradients: warn when the attributions' sum 
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+GRID_ROWS = 20          # images per grid page: grid.png, then grid-2.png, grid-3.png ... (a 240-image grid is 97 MB)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -117,8 +118,10 @@ def parse_args(argv=None):
     for flag in ("batch_size", "sg_samples", "ig_steps", "cm_steps"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
-    if args.sg_noise < 0:
-        p.error(f"--sg-noise must be >= 0, got {args.sg_noise}")
+    for flag in ("sg_noise", "cm_lr", "cm_l2"):
+        value = getattr(args, flag)
+        if not math.isfinite(value) or value < 0:
+            p.error(f"--{flag.replace('_', '-')} must be a finite number >= 0, got {value}")
     return args
 
 
@@ -146,7 +149,15 @@ def load_style_model(path):
     # the same head surgery: drop fc8 (classifier[6]) or fc7 + its ReLU + fc8 (classifier[4:]), add the new layer
     model.classifier = torch.nn.Sequential(*list(model.classifier)[:6 if remove == 1 else 4],
                                            torch.nn.Linear(4096, len(classes)))
-    model.load_state_dict(ck["model"])
+    try:
+        model.load_state_dict(ck["model"])
+    except (RuntimeError, TypeError, AttributeError) as e:
+        head = next((v.shape[0] for k, v in ck["model"].items() if k.endswith(".weight") and k.startswith(
+            f"classifier.{len(model.classifier) - 1}.")), None) if isinstance(ck.get("model"), dict) else None
+        why = (f"its new layer has {head} outputs but it lists {len(classes)} style names" if head is not None
+               and head != len(classes) else str(e).splitlines()[0].rstrip(":"))
+        raise ValueError(f"--checkpoint {path} does not fit a remove-{remove} AlexNet: {why}; use a best.pt that "
+                         "assignment_4a.py wrote unchanged") from None
     return model.eval(), classes, AlexNet_Weights.IMAGENET1K_V1.transforms()
 
 
@@ -201,11 +212,29 @@ def list_images(folder):
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"image folder {folder} does not exist: create it and put photographs in it, "
                                 "or pass --images PATH")
-    files = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                   if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith("."))
+    files, ignored = [], []
+    for f in sorted(os.listdir(folder)):
+        path = os.path.join(folder, f)
+        # only regular files (or links to them): a folder or a pipe named x.jpg is ignored, never opened
+        if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith(".") and os.path.isfile(path):
+            files.append(path)
+        elif not f.startswith("."):
+            ignored.append(f + ("/" if os.path.isdir(path) else ""))
+    if ignored:
+        print(f"note: ignored {len(ignored)} entr{'y' if len(ignored) == 1 else 'ies'} of {folder} that are not image "
+              f"files ({', '.join(ignored[:5])}{', ...' if len(ignored) > 5 else ''}); sub-folders are not searched",
+              file=sys.stderr)
     if not files:
         raise FileNotFoundError(f"no image files in {folder} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
     return files
+
+
+def figure_names(files):
+    """-> one output stem per file: its name without the extension, or with it where two files share a stem
+    (a.jpg and a.png -> a_jpg, a_png), so that no figure overwrites another."""
+    stems = [os.path.splitext(os.path.basename(f))[0] for f in files]
+    return [stem if stems.count(stem) == 1 else f"{stem}_{os.path.splitext(f)[1].lstrip('.').lower()}"
+            for f, stem in zip(files, stems)]
 
 
 def load_images(files, preprocess):
@@ -502,20 +531,25 @@ def save_figures(out_dir, files, crops, maps, titles):
     cols = 1 + len(maps) + (len(maps) == 1)
     rows = [{name: m[i] for name, m in maps.items()} for i in range(len(files))]
     written = []
-    for f, crop, row, t in zip(files, crops, rows, titles):
+    for stem, crop, row, t in zip(figure_names(files), crops, rows, titles):
         fig, axes = plt.subplots(1, cols, figsize=(3.3 * cols, 3.6))
         draw_row(axes, crop, row, t)
         fig.tight_layout()
-        path = os.path.join(out_dir, os.path.splitext(os.path.basename(f))[0] + "_saliency.png")
+        path = os.path.join(out_dir, stem + "_saliency.png")
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
-    fig, axes = plt.subplots(len(files), cols, figsize=(3 * cols, 3.1 * len(files)), squeeze=False)
-    for ax_row, crop, row, t in zip(axes, crops, rows, titles):
-        draw_row(ax_row, crop, row, t)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "grid.png"), dpi=90)
-    plt.close(fig)
+    for old in os.listdir(out_dir):  # pages of an earlier, longer run
+        if re.fullmatch(r"grid-\d+\.png", old):
+            os.remove(os.path.join(out_dir, old))
+    for page, first in enumerate(range(0, len(files), GRID_ROWS)):
+        n = min(GRID_ROWS, len(files) - first)
+        fig, axes = plt.subplots(n, cols, figsize=(3 * cols, 3.1 * n), squeeze=False)
+        for ax_row, crop, row, t in zip(axes, crops[first:], rows[first:], titles[first:]):
+            draw_row(ax_row, crop, row, t)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "grid.png" if page == 0 else f"grid-{page + 1}.png"), dpi=90)
+        plt.close(fig)
     return written
 
 
@@ -555,6 +589,9 @@ def main(argv=None):
     categories = vgg16.WEIGHTS.meta["categories"]
     preprocess = vgg16.WEIGHTS.transforms()  # resize 256, centre crop 224, ImageNet mean/std
     try:
+        if os.path.exists(args.out) and not os.path.isdir(args.out):  # before any map is computed
+            raise ValueError(f"--out {args.out} is a file, not a folder: give a folder for the figures")
+        os.makedirs(args.out, exist_ok=True)
         if args.checkpoint:
             style_model, categories, preprocess = load_style_model(args.checkpoint)
         target = resolve_class(args.target, categories)
@@ -568,7 +605,7 @@ def main(argv=None):
             print("warning: this CPU has no bf16 units (AVX512-BF16 or AMX): bf16 runs much slower than fp32 here",
                   file=sys.stderr)
         model = (style_model if args.checkpoint else vgg16.load_vgg16(args.weights)).to(device)
-    except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, RuntimeError, OSError) as e:
         sys.exit(f"error: {e}")
     if args.class_model is not None:
         return run_class_model(args, model, categories, cm_class, device, preprocess)
@@ -619,7 +656,9 @@ def main(argv=None):
         localise_all(args.out, files, crops, next(iter(maps.values())).numpy(), titles)
     if args.trust:
         trust(args, model, batch, classes, maps, files, opts, device)
-    print(f"wrote {len(files)} figures, grid.png and predictions.csv to {args.out}"
+    pages = -(-len(files) // GRID_ROWS)
+    print(f"wrote {len(files)} figures, grid.png" + (f" (and grid-2.png ... grid-{pages}.png, {GRID_ROWS} images a page)"
+                                                     if pages > 1 else "") + f" and predictions.csv to {args.out}"
           + (f"; skipped {skipped} unusable file(s)" if skipped else ""))
 
 

@@ -71,6 +71,9 @@ def _read_state_dict(path):
     except Exception as e:  # a pickle with code in it, a truncated or non-torch file
         raise WeightsUnavailable(f"weights file {path} could not be read as a state dict ({e.__class__.__name__}: "
                                  f"{str(e).splitlines()[0] if str(e) else ''}); download it again") from None
+    if isinstance(state, dict) and {"model", "config", "classes"} <= set(state):
+        raise WeightsUnavailable(f"weights file {path} is a checkpoint of assignment_4a.py, not ImageNet weights: "
+                                 "explain it with --checkpoint instead")
     return state.get("model", state) if isinstance(state, dict) else state
 
 
@@ -86,6 +89,10 @@ def load_vgg16(weights_path=None, progress=True):
             raise WeightsUnavailable(
                 f"could not download the VGG-16 weights ({getattr(e, 'reason', e)}): offline, download "
                 f"{WEIGHTS.url} elsewhere and put it at {default_checkpoint_path()}, or pass --weights PATH") from None
+        except Exception as e:  # the cached file is not a state dict (an error page saved in its place)
+            raise WeightsUnavailable(f"{default_checkpoint_path()} could not be read as a state dict "
+                                     f"({e.__class__.__name__}): delete it and download {WEIGHTS.url} again, or pass "
+                                     "--weights PATH") from None
     model = VGG16()
     try:
         model.load_state_dict(state, strict=True)

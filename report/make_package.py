@@ -11,8 +11,9 @@ student's name and ID (the sheet's "do not forget"): without them no archive is 
 
 Packs: the scripts, vgg16.py, requirements, README, Makefile, tests/, bench/, My-Images/, report/ (report.md,
 report.pdf, figures/, saliency/, these scripts), and from runs/ each run's events.out.tfevents.*, config.json
-and metrics.json. Never the datasets, caches, virtual environments or (unless asked) checkpoints.
-It lists what it packed and the archive's size.
+and metrics.json. Never the datasets, caches, virtual environments or (unless asked) checkpoints, nor hidden
+files (.env, tokens), links to files outside the project, or stray weights and data files (.pt, .pth, .parquet
+...). It lists what it packed, what it left out and why, and the archive's size.
 """
 import argparse
 import os
@@ -30,6 +31,7 @@ TOP_FILES = ["download_wikiart.py", "assignment_4a.py", "assignment_4b.py", "vgg
 TREES = ["tests", "bench", "My-Images", "report"]        # packed whole, less what SKIP matches
 RUN_FILES = re.compile(r"^(events\.out\.tfevents\..*|config\.json|metrics\.json)$")
 CHECKPOINTS = re.compile(r"^(best|last)\.pt$")
+BULKY = re.compile(r"\.(pt|pth|ckpt|parquet|safetensors|npz|h5)$", re.I)   # left out, and listed
 SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.cache|\.ipynb_checkpoints)(/|$)|\.(pyc|zip|part|tmp)$")
 
 
@@ -63,26 +65,37 @@ def parse_args(argv=None):
 
 
 def files_to_pack(root, with_checkpoints):
-    """-> sorted relative paths."""
-    out = [f for f in TOP_FILES if os.path.isfile(os.path.join(root, f))]
+    """-> (sorted relative paths to pack, [(relative path, why it was left out)]). Packed: only what the assignment
+    needs; never dotfiles (.env, tokens), links that lead outside the project, or stray weights and data files."""
+    out, left = [f for f in TOP_FILES if os.path.isfile(os.path.join(root, f))], []
+    real_root = os.path.realpath(root)
+
+    def consider(rel, checkpoint_ok=False):
+        path = os.path.join(root, rel)
+        if any(part.startswith(".") for part in rel.split("/")):
+            left.append((rel, "hidden file (may hold secrets)"))
+        elif os.path.islink(path) and os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
+            left.append((rel, "link to a file outside the project"))
+        elif BULKY.search(rel) and not (checkpoint_ok and CHECKPOINTS.match(os.path.basename(rel))):
+            left.append((rel, "weights or data file (not needed to grade)"))
+        elif not SKIP.search(rel):
+            out.append(rel)
+
     for tree in TREES:
         for dirpath, dirnames, files in os.walk(os.path.join(root, tree)):
             dirnames[:] = sorted(d for d in dirnames if not SKIP.search(d + "/"))
             for f in files:
-                rel = os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/")
-                if not SKIP.search(rel):
-                    out.append(rel)
-    runs = os.path.join(root, "runs")
-    for dirpath, _, files in os.walk(runs):
+                consider(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
+    for dirpath, _, files in os.walk(os.path.join(root, "runs")):
         for f in files:
             if RUN_FILES.match(f) or (with_checkpoints and CHECKPOINTS.match(f)):
-                out.append(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
-    return sorted(set(out))
+                consider(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"), with_checkpoints)
+    return sorted(set(out)), sorted(left)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    files = files_to_pack(args.root, args.with_checkpoints)
+    files, left = files_to_pack(args.root, args.with_checkpoints)
     for need, cmd in (("report/report.pdf", "python report/make_report.py"),
                       ("report/saliency/grid.png", "python assignment_4b.py")):
         if need not in files:
@@ -111,6 +124,10 @@ def main(argv=None):
                 print(f"  {os.path.getsize(os.path.join(args.root, f)) / 1e3:10.1f} kB  {f}")
     os.replace(path + ".tmp", path)
     print(f"wrote {path}: {len(files)} files, {os.path.getsize(path) / 1e6:.1f} MB")
+    if left:
+        print(f"left out {len(left)} file(s):")
+        for rel, why in left:
+            print(f"  {rel}  ({why})")
 
 
 if __name__ == "__main__":

@@ -103,13 +103,43 @@ def load_runs(runs_dir):
             continue
         try:
             m = json.load(open(path))
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
             print(f"warning: skipping {path}: {e}", file=sys.stderr)
             continue
-        if m.get("epochs"):
+        problem = metrics_problem(m)
+        if problem:
+            print(f"warning: skipping {path}: {problem}", file=sys.stderr)
+            continue
+        if m["epochs"]:  # a run that diverged before its first epoch has nothing to show
             m["dir"] = os.path.join(runs_dir, name)
             runs.append(m)
     return runs
+
+
+def metrics_problem(m):
+    """Why a metrics.json cannot be reported (None if it can): the wrong shape, missing keys, or figures that
+    disagree with each other."""
+    if not isinstance(m, dict):
+        return f"a JSON {type(m).__name__}, not the object assignment_4a.py writes"
+    missing = [k for k in ("run", "remove", "train", "classes", "epochs", "best_val_accuracy") if k not in m]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not isinstance(m["epochs"], list) or not isinstance(m["classes"], list):
+        return "epochs and classes must be lists"
+    keys = {"epoch", "loss_train", "loss_val", "accuracy_train", "accuracy_val"}
+    if not all(isinstance(h, dict) and keys <= set(h) for h in m["epochs"]):
+        return f"an epoch without {', '.join(sorted(keys))}"
+    numbers = [h[k] for h in m["epochs"] for k in ("accuracy_train", "accuracy_val")] + [m["best_val_accuracy"]]
+    if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in numbers if v != -1.0):
+        return "an accuracy outside [0, 1]"
+    if m["epochs"] and abs(max(h["accuracy_val"] for h in m["epochs"]) - m["best_val_accuracy"]) > 1e-9:
+        return (f"best_val_accuracy {m['best_val_accuracy']} is not the best of its epochs "
+                f"({max(h['accuracy_val'] for h in m['epochs'])})")
+    conf = m.get("best_confusion")
+    if conf is not None and (not isinstance(conf, list) or len(conf) != len(m["classes"])
+                             or any(not isinstance(r, list) or len(r) != len(m["classes"]) for r in conf)):
+        return f"best_confusion is not {len(m['classes'])}x{len(m['classes'])}"
+    return None
 
 
 def dataset_counts(data_dir):
@@ -219,7 +249,7 @@ def part1_blocks(runs, counts, sizes, fig_dir):
     train_counts = list(runs[0].get("counts", {}).get("train", {}).values())
     for m in runs:
         f = m["epochs"][-1]
-        minutes = sum(h["seconds"] for h in m["epochs"]) / 60
+        minutes = sum(h.get("seconds", 0) for h in m["epochs"]) / 60
         rows.append([m["run"], str(m["remove"]), m["train"], str(f["epoch"]), pct(m["best_val_accuracy"]),
                      pct(f["accuracy_train"]), pct(f["accuracy_val"]), f"{minutes:.1f} min"])
     balanced = bool(train_counts) and max(train_counts) == min(train_counts)
@@ -355,6 +385,11 @@ def part2_blocks(rows, sal_dir, out_dir):
         B.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, then " +
                   ("its saliency map and the map over the crop." if len(methods) == 1 else
                    "its map by " + ", ".join(methods) + ".")))
+        page = 2
+        while os.path.isfile(os.path.join(sal_dir, f"grid-{page}.png")):  # assignment_4b.py pages long grids
+            B.append(("img", os.path.relpath(os.path.join(sal_dir, f"grid-{page}.png"), out_dir),
+                      f"The saliency grid, continued (page {page})."))
+            page += 1
     B.append(("table", ["image", "prediction", "probability", "plausible?", "saliency in centre box"],
               [[r["file"], r["top1_name"], f"{float(r['top1_prob']):.3f}", r["plausible"],
                 pct(float(r["saliency_center_share"])) if r.get("saliency_center_share") else "n/a"] for r in rows]))

@@ -91,3 +91,17 @@ def make_style_dataset(root, n_train=12, n_val=6, styles=("Blue_Period", "Green_
                 arr = np.clip(np.array(base[style]) + rng.normal(0, 40, size=(size[1], size[0], 3)), 0, 255)
                 Image.fromarray(arr.astype(np.uint8)).save(d / f"{style.lower()}_{i:03d}.jpg", quality=90)
     return root
+
+
+@pytest.fixture
+def deadline():
+    """Fails a test that would hang (a FIFO opened as an image blocks forever) after 120 s instead of stalling CI."""
+    import signal
+
+    def expire(*_):
+        raise TimeoutError("the test hung for 120 s")
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(120)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)

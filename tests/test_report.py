@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import zipfile
 
 import pytest
@@ -234,3 +235,50 @@ def test_the_best_run_is_the_one_with_the_best_validation_accuracy(project, tmp_
                       "--out", str(tmp_path / "rep"), "--no-pdf"])
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "best run (peaked, epoch 1)" in md
+
+
+def test_broken_metrics_files_are_skipped_with_a_warning(project, tmp_path, capsys):
+    """Catches: a metrics.json that is a list, lacks keys or contradicts itself crashing the report."""
+    runs = tmp_path / "runs"
+    good = json.load(open(sorted((project / "runs").glob("*/metrics.json"))[0]))
+    cases = {"list": [1, 2], "nokeys": {"run": "x"}, "liar": dict(good, best_val_accuracy=0.999),
+             "badconf": dict(good, best_confusion=[[1]]), "good": good}
+    for name, m in cases.items():
+        (runs / name).mkdir(parents=True)
+        json.dump(m, open(runs / name / "metrics.json", "w"))
+    make_report.main(["--runs", str(runs), "--saliency", str(tmp_path / "none"), "--paintings", str(tmp_path / "none"),
+                      "--data", str(tmp_path / "none"), "--images", str(tmp_path / "none"), "--out", str(tmp_path / "r"),
+                      "--no-pdf"])
+    err = capsys.readouterr().err
+    assert "runs/list/metrics.json: a JSON list, not the object" in err
+    assert "runs/nokeys/metrics.json: no remove, train, classes, epochs, best_val_accuracy" in err
+    assert "runs/liar/metrics.json: best_val_accuracy 0.999 is not the best of its epochs" in err
+    assert "runs/badconf/metrics.json: best_confusion is not 3x3" in err
+    assert "1 run(s) read from `runs/`" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_package_leaves_out_secrets_outside_links_and_stray_weights(project, tmp_path, capsys):
+    """Catches: .env and tokens packed, a link to ~/.ssh packed, stray .pt/.pth/.parquet files packed."""
+    root = tmp_path / "root"
+    shutil.copytree(project / "runs", root / "runs")
+    (root / "report").mkdir()
+    (root / "report" / "report.md").write_text("**Name:** A  ·  **Student ID:** 1\n")
+    (root / "My-Images").mkdir()
+    (root / "My-Images" / "cat.jpg").write_bytes(b"jpeg")
+    (root / "My-Images" / ".env").write_text("TOKEN=secret")
+    (root / "tests" / ".secrets").mkdir(parents=True)
+    (root / "tests" / ".secrets" / "token").write_text("x")
+    (tmp_path / "outside.txt").write_text("private")
+    os.symlink(tmp_path / "outside.txt", root / "My-Images" / "notes.txt")
+    os.symlink(root / "My-Images" / "cat.jpg", root / "My-Images" / "same_cat.jpg")  # inside: fine
+    (root / "report" / "vgg16-397923af.pth").write_bytes(b"w")
+    (root / "bench").mkdir()
+    (root / "bench" / "train-00000-of-00072.parquet").write_bytes(b"p")
+    make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    names = [n.split("/", 1)[1] for n in zipfile.ZipFile(tmp_path / "z" / "cs587_a_assignment3.zip").namelist()]
+    assert "My-Images/cat.jpg" in names and "My-Images/same_cat.jpg" in names
+    assert not [n for n in names if ".env" in n or ".secrets" in n or "notes.txt" in n or n.endswith((".pth", ".parquet"))]
+    out = capsys.readouterr().out
+    for line in ("My-Images/.env  (hidden file", "My-Images/notes.txt  (link to a file outside the project)",
+                 "report/vgg16-397923af.pth  (weights or data file", "bench/train-00000-of-00072.parquet  (weights"):
+        assert line in out, line

@@ -488,3 +488,81 @@ def test_class_model_is_shown_with_the_mean_image_added_back():
     assert px[3, 3].tolist() == pytest.approx(list(pre.mean))          # zero = the mean colour, as the paper shows
     assert px[0, 0, 0] == pytest.approx(pre.mean[0] + pre.std[0])
     assert px[1, 1, 2] == 0.0                                        # clipped, not stretched
+
+
+# ---- what a hostile or unlucky user does to the saliency script ----
+
+def test_same_stem_images_get_a_figure_each(vgg_weights, tmp_path, capsys):
+    """Catches: b.png's figure overwriting b.jpg's while the summary counts both."""
+    imgs = tmp_path / "i"
+    imgs.mkdir()
+    write_image(imgs / "b.jpg", seed=1)
+    write_image(imgs / "b.png", seed=2)
+    write_image(imgs / "c.png", seed=3)
+    a4b.main(["--images", str(imgs), "--out", str(tmp_path / "o")])
+    assert sorted(f for f in os.listdir(tmp_path / "o") if f.endswith("_saliency.png")) == [
+        "b_jpg_saliency.png", "b_png_saliency.png", "c_saliency.png"]
+
+
+def test_out_that_is_a_file_fails_before_any_work(vgg_weights, tmp_path, monkeypatch):
+    """Catches: a traceback after every map was computed."""
+    write_image(tmp_path / "a.png", seed=1)
+    (tmp_path / "taken").write_text("x")
+    monkeypatch.setattr(a4b, "saliency_maps", lambda *a, **k: pytest.fail("computed maps first"))
+    with pytest.raises(SystemExit) as e:
+        a4b.main(["--images", str(tmp_path), "--out", str(tmp_path / "taken")])
+    assert str(e.value) == f"error: --out {tmp_path / 'taken'} is a file, not a folder: give a folder for the figures"
+
+
+def test_pipes_folders_and_other_files_are_ignored_and_counted(vgg_weights, tmp_path, capsys, deadline):
+    """Catches: a FIFO named x.jpg hanging the run, a folder named x.jpg called damaged, silent omissions."""
+    imgs = tmp_path / "i"
+    imgs.mkdir()
+    write_image(imgs / "a.png", seed=1)
+    os.mkfifo(imgs / "pipe.jpg")
+    (imgs / "folder.jpg").mkdir()
+    (imgs / "nested").mkdir()
+    (imgs / "notes.txt").write_text("hi")
+    a4b.main(["--images", str(imgs), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert f"note: ignored 4 entries of {imgs} that are not image files (folder.jpg/, nested/, notes.txt, pipe.jpg)" in err
+    assert "damaged" not in err
+    assert len(list(csv.DictReader(open(tmp_path / "o" / "predictions.csv")))) == 1
+
+
+@pytest.mark.parametrize("flag", ["--sg-noise", "--cm-lr", "--cm-l2"])
+def test_non_finite_numbers_are_refused(flag, capsys):
+    """Catches: --sg-noise nan accepted, giving NaN maps with exit 0."""
+    for value in ("nan", "inf"):
+        with pytest.raises(SystemExit) as e:
+            a4b.parse_args([flag, value])
+        assert e.value.code == 2 and f"{flag} must be a finite number >= 0, got {value}" in capsys.readouterr().err
+
+
+def test_many_images_make_grid_pages_not_one_giant_picture(vgg_weights, tmp_path, monkeypatch, capsys):
+    """Catches: one grid.png of every image (240 images: 810x66960 px, 97 MB)."""
+    monkeypatch.setattr(a4b, "GRID_ROWS", 2)
+    for i in range(5):
+        write_image(tmp_path / f"p{i}.png", size=(40, 40), seed=i)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "grid-9.png").write_bytes(b"old page")
+    a4b.main(["--images", str(tmp_path), "--out", str(out)])
+    assert sorted(f for f in os.listdir(out) if f.startswith("grid")) == ["grid-2.png", "grid-3.png", "grid.png"]
+    h = [Image.open(out / f).size[1] for f in ("grid.png", "grid-2.png", "grid-3.png")]
+    assert h[0] == h[1] and h[2] < 0.7 * h[0]  # two rows, two rows, one row
+    assert "(and grid-2.png ... grid-3.png, 2 images a page)" in capsys.readouterr().out
+
+
+def test_a_checkpoint_whose_head_disagrees_with_its_styles_is_one_sentence(alexnet_weights, tmp_path):
+    """Catches: raw multi-line PyTorch text for a checkpoint edited or mixed up by hand."""
+    import torchvision
+    model = torchvision.models.alexnet(weights=None)
+    model.classifier = torch.nn.Sequential(*list(model.classifier)[:6], torch.nn.Linear(4096, 4))
+    path = tmp_path / "best.pt"
+    torch.save({"model": model.state_dict(), "classes": ["A", "B", "C"], "config": {"remove": 1}}, path)
+    write_image(tmp_path / "a.png")
+    with pytest.raises(SystemExit) as e:
+        a4b.main(["--images", str(tmp_path), "--checkpoint", str(path), "--out", str(tmp_path / "o")])
+    assert str(e.value) == (f"error: --checkpoint {path} does not fit a remove-1 AlexNet: its new layer has 4 outputs "
+                            "but it lists 3 style names; use a best.pt that assignment_4a.py wrote unchanged")

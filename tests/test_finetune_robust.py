@@ -1,0 +1,256 @@
+"""assignment_4a.py as a hostile or unlucky user meets it: interrupts, resumes, reused names, full disks, bad files."""
+import errno
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import assignment_4a as a4a
+from conftest import cache_path, make_style_dataset
+
+FAST = ["--batch-size", "4", "--lr", "0.01", "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return make_style_dataset(tmp_path_factory.mktemp("small"), n_train=4, n_val=2)
+
+
+def train(data, runs, *extra):
+    a4a.main(["--data", str(data), "--runs", str(runs), *FAST, *extra])
+
+
+def history(run_dir):
+    return json.load(open(run_dir / "metrics.json"))["epochs"]
+
+
+def interrupt_at(monkeypatch, epoch_index):
+    real = a4a.train_one_epoch
+
+    def cut(*args, **kwargs):
+        if args[5] == epoch_index:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(a4a, "train_one_epoch", cut)
+    return real
+
+
+@pytest.mark.parametrize("surgery", [("1", "new"), ("1", "fc"), ("1", "all"), ("2", "new")])
+def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(alexnet_weights, small, tmp_path, monkeypatch, surgery):
+    """Catches: dropout's random state not replayed on resume (every --train value with dropout in the trained part)."""
+    flags = ["--remove", surgery[0], "--train", surgery[1], "--epochs", "2"]
+    train(small, tmp_path / "runs", *flags, "--name", "straight")
+    real = interrupt_at(monkeypatch, 1)
+    with pytest.raises(SystemExit):
+        train(small, tmp_path / "runs", *flags, "--name", "cut")
+    monkeypatch.setattr(a4a, "train_one_epoch", real)
+    a4a.main(["--resume", str(tmp_path / "runs" / "cut")])
+    a, b = history(tmp_path / "runs" / "straight"), history(tmp_path / "runs" / "cut")
+    assert [h["epoch"] for h in b] == [1, 2]
+    for x, y in zip(a, b):
+        assert (x["loss_train"], x["accuracy_train"], x["loss_val"]) == (y["loss_train"], y["accuracy_train"],
+                                                                       y["loss_val"])
+    wa = torch.load(tmp_path / "runs" / "straight" / "last.pt", weights_only=True)
+    wb = torch.load(tmp_path / "runs" / "cut" / "last.pt", weights_only=True)
+    for k in wa["model"]:
+        assert torch.equal(wa["model"][k], wb["model"][k]), k
+    for i in wa["optimizer"]["state"]:
+        assert torch.equal(wa["optimizer"]["state"][i]["momentum_buffer"], wb["optimizer"]["state"][i]["momentum_buffer"])
+
+
+def test_extending_a_finished_run_continues_the_schedule_without_a_jump(alexnet_weights, small, tmp_path):
+    """Catches: the cosine restarting from mid-height when --epochs grows, and config.json rewritten by a refused
+    resume."""
+    train(small, tmp_path / "runs", "--epochs", "2", "--name", "r")
+    run = tmp_path / "runs" / "r"
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--resume", str(run)])
+    assert "finished its 2 epochs; pass --epochs N (more than 2)" in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--resume", str(run), "--epochs", "1"])
+    assert "already has 2 finished epoch(s)" in str(e.value)
+    assert json.load(open(run / "config.json"))["epochs"] == 2
+    a4a.main(["--resume", str(run), "--epochs", "4"])
+    lrs = [h["lr"] for h in history(run)]
+    assert lrs[:2] == pytest.approx([0.01, 0.005])  # epoch 2 of 2: 0.01 * (1 + cos(pi / 2)) / 2
+    assert lrs[2:] == pytest.approx([0.005, 0.0025])  # the extension: from the last rate, a new half cosine
+    assert json.load(open(run / "config.json"))["epochs"] == 4
+
+
+def test_resume_honours_data_and_device_and_refuses_what_defines_the_run(alexnet_weights, small, tmp_path,
+                                                                         monkeypatch, capsys):
+    """Catches: --data and --device ignored on resume (a moved dataset, a CUDA run resumed on a CPU), and surgery or
+    lr flags silently dropped."""
+    data = shutil.copytree(small, tmp_path / "data")
+    real = interrupt_at(monkeypatch, 1)
+    with pytest.raises(SystemExit):
+        train(data, tmp_path / "runs", "--epochs", "2", "--name", "r", "--train", "fc")
+    monkeypatch.setattr(a4a, "train_one_epoch", real)
+    run = tmp_path / "runs" / "r"
+    for flags, name in ((["--lr", "0.5"], "--lr"), (["--remove", "2"], "--remove"), (["--train", "all"], "--train"),
+                        (["--compare"], "--compare")):
+        with pytest.raises(SystemExit) as e:
+            a4a.main(["--resume", str(run), *flags])
+        assert str(e.value).startswith(f"error: {name} cannot change on --resume"), flags
+    moved = tmp_path / "moved"
+    data.rename(moved)
+    ck = torch.load(run / "last.pt", weights_only=True)
+    ck["config"]["device"] = "cuda:7"  # as if trained on a GPU this machine does not have
+    torch.save(ck, run / "last.pt")
+    a4a.main(["--resume", str(run), "--data", str(moved), "--workers", "2"])
+    assert "ran on cuda:7, which this machine lacks: continuing on --device auto" in capsys.readouterr().out
+    cfg = json.load(open(run / "config.json"))
+    assert cfg["data"] == str(moved) and cfg["workers"] == 2 and len(history(run)) == 2
+
+
+def test_resume_refuses_a_dataset_with_other_styles(alexnet_weights, small, tmp_path):
+    """Catches: renamed style folders resuming with permuted labels; an added style crashing with a size mismatch."""
+    data = shutil.copytree(small, tmp_path / "data")
+    train(data, tmp_path / "runs", "--epochs", "1", "--name", "r")
+    for split in ("train", "val"):
+        (data / split / "Red_Period").rename(data / split / "Rose_Period")
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--resume", str(tmp_path / "runs" / "r"), "--epochs", "2"])
+    assert "the dataset's styles are not the run's (missing: Red_Period; new: Rose_Period)" in str(e.value)
+    assert "\n" not in str(e.value) and len(history(tmp_path / "runs" / "r")) == 1
+
+
+def test_run_folders_are_never_shared_or_overwritten(alexnet_weights, small, tmp_path, monkeypatch, capsys):
+    """Catches: two runs in the same second sharing a folder, --name silently replacing a run, --name ../x."""
+    monkeypatch.setattr(a4a.time, "strftime", lambda fmt: "20260101-000000")
+    train(small, tmp_path / "runs", "--epochs", "1")
+    train(small, tmp_path / "runs", "--epochs", "1")
+    assert sorted(os.listdir(tmp_path / "runs")) == ["remove1-new-20260101-000000", "remove1-new-20260101-000000-2"]
+    train(small, tmp_path / "runs", "--epochs", "1", "--name", "mine")
+    before = (tmp_path / "runs" / "mine" / "last.pt").stat().st_mtime_ns
+    with pytest.raises(SystemExit) as e:
+        train(small, tmp_path / "runs", "--epochs", "1", "--name", "mine")
+    assert "mine already exists; choose another --name, continue it with --resume" in str(e.value)
+    assert (tmp_path / "runs" / "mine" / "last.pt").stat().st_mtime_ns == before
+    train(small, tmp_path / "runs", "--epochs", "1", "--name", "mine", "--overwrite")
+    assert (tmp_path / "runs" / "mine" / "last.pt").stat().st_mtime_ns != before
+    with pytest.raises(SystemExit) as e:
+        train(small, tmp_path / "runs", "--name", "../x")
+    assert e.value.code == 2 and "--name '../x': a folder name under --runs" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_full_disk_is_one_sentence_and_loses_no_finished_work(alexnet_weights, small, tmp_path, monkeypatch):
+    """Catches: a traceback from torch.save, a .tmp left behind, metrics.json of the finished epoch never written."""
+    real, calls = torch.save, {"last": 0}
+
+    def full_disk(obj, path, *a, **k):
+        if str(path).endswith("last.pt.tmp"):
+            calls["last"] += 1
+            if calls["last"] == 2:
+                open(path, "wb").write(b"x" * 1000)
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(obj, path, *a, **k)
+    monkeypatch.setattr(a4a.torch, "save", full_disk)
+    with pytest.raises(SystemExit) as e:
+        train(small, tmp_path / "runs", "--epochs", "3", "--name", "r")
+    run = tmp_path / "runs" / "r"
+    msg = str(e.value)
+    assert msg.startswith(f"error: no space left on the disk of {run} to write last.pt (about ") and "MB needed" in msg
+    assert not [f for f in os.listdir(run) if f.endswith(".tmp")]
+    assert len(history(run)) == 2  # both finished epochs are in metrics.json
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1  # the previous good checkpoint
+
+
+def test_bad_numbers_are_refused_and_a_diverging_run_does_not_stop_the_others(alexnet_weights, small, tmp_path,
+                                                                              monkeypatch, capsys):
+    """Catches: --lr nan accepted (NaN weights in best.pt); one diverging run ending a --compare."""
+    for flag, value in (("--lr", "nan"), ("--lr", "inf"), ("--weight-decay", "nan"), ("--momentum", "-1")):
+        with pytest.raises(SystemExit) as e:
+            a4a.parse_args([flag, value])
+        assert e.value.code == 2 and f"{flag} " in capsys.readouterr().err
+    real = a4a.train_one_epoch
+
+    def diverge_remove2(head, data, labels, optimizer, cfg, epoch, *rest):
+        if cfg["remove"] == 2 and epoch == 1:
+            raise FloatingPointError("the training loss became nan in epoch 2 (step 1): lower --lr and run again")
+        return real(head, data, labels, optimizer, cfg, epoch, *rest)
+    monkeypatch.setattr(a4a, "train_one_epoch", diverge_remove2)
+    with pytest.raises(SystemExit) as e:
+        train(small, tmp_path / "runs", "--remove", "2", "1", "--epochs", "2")
+    assert "diverged: the training loss became nan in epoch 2" in str(e.value)
+    out = capsys.readouterr().out
+    table = out[out.index("best val"):]
+    assert "DIVERGED in epoch 2" in [line for line in table.splitlines() if "remove2-new" in line][0]
+    assert "DIVERGED" not in [line for line in table.splitlines() if "remove1-new" in line][0]
+    (r1,) = [d for d in (tmp_path / "runs").iterdir() if d.name.startswith("remove1")]
+    assert len(history(r1)) == 2
+
+
+def test_data_edge_cases(alexnet_weights, tmp_path, capsys, deadline):
+    """Catches: an empty style trained silently, a broken link or a pipe aborting (or hanging) the run, a damaged
+    cache giving a traceback, 16-bit and transparent PNGs decoded differently from assignment_4b.py."""
+    data = make_style_dataset(tmp_path / "d", n_train=3, n_val=2)
+    empty = data / "train" / "Red_Period"
+    saved = tmp_path / "saved"
+    shutil.move(str(empty), saved)
+    empty.mkdir()
+    with pytest.raises(SystemExit) as e:
+        train(data, tmp_path / "runs", "--epochs", "1")
+    assert str(e.value) == (f"error: {empty} has no images: every style needs training images; fill it (python "
+                            "download_wikiart.py) or remove the folder from train/ and val/")
+    empty.rmdir()
+    shutil.move(str(saved), empty)
+    for f in (data / "val" / "Green_Period").iterdir():
+        f.unlink()
+    os.symlink(tmp_path / "nowhere.jpg", data / "train" / "Blue_Period" / "gone.jpg")
+    os.mkfifo(data / "train" / "Blue_Period" / "pipe.jpg")
+    train(data, tmp_path / "runs", "--epochs", "1", "--name", "a")
+    printed = capsys.readouterr()
+    assert f"warning: {data / 'val' / 'Green_Period'} has no images" in printed.err
+    assert "gone.jpg: not a usable image (not a regular file" in printed.err and "pipe.jpg" in printed.err
+    assert json.load(open(tmp_path / "runs" / "a" / "metrics.json"))["skipped_images"] == {"train": 2, "val": 0}
+    for f in (data / ".cache").iterdir():
+        f.write_bytes(f.read_bytes()[:100])  # killed mid-write by an older version, or a full disk
+    train(data, tmp_path / "runs", "--epochs", "1", "--name", "b")
+    assert "is damaged (" in capsys.readouterr().err
+    assert history(tmp_path / "runs" / "b")[0]["loss_train"] == history(tmp_path / "runs" / "a")[0]["loss_train"]
+
+    import assignment_4b as a4b
+    gray16 = tmp_path / "gray16.png"
+    Image.fromarray(np.full((300, 300), 32896, dtype=np.uint16)).save(gray16)  # 32896 / 65535 * 255 = 128
+    rgba = tmp_path / "rgba.png"
+    arr = np.zeros((300, 300, 4), dtype=np.uint8)
+    arr[..., 0] = 255  # red hidden under alpha 0
+    Image.fromarray(arr, "RGBA").save(rgba)
+    for f, expected in ((gray16, 128), (rgba, 255)):
+        x = a4a.decode(str(f))
+        assert x.shape == (3, 256, 256) and (x == expected).all(), (f, x.float().mean())
+        assert np.array_equal(np.asarray(a4a.open_rgb(str(f))), np.asarray(a4b.open_rgb(str(f))))
+
+
+def test_a_bad_weights_file_is_one_sentence(tmp_path, monkeypatch, small):
+    """Catches: an UnpicklingError traceback for an HTML page saved as the weights, or a best.pt given as --weights."""
+    from torchvision.models import AlexNet_Weights
+    import assignment_4b as a4b
+    import vgg16
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    for weights in (AlexNet_Weights.IMAGENET1K_V1, vgg16.WEIGHTS):
+        os.makedirs(os.path.dirname(cache_path(weights)), exist_ok=True)
+        open(cache_path(weights), "w").write("<!DOCTYPE html><html>Access denied</html>")
+    with pytest.raises(SystemExit) as e:
+        train(small, tmp_path / "runs", "--epochs", "1")
+    where = cache_path(AlexNet_Weights.IMAGENET1K_V1)
+    assert str(e.value).startswith(f"error: {where} is not a readable state dict (UnpicklingError): delete it and "
+                                   "download https://download.pytorch.org/models/alexnet-owt-7be5be79.pth again")
+    with pytest.raises(SystemExit) as e:
+        a4b.main(["--images", str(small / "val" / "Red_Period"), "--out", str(tmp_path / "o")])
+    assert str(e.value).startswith(f"error: {vgg16.default_checkpoint_path()} could not be read as a state dict")
+    assert "\n" not in str(e.value)
+    ck = tmp_path / "best.pt"
+    torch.save({"model": {}, "config": {}, "classes": []}, ck)
+    with pytest.raises(SystemExit) as e:
+        train(small, tmp_path / "runs", "--epochs", "1", "--weights", str(ck))
+    assert "is a checkpoint of assignment_4a.py, not ImageNet weights" in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        a4b.main(["--images", str(small / "val" / "Red_Period"), "--out", str(tmp_path / "o"), "--weights", str(ck)])
+    assert "is a checkpoint of assignment_4a.py, not ImageNet weights" in str(e.value)
