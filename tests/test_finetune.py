@@ -147,29 +147,6 @@ def test_cached_features_equal_a_tutorial_style_loop(alexnet_weights, dataset, t
     torch.testing.assert_close(model.classifier[6].weight, new_layer, rtol=1e-4, atol=1e-6)
 
 
-def test_resume_after_interrupt_continues_to_the_same_numbers(alexnet_weights, dataset, tmp_path, monkeypatch):
-    straight = run(dataset, tmp_path / "a", "--train", "new", "--name", "straight")
-    real = a4a.train_one_epoch
-
-    def interrupt_in_second_epoch(*args, **kwargs):
-        if args[5] == 1:  # epoch index
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-    monkeypatch.setattr(a4a, "train_one_epoch", interrupt_in_second_epoch)
-    with pytest.raises(SystemExit) as e:
-        run(dataset, tmp_path / "b", "--train", "new", "--name", "cut")
-    assert e.value.code == 130
-    cut = tmp_path / "b" / "runs" / "cut"
-    assert torch.load(cut / "last.pt", weights_only=True)["epoch"] == 1 and (cut / "interrupted.pt").exists()
-    monkeypatch.setattr(a4a, "train_one_epoch", real)
-    a4a.main(["--resume", str(cut), "--workers", "2"])
-    a, b = json.load(open(straight / "metrics.json")), json.load(open(cut / "metrics.json"))
-    assert [h["epoch"] for h in b["epochs"]] == [1, 2, 3]
-    for x, y in zip(a["epochs"], b["epochs"]):
-        assert x["loss_train"] == pytest.approx(y["loss_train"], rel=1e-6)
-        assert x["accuracy_val"] == y["accuracy_val"]
-
-
 def test_compare_prints_a_table_and_runs_the_conv_layers_once(alexnet_weights, dataset, tmp_path, capsys,
                                                               monkeypatch):
     real, calls = a4a.to_input, {"n": 0}
