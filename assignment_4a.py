@@ -13,7 +13,7 @@ What trains (--train): only the new layer (`new`), every FC layer (`fc`), or the
 
 Each run writes runs/<remove>-<train>-<time>/: TensorBoard events (loss/train, loss/val, accuracy/train,
 accuracy/val per epoch; loss/train_step; lr; the validation confusion matrix; hparams), config.json,
-metrics.json, last.pt and best.pt. Images are decoded once into a cache beside the dataset
+metrics.json, last.pt and best.pt. Images are decoded once into a memory-mapped cache beside the dataset
 (datasets/wikiart/.cache/), rebuilt when the dataset's files change.
 """
 import argparse
@@ -257,32 +257,57 @@ def file_stamp(path):
 
 
 def load_split_cached(files, labels, cache_dir, split, workers):
-    """Decode every image once; later runs read datasets/.../.cache/<split>-<key>.pt if the files are unchanged."""
+    """Decode every image once into datasets/.../.cache/<split>-<key>.u8, a raw (N, 3, 256, 256) uint8 file written
+    image by image and read back memory-mapped, so memory stays flat however large the dataset (the full WikiArt is
+    16 GB decoded); <key> changes when any file's name, size or time does. -> images (N, 3, 256, 256) uint8
+    (memory-mapped), labels (N,), skipped count."""
     from tqdm import tqdm
     stat = [(os.path.relpath(f, cache_dir), *file_stamp(f)) for f in files]
     key = hashlib.sha1(json.dumps([CACHE_SIZE, DECODE_VERSION, stat]).encode()).hexdigest()[:16]
-    path = os.path.join(cache_dir, f"{split}-{key}.pt")
-    if os.path.exists(path):
+    data_path, meta_path = (os.path.join(cache_dir, f"{split}-{key}.{ext}") for ext in ("u8", "json"))
+    if os.path.exists(meta_path):
         try:
-            d = torch.load(path, weights_only=True)
-            return d["images"], d["labels"], int(d["skipped"])
+            return open_cache(data_path, meta_path)
         except Exception as e:  # truncated by a kill or a full disk: decode again
-            print(f"warning: the cache {path} is damaged ({e.__class__.__name__}); decoding the images again",
-                  file=sys.stderr)
-    with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
-        decoded = list(tqdm(pool.map(decode, files), total=len(files), desc=f"decoding {split} (once)",
-                            unit="img", file=sys.stderr))
-    keep = [i for i, x in enumerate(decoded) if x is not None]
-    if not keep:
-        raise ValueError(f"none of the {len(files)} {split} images could be decoded")
-    images = torch.stack([decoded[i] for i in keep])
-    labels = torch.tensor([labels[i] for i in keep])
+            print(f"warning: the cache {data_path} is damaged ({e.__class__.__name__}: {e}); decoding the images "
+                  "again", file=sys.stderr)
     os.makedirs(cache_dir, exist_ok=True)
     for old in os.listdir(cache_dir):  # the dataset changed: the old cache of this split is stale
-        if old.startswith(f"{split}-") and old.endswith(".pt"):
+        if old.startswith(f"{split}-") and old.endswith((".pt", ".u8", ".json", ".part")):
             os.remove(os.path.join(cache_dir, old))
-    atomic_save({"images": images, "labels": labels, "skipped": len(files) - len(keep)}, path)
-    return images, labels, len(files) - len(keep)
+    kept = []
+    try:
+        with open(data_path + ".part", "wb") as fh, ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL
+            for i, x in enumerate(tqdm(pool.map(decode, files), total=len(files), desc=f"decoding {split} (once)",
+                                       unit="img", file=sys.stderr)):
+                if x is not None:
+                    fh.write(x.numpy().tobytes())  # one image at a time: nothing accumulates in memory
+                    kept.append(i)
+    except OSError as e:
+        if os.path.exists(data_path + ".part"):
+            os.remove(data_path + ".part")
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RunError(f"no space left in {cache_dir} for the decoded images ({len(files) * 3 * CACHE_SIZE ** 2 / 1e9:.1f} GB "
+                           "needed): free that much there") from None
+        raise
+    if not kept:
+        os.remove(data_path + ".part")
+        raise ValueError(f"none of the {len(files)} {split} images could be decoded")
+    os.replace(data_path + ".part", data_path)
+    with open(meta_path + ".part", "w") as fh:  # written last: its presence says the images are complete
+        json.dump({"count": len(kept), "shape": [3, CACHE_SIZE, CACHE_SIZE], "labels": [labels[i] for i in kept],
+                   "skipped": len(files) - len(kept)}, fh)
+    os.replace(meta_path + ".part", meta_path)
+    return open_cache(data_path, meta_path)
+
+
+def open_cache(data_path, meta_path):
+    meta = json.load(open(meta_path))
+    shape = (meta["count"], *meta["shape"])
+    if os.path.getsize(data_path) != math.prod(shape):
+        raise ValueError(f"{os.path.getsize(data_path)} bytes where {math.prod(shape)} were written")
+    images = np.memmap(data_path, dtype=np.uint8, mode="c", shape=shape)  # copy-on-write: the file is never changed
+    return torch.from_numpy(images), torch.tensor(meta["labels"]), int(meta["skipped"])
 
 
 def to_input(images, mean, std, augment=False, generator=None):

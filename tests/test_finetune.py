@@ -180,14 +180,17 @@ def test_decode_cache_is_reused_and_rebuilt_when_files_change(tmp_path):
     files, labels, _ = a4a.list_split(str(data), "train")
     cache = str(data / ".cache")
     first = a4a.load_split_cached(files, labels, cache, "train", 1)
-    (name,) = os.listdir(cache)
-    mtime = os.stat(os.path.join(cache, name)).st_mtime_ns
+    names = sorted(os.listdir(cache))
+    assert [os.path.splitext(n)[1] for n in names] == [".json", ".u8"]
+    mtime = os.stat(os.path.join(cache, names[1])).st_mtime_ns
     assert torch.equal(a4a.load_split_cached(files, labels, cache, "train", 1)[0], first[0])
-    assert os.stat(os.path.join(cache, name)).st_mtime_ns == mtime  # read, not rebuilt
+    assert os.stat(os.path.join(cache, names[1])).st_mtime_ns == mtime  # read, not rebuilt
+    assert os.path.getsize(os.path.join(cache, names[1])) == 6 * 3 * 256 * 256  # raw uint8, one image after another
     os.remove(files[0])
     files2, labels2, _ = a4a.list_split(str(data), "train")
     again = a4a.load_split_cached(files2, labels2, cache, "train", 1)
-    assert len(again[0]) == len(first[0]) - 1 and os.listdir(cache) != [name]
+    assert len(again[0]) == len(first[0]) - 1 and sorted(os.listdir(cache)) != names and len(os.listdir(cache)) == 2
+    assert torch.equal(again[0], first[0][1:]) and again[1].tolist() == first[1][1:].tolist()
     assert first[0].dtype == torch.uint8 and first[0].shape[1:] == (3, 256, 256)
 
 
