@@ -320,7 +320,8 @@ def to_input(images, mean, std, augment=False, generator=None):
         x = torch.stack([c.flip(-1) if f else c for c, f in zip(crops, flips.tolist())])
     else:
         x = images[:, :, m // 2:m // 2 + CROP, m // 2:m // 2 + CROP]
-    return (x.float() / 255 - mean) / std
+    # channels_last, like the model's weights: PyTorch's fast path for convolutions (1.2x here on a CPU)
+    return ((x.float() / 255 - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
 # ---- model: AlexNet, head surgery, what trains ----
@@ -689,7 +690,7 @@ def train_run(cfg, data, resume=None):
     model = remove_last_fc_layers(model, cfg["remove"], len(classes))
     trained = set_trainable(model, cfg["train"])
     params.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
-    model.to(device)
+    model.to(device, memory_format=torch.channels_last)
     tf = weights.transforms()
     mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
     optimizer = SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])

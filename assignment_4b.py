@@ -249,11 +249,19 @@ def load_images(files, preprocess):
     return kept, (torch.stack(tensors) if tensors else None), len(files) - len(kept)
 
 
+def memory_format_of(model):
+    """channels_last if the model's 3x3 convolution weights are stored that way (main() does this), else the default:
+    inputs are laid out like the weights, so no convolution converts them."""
+    w = next((m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1), None)
+    cl = w is not None and w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    return torch.channels_last if cl else torch.contiguous_format
+
+
 def score_gradients(model, images, classes=None, precision="fp32"):
     """-> scores (N, C) float32, classes (N,), dS_C/dI (N, 3, H, W): one forward pass, then a one-hot derivative
     at the score layer (1 for class C, 0 elsewhere) back-propagated to the pixels only, so autograd skips the
     weight gradients and the model's parameter .grad stay as they were."""
-    x = images.detach().clone().requires_grad_(True)
+    x = images.detach().clone(memory_format=memory_format_of(model)).requires_grad_(True)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         scores = model(x)                                       # (N, C) class scores S, before the softmax
     if classes is None:
@@ -604,7 +612,9 @@ def main(argv=None):
         if args.precision == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             print("warning: this CPU has no bf16 units (AVX512-BF16 or AMX): bf16 runs much slower than fp32 here",
                   file=sys.stderr)
-        model = (style_model if args.checkpoint else vgg16.load_vgg16(args.weights)).to(device)
+        # channels_last: PyTorch's fast path for convolutions (saliency 1.2x here on a CPU); inputs follow the weights
+        model = (style_model if args.checkpoint else vgg16.load_vgg16(args.weights)).to(
+            device, memory_format=torch.channels_last)
     except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, RuntimeError, OSError) as e:
         sys.exit(f"error: {e}")
     if args.class_model is not None:

@@ -109,8 +109,16 @@ def test_frozen_weights_stay_bit_identical(alexnet_weights, dataset, tmp_path):
     assert not torch.equal(state["classifier.1.weight"], alexnet_weights["classifier.1.weight"])  # fc6 trained
 
 
-def test_full_finetune_with_augmentation_trains_conv_layers(alexnet_weights, dataset, tmp_path):
+def test_full_finetune_with_augmentation_trains_conv_layers(alexnet_weights, dataset, tmp_path, monkeypatch):
+    real, seen = a4a.train_one_epoch, {}
+
+    def spy(head, data, *rest):  # catches: the model or its inputs left out of channels_last, the fast path
+        seen["weights"] = head[0].weight.is_contiguous(memory_format=torch.channels_last)
+        seen["input"] = data["prepare"](data["x"][:2], False, None).is_contiguous(memory_format=torch.channels_last)
+        return real(head, data, *rest)
+    monkeypatch.setattr(a4a, "train_one_epoch", spy)
     run_dir = run(dataset, tmp_path, "--train", "all", "--epochs", "1")
+    assert seen == {"weights": True, "input": True}
     state = torch.load(run_dir / "last.pt", weights_only=True)["model"]
     assert not torch.equal(state["features.0.weight"], alexnet_weights["features.0.weight"])
     assert json.load(open(run_dir / "config.json"))["augment"] is True

@@ -566,3 +566,27 @@ def test_a_checkpoint_whose_head_disagrees_with_its_styles_is_one_sentence(alexn
         a4b.main(["--images", str(tmp_path), "--checkpoint", str(path), "--out", str(tmp_path / "o")])
     assert str(e.value) == (f"error: --checkpoint {path} does not fit a remove-1 AlexNet: its new layer has 4 outputs "
                             "but it lists 3 style names; use a best.pt that assignment_4a.py wrote unchanged")
+
+
+def test_channels_last_maps_agree_with_the_default_layout_and_main_uses_it(vgg_model, vgg_weights, tmp_path,
+                                                                          monkeypatch):
+    """Catches: main() leaving the model in the slower layout, and inputs not following the weights' layout.
+    channels_last is not bit-identical: on AVX2 CPUs its input-gradient convolution differs by ~1e-3 relative."""
+    import copy
+    x = small_batch(2, size=32, seed=21)
+    ref, cls, _ = a4b.saliency_maps(vgg_model, x)
+    cl = copy.deepcopy(vgg_model).to(memory_format=torch.channels_last)
+    assert a4b.memory_format_of(cl) == torch.channels_last and a4b.memory_format_of(vgg_model) == torch.contiguous_format
+    maps, cls2, _ = a4b.saliency_maps(cl, x, cls)
+    assert ((maps - ref).norm() / ref.norm()).item() < 1e-2
+    assert a4b.rank_correlation(maps, ref).min().item() > 0.99
+    seen = {}
+    real = a4b.saliency_maps
+
+    def spy(model, images, *a, **k):
+        seen["format"] = a4b.memory_format_of(model)
+        return real(model, images, *a, **k)
+    monkeypatch.setattr(a4b, "saliency_maps", spy)
+    write_image(tmp_path / "a.png", seed=3)
+    a4b.main(["--images", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert seen["format"] == torch.channels_last
