@@ -18,9 +18,18 @@ NAMES = ["Baroque", "Cubism", "Rococo", "Realism", "Ukiyo_e"]
 COLOURS = [(150, 90, 40), (90, 90, 160), (230, 180, 200), (100, 120, 90), (200, 60, 60)]
 
 
+# huggan/wikiart's 27 style names, in its ClassLabel order
+WIKIART_27 = ["Abstract_Expressionism", "Action_painting", "Analytical_Cubism", "Art_Nouveau", "Baroque",
+              "Color_Field_Painting", "Contemporary_Realism", "Cubism", "Early_Renaissance", "Expressionism", "Fauvism",
+              "High_Renaissance", "Impressionism", "Mannerism_Late_Renaissance", "Minimalism", "Naive_Art_Primitivism",
+              "New_Realism", "Northern_Renaissance", "Pointillism", "Pop_Art", "Post_Impressionism", "Realism",
+              "Rococo", "Romanticism", "Symbolism", "Synthetic_Cubism", "Ukiyo_e"]
+
+
 def jpeg(style, i, size=(64, 48)):
     rng = np.random.default_rng(1000 * style + i)
-    arr = np.clip(np.array(COLOURS[style]) + rng.normal(0, 30, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    colour = (np.array(COLOURS[style % len(COLOURS)]) + 37 * (style // len(COLOURS))) % 256  # distinct for 27 styles
+    arr = np.clip(colour + rng.normal(0, 30, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, "JPEG", quality=85)
     return buf.getvalue()

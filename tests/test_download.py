@@ -206,3 +206,29 @@ def test_manifest_describes_the_stored_files_not_the_downloaded_bytes(tmp_path):
         assert stored[:3] == b"\xff\xd8\xff" and r["file"].endswith(".jpg")
         assert int(r["bytes"]) == len(stored) and r["sha256"] == hashlib.sha256(stored).hexdigest()
         assert (int(r["width"]), int(r["height"])) == (50, 40)
+
+
+def test_the_full_27_style_wikiart_path(alexnet_weights, tmp_path, capsys):
+    """The literature's setting (Tan et al. 2016: every style, every painting) end to end: every shard read,
+    every row kept, and assignment_4a.py trains on the 27 styles unchanged. Catches: --styles all or --per-style
+    all unsupported, a stop before the last shard, a 27-way head that does not fit."""
+    import json
+    import assignment_4a as a4a
+    from fake_hf import WIKIART_27, FakeHF, jpeg
+    shards = {k: [((2 * k + j) % 27, jpeg((2 * k + j) % 27, 1000 + 2 * k + j)) for j in range(2)]
+              for k in range(dw.PARQUET_SHARDS)}  # 144 paintings, 5 or 6 per style, spread over all 72 shards
+    fake = FakeHF(names=WIKIART_27, shards=shards).start()
+    try:
+        rows = dl(fake, tmp_path / "w27", "--source", "parquet", "--styles", "all", "--per-style", "all")
+    finally:
+        fake.stop()
+    assert len(rows) == 144 and len({r["style"] for r in rows}) == 27
+    assert sum(p.endswith(".parquet") for p in fake.requests) == dw.PARQUET_SHARDS
+    out = capsys.readouterr().out
+    assert "Ukiyo_e" in out and "   all " in out and "short by" not in out
+    assert all(sum(r["split"] == "val" and r["style"] == s for r in rows) == 1 for s in WIKIART_27)
+    a4a.main(["--data", str(tmp_path / "w27"), "--runs", str(tmp_path / "runs"), "--epochs", "1", "--batch-size",
+              "32", "--workers", "2", "--name", "r27"])
+    m = json.load(open(tmp_path / "runs" / "r27" / "metrics.json"))
+    assert m["classes"] == sorted(WIKIART_27) and len(m["best_confusion"]) == 27
+    assert sum(m["counts"]["train"].values()) == 117 and sum(m["counts"]["val"].values()) == 27
