@@ -44,8 +44,10 @@ test: setup-dev
 	$(PY) -m pytest -q tests
 
 bench: setup
+	$(PY) -m pip install -r requirements-bench.txt
 	$(PY) bench/bench_saliency.py
 	$(PY) bench/bench_finetune.py
+	$(PY) bench/bench_cache_memory.py
 	$(PY) bench/bench_download.py
 
 clean:

@@ -3,15 +3,18 @@
     python bench/bench_finetune.py                          # 192 train + 64 val images of ~1600x1200, batch 64
     python bench/bench_finetune.py --images 96 --side 800 --precision bf16 --device cuda
 
-Prints: decoding speed (once, into the cache); the bare model step (forward + backward + SGD on random
-tensors) against a full fine-tune epoch of assignment_4a.py (target >= 0.85 of it); a --train new epoch on
-cached features against a tutorial-style epoch (ImageFolder + transforms + the whole network every epoch;
-target >= 20x); peak memory. Random weights: speed does not depend on their values.
+Prints: decoding speed (once, into the cache); a full fine-tune (--train all) of assignment_4a.py's own epoch
+function against the floor (the plain PyTorch step, forward + backward + torch.optim.SGD on ready-made tensors,
+NCHW and channels_last: the faster is the floor) and the peer (the PyTorch transfer-learning tutorial's loop:
+ImageFolder, RandomResizedCrop, DataLoader), interleaved in rounds, medians (target ours / floor >= 0.9); a
+--train new epoch on cached features against a tutorial-style epoch; peak memory. Random weights: speed does
+not depend on their values.
 """
 import argparse
 import os
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -22,6 +25,13 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import assignment_4a as a4a  # noqa: E402
+
+
+def cpu_name():
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
 
 
 def make_dataset(root, n_train, n_val, side, classes=4):
@@ -35,26 +45,59 @@ def make_dataset(root, n_train, n_val, side, classes=4):
             Image.fromarray(small).resize((w, h), Image.BILINEAR).save(os.path.join(d, f"{i:04d}.jpg"), quality=90)
 
 
-def bare_step_rate(model, batch, device, precision, iters=4):
-    params = [p for p in model.parameters()]
-    opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
-    x = torch.randn(batch, 3, 224, 224, device=device)
-    y = torch.randint(0, 4, (batch,), device=device)
+def plain_steps(model, batches, labels, precision):
+    """The floor: forward, backward, torch.optim.SGD on ready-made input tensors (no data preparation at all)."""
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
 
-    def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out = model(x)
-        loss = torch.nn.functional.cross_entropy(out.float(), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    step(), step()  # warm-up: oneDNN picks its kernels on the first calls
-    t = time.perf_counter()
-    for _ in range(iters):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return batch * iters / (time.perf_counter() - t)
+    def run():
+        for x, y in zip(batches, labels):
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                out = model(x)
+            loss = torch.nn.functional.cross_entropy(out.float(), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return run
+
+
+def ours_steps(images, labels, weights, cfg, device):
+    """assignment_4a.py's own epoch (train_one_epoch: crops and flips from the uint8 cache, the written-out SGD) on
+    these images, with the model built as train_run builds it (--remove 1 --train all, channels_last)."""
+    model, w = a4a.load_alexnet(weights)
+    model = a4a.remove_last_fc_layers(model, 1, 4)
+    trained = a4a.set_trainable(model, "all")
+    model.to(device, memory_format=torch.channels_last)
+    prefix, head = a4a.split_frozen_prefix(model)
+    tf = w.transforms()
+    mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
+    split = {"x": images, "prepare": lambda x, aug, gen: a4a._through_prefix(
+        prefix, a4a.to_input(x, mean, std, aug, gen).to(device), cfg["precision"], device)}
+    opt = a4a.SGD(trained, lr=1e-3, momentum=0.9, weight_decay=5e-4)
+    return lambda: a4a.train_one_epoch(head, split, labels, opt, dict(cfg, augment=True), 0, device, lambda loss: None)
+
+
+def tutorial_steps(data_dir, weights_path, n, batch, device):
+    """The PyTorch transfer-learning tutorial's loop for fine-tuning the whole network: ImageFolder with
+    RandomResizedCrop + flip + normalise, a DataLoader, every image decoded every epoch; n images per call."""
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import transforms
+    from torchvision.datasets import ImageFolder
+    model, weights = a4a.load_alexnet(weights_path)
+    model = a4a.remove_last_fc_layers(model, 1, 4).to(device).train()
+    tf = weights.transforms()
+    ds = ImageFolder(os.path.join(data_dir, "train"), transforms.Compose([
+        transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+        transforms.Normalize(tf.mean, tf.std)]))
+    loader = DataLoader(Subset(ds, range(n)), batch_size=batch, shuffle=True, num_workers=min(4, os.cpu_count() or 1))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def run():
+        for x, y in loader:
+            loss = torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return run
 
 
 def tutorial_epoch(data_dir, weights_path, batch, device):
@@ -84,6 +127,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=a4a.BATCH_SIZE, help="default: %(default)s")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="default: %(default)s")
     p.add_argument("--device", default="auto", help="default: %(default)s")
+    p.add_argument("--steps", type=int, default=2, help="batches per timed round (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=5, help="timed rounds; medians reported (default: %(default)s)")
     args = p.parse_args(argv)
     device = a4a.resolve_device(args.device)
     tmp = tempfile.mkdtemp()
@@ -94,6 +139,7 @@ def main(argv=None):
         torch.save(torchvision.models.alexnet().state_dict(), weights)
         data_dir = os.path.join(tmp, "data")
         make_dataset(data_dir, args.images, args.images // 3, args.side)
+        print(f"{cpu_name()} ({os.cpu_count()} logical cores), torch {torch.__version__}")
         print(f"device {device}, {torch.get_num_threads()} threads, {args.precision}, batch {args.batch_size}, "
               f"{args.images} train / {args.images // 3} val images of {args.side}x{args.side * 3 // 4}")
         cfg = dict(data=data_dir, workers=os.cpu_count() or 1, epochs=2, batch_size=args.batch_size, lr=1e-3,
@@ -104,12 +150,34 @@ def main(argv=None):
         n_all = args.images + args.images // 3
         print(f"decode once into the cache: {n_all / (time.perf_counter() - t):.0f} img/s")
 
-        model = a4a.remove_last_fc_layers(a4a.load_alexnet(weights)[0], 1, 4).to(device).train()
-        bare = bare_step_rate(model, args.batch_size, device, args.precision)
-        full = a4a.train_run(dict(cfg, remove=1, train="all", augment=True, name="all"), data)
-        rate = args.images / full["epochs"][-1]["seconds_train"]  # the training pass, without validation
-        print(f"full fine-tune (--train all, augmented): bare model step {bare:.1f} img/s, training epoch "
-              f"{rate:.1f} img/s = {rate / bare:.2f} of the bare step (target >= 0.85)")
+        n = min(args.images, args.steps * args.batch_size)
+        images, labels = data["train"][0][:n], data["train"][1][:n]
+        g = torch.Generator().manual_seed(0)
+        variants = {"ours": ours_steps(images, labels, weights, cfg, device)}
+        for fmt_name, fmt in (("floor NCHW", torch.contiguous_format), ("floor CL", torch.channels_last)):
+            model = a4a.remove_last_fc_layers(a4a.load_alexnet(weights)[0], 1, 4).to(device, memory_format=fmt).train()
+            xs = [torch.randn(min(args.batch_size, n - i), 3, 224, 224, generator=g).to(device).contiguous(
+                memory_format=fmt) for i in range(0, n, args.batch_size)]
+            variants[fmt_name] = plain_steps(model, xs, [labels[i:i + len(x)].to(device) for i, x in
+                                                         zip(range(0, n, args.batch_size), xs)], args.precision)
+        variants["tutorial loop"] = tutorial_steps(data_dir, weights, n, args.batch_size, device)
+        times = {k: [] for k in variants}
+        for fn in variants.values():
+            fn()  # warm-up
+        for _ in range(args.repeats):
+            for name, fn in variants.items():  # interleaved, so drift hits every variant alike
+                t = time.perf_counter()
+                fn()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                times[name].append(time.perf_counter() - t)
+        rate = {k: n / statistics.median(v) for k, v in times.items()}
+        floor = max(rate["floor NCHW"], rate["floor CL"])
+        print(f"full fine-tune (--train all, {n} images a round, medians of {args.repeats}): " + " | ".join(
+            f"{k} {r:.1f} img/s" for k, r in rate.items()))
+        print(f"ours / floor {rate['ours'] / floor:.2f} (target >= 0.9) | ours / tutorial loop "
+              f"{rate['ours'] / rate['tutorial loop']:.2f} | channels_last / NCHW floor "
+              f"{rate['floor CL'] / rate['floor NCHW']:.2f}")
 
         new = a4a.train_run(dict(cfg, remove=1, train="new", augment=False, name="new", epochs=10), data)
         t_new = np.median([e["seconds"] for e in new["epochs"][1:]])
