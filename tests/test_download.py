@@ -232,3 +232,19 @@ def test_the_full_27_style_wikiart_path(alexnet_weights, tmp_path, capsys):
     m = json.load(open(tmp_path / "runs" / "r27" / "metrics.json"))
     assert m["classes"] == sorted(WIKIART_27) and len(m["best_confusion"]) == 27
     assert sum(m["counts"]["train"].values()) == 117 and sum(m["counts"]["val"].values()) == 27
+
+
+def test_the_default_styles_come_whole_from_the_viewers_partial_export(tmp_path, capsys):
+    """The viewer serves the real export's styles in blocks (unshuffled) and no Rococo. Catches: default styles that
+    the viewer cannot fill (the old Rococo and Cubism stand-ins gave 9 styles and ~3,470 paintings)."""
+    from fake_hf import WIKIART_27, PARTIAL_EXPORT_TENTH, FakeHF
+    counts = {WIKIART_27.index(s): n for s, n in PARTIAL_EXPORT_TENTH.items()}
+    fake = FakeHF(counts=counts, names=WIKIART_27, shuffle=False).start()
+    try:
+        rows = dl(fake, tmp_path / "w", "--per-style", "40")  # the default run, scaled down 10x
+    finally:
+        fake.stop()
+    got = {s: sum(r["style"] == s for r in rows) for s in dw.STYLES}
+    assert got == {s: 40 for s in dw.STYLES} and len(rows) == 400
+    assert "fell short" not in capsys.readouterr().out
+    assert "Rococo" not in PARTIAL_EXPORT_TENTH and PARTIAL_EXPORT_TENTH["Cubism"] < 40  # why they are not the default
