@@ -646,7 +646,7 @@ def resume_config(args):
         if value != saved.get(flag):
             raise ValueError(f"--{flag.replace('_', '-')} cannot change on --resume ({args.resume} was trained with "
                              f"{saved.get(flag)}): leave it out, or start a new run")
-    for flag in args.given & {"data", "device", "workers", "precision"}:
+    for flag in args.given & set(RESUME_CHANGEABLE) - {"epochs"}:  # --epochs is handled with the schedule below
         cfg[flag] = getattr(args, flag)
     if "device" not in args.given and not device_available(cfg["device"] if cfg["device"] != "auto" else "cpu"):
         print(f"note: {args.resume} ran on {cfg['device']}, which this machine lacks: continuing on --device auto")

@@ -88,7 +88,7 @@ def parse_args(argv=None):
     p.add_argument("--ig-steps", type=int, default=IG_STEPS,
                    help="Integrated Gradients: steps along the path (right Riemann sum). Each image's completeness gap "
                         "|sum of attributions - (S_C(I) - S_C(baseline))| / |S_C(I) - S_C(baseline)| is printed and "
-                        f"written to predictions.csv, with a warning above {IG_GAP_WARN:.0%}")
+                        f"written to predictions.csv, with a warning above {IG_GAP_WARN:.0%}%")  # %% for argparse
     p.add_argument("--ig-baseline", choices=["black", "mean"], default="black",
                    help="Integrated Gradients: the image the path starts from (black, or the ImageNet mean colour)")
     p.add_argument("--checkpoint", default=None, metavar="RUN/best.pt",

@@ -282,3 +282,23 @@ def test_package_leaves_out_secrets_outside_links_and_stray_weights(project, tmp
     for line in ("My-Images/.env  (hidden file", "My-Images/notes.txt  (link to a file outside the project)",
                  "report/vgg16-397923af.pth  (weights or data file", "bench/train-00000-of-00072.parquet  (weights"):
         assert line in out, line
+
+
+@pytest.mark.parametrize("script", ["download_wikiart.py", "assignment_4a.py", "assignment_4b.py",
+                                    "report/make_report.py", "report/make_package.py", "bench/bench_saliency.py",
+                                    "bench/bench_finetune.py", "bench/bench_cache_memory.py"])
+def test_every_script_explains_its_flags(script):
+    """Catches: a help text argparse cannot format (a bare '%' crashed assignment_4b.py --help), and a flag with no
+    help at all."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, os.path.join(ROOT, script), "--help"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-500:]
+    flags = re.findall(r"^  (-[-\w]+(?:, --[-\w]+)?)(?:\s.*)?$", r.stdout, re.M)
+    assert flags and "--help" in " ".join(flags)
+    lines = r.stdout.splitlines()
+    for i, line in enumerate(lines):  # every option line has words after it, on the same line or the next
+        m = re.match(r"^  (--[-\w]+)( [A-Z_/.{},\[\]a-z0-9]+)?$", line)
+        if m and m.group(1) != "--help":
+            assert i + 1 < len(lines) and lines[i + 1].startswith(" " * 10), f"{script} {m.group(1)} has no help"
