@@ -565,6 +565,26 @@ def atomic_save(obj, path):
                        "move the run to another disk and --resume it there") from None
 
 
+def link_checkpoint(src, dst):
+    """dst becomes the file src is, without a second copy on disk: a hard link made under a temporary name and
+    renamed over dst. The next atomic_save of src gives src a new file, so dst keeps these bytes. A file system
+    without hard links gets a copy."""
+    tmp = dst + ".tmp"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        try:
+            shutil.copyfile(src, tmp)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise RunError(f"could not write {dst} ({e.strerror}): that file system takes no hard links, and a copy "
+                           f"of {os.path.basename(src)} needs {os.path.getsize(src) / 1e6:.0f} MB there") from None
+    os.replace(tmp, dst)
+
+
 def tensors_in(obj):
     if torch.is_tensor(obj):
         yield obj
@@ -762,9 +782,9 @@ def train_run(cfg, data, resume=None):
                 writer.add_figure("confusion_matrix/val", confusion_figure(confusion, classes), epoch + 1)
             # the metrics first: small, and kept even if the disk fills up while the checkpoints are written
             write_metrics(run_dir, cfg, classes, history, best, confusion if improved else None, data, params)
-            if improved:
-                save("best.pt", epoch + 1)
             save("last.pt", epoch + 1)
+            if improved:  # the same bytes as last.pt: one file on disk under both names, not two 230 MB copies
+                link_checkpoint(os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt"))
             print(f"epoch {epoch + 1:3d}/{cfg['epochs']}  loss {tr_loss:.4f} / {va_loss:.4f}  "
                   f"accuracy {tr_acc:.3f} / {va_acc:.3f} (train, running under dropout/augmentation / val)  "
                   f"{time.time() - te:5.1f}s" + ("  * best" if improved else ""))

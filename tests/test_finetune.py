@@ -97,12 +97,17 @@ def test_learns_and_logs_everything(alexnet_weights, dataset, tmp_path):
         ck = torch.load(run_dir / name, weights_only=True)
         assert {"model", "optimizer", "epoch", "best_val_accuracy", "config", "classes"} <= set(ck)
     assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 6
+    accs = [e["accuracy_val"] for e in epochs]
+    best_epoch = accs.index(max(accs)) + 1  # the first epoch that reached the best accuracy
+    assert torch.load(run_dir / "best.pt", weights_only=True)["epoch"] == best_epoch
+    assert os.path.samefile(run_dir / "best.pt", run_dir / "last.pt") == (best_epoch == 6)
     assert json.load(open(run_dir / "config.json"))["train"] == "new"
 
 
 def test_frozen_weights_stay_bit_identical(alexnet_weights, dataset, tmp_path):
     run_dir = run(dataset, tmp_path, "--remove", "2", "--train", "fc", "--epochs", "1")
     state = torch.load(run_dir / "last.pt", weights_only=True)["model"]
+    assert os.path.samefile(run_dir / "best.pt", run_dir / "last.pt")  # one epoch, the best: one file on disk
     for k, v in state.items():
         if k.startswith("features."):
             assert torch.equal(v, alexnet_weights[k]), k

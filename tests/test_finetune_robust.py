@@ -161,6 +161,28 @@ def test_a_full_disk_is_one_sentence_and_loses_no_finished_work(alexnet_weights,
     assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1  # the previous good checkpoint
 
 
+def test_best_pt_is_last_pt_on_disk_until_last_pt_moves_on(tmp_path, monkeypatch):
+    """Catches: best.pt written as a second 230 MB copy (the suite once filled a CI disk), a symbolic link that
+    would follow last.pt to later epochs, a .tmp left behind, no fallback where hard links are refused."""
+    last, best = str(tmp_path / "last.pt"), str(tmp_path / "best.pt")
+    a4a.atomic_save({"epoch": 1, "w": torch.arange(4.)}, last)
+    a4a.link_checkpoint(last, best)
+    assert os.path.samefile(last, best) and os.stat(best).st_nlink == 2
+    a4a.atomic_save({"epoch": 2, "w": torch.zeros(4)}, last)
+    assert torch.load(best, weights_only=True)["epoch"] == 1  # best.pt keeps the best epoch's bytes
+    assert torch.equal(torch.load(best, weights_only=True)["w"], torch.arange(4.))
+    assert torch.load(last, weights_only=True)["epoch"] == 2 and os.stat(best).st_nlink == 1
+    a4a.link_checkpoint(last, best)  # a later best replaces the old one
+    assert os.path.samefile(last, best) and sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]
+
+    def no_links(*a):
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(a4a.os, "link", no_links)
+    a4a.atomic_save({"epoch": 3}, last)
+    a4a.link_checkpoint(last, best)
+    assert not os.path.samefile(last, best) and torch.load(best, weights_only=True)["epoch"] == 3
+
+
 def test_bad_numbers_are_refused_and_a_diverging_run_does_not_stop_the_others(alexnet_weights, small, tmp_path,
                                                                               monkeypatch, capsys):
     """Catches: --lr nan accepted (NaN weights in best.pt); one diverging run ending a --compare."""
