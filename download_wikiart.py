@@ -3,42 +3,53 @@
     python download_wikiart.py                              # Hugging Face dataset viewer API (default)
     python download_wikiart.py --source viewer+parquet      # then fill styles that fell short from parquet shards
     python download_wikiart.py --source parquet             # only the parquet shards (~520 MB each)
+    python download_wikiart.py --split-by-artist            # no artist in both train and val (where a style has 2+)
     python download_wikiart.py --from-dir ~/wikiart         # a WikiArt copy you have: one folder per style
     python download_wikiart.py --csv wikiart_urls.csv       # the old assignment's list: image_url,label rows
     python download_wikiart.py --styles Baroque Cubism --per-style 100 --val-fraction 0.25
     python download_wikiart.py --source parquet --styles all --per-style all --out datasets/wikiart27
                         # the full 27-style WikiArt (81,444 paintings; Tan et al. 2016's setting): every shard
 
-Writes datasets/wikiart/{train,val}/<Style>/<id>.jpg (the layout torchvision's ImageFolder reads) and
-datasets/wikiart/manifest.csv (split, style, file, source id, bytes, sha256, width, height).
-Run it again after Ctrl-C or a crash: it resumes and downloads nothing twice. Same seed and flags, same subset.
+Writes datasets/wikiart/{train,val}/<Style>/<id>.jpg (the layout torchvision's ImageFolder reads),
+datasets/wikiart/manifest.csv (split, style, file, source id, bytes, sha256, width, height, artist, genre) and
+duplicates.csv (paintings left out because the same image was already kept). Before fetching an image it prints
+the plan: per style, the candidates the source has against the quota, their artists, and for a style that falls
+short the command that fills it. Run it again after Ctrl-C, a crash or kill -9: it resumes and downloads nothing
+that finished twice. Same seed and flags, same subset.
 
 Source: the Hugging Face dataset huggan/wikiart (81,444 paintings, 27 styles). Its dataset viewer serves a
-partial export (about 11,300 rows, 16 styles); the default 10 styles are ones it holds 400 of (see STYLES for the
-two stand-ins). Styles that fall short of --per-style are named in the summary, and --source viewer+parquet fills
-them from the full parquet shards.
+partial export (the first ~11,320 rows, in the artist order of ArtGAN's list: 23 artists, 16 styles); the default
+10 styles are ones it holds 400 of (see STYLES for the two stand-ins). A painting has the same id (hf<row>) from
+the viewer and from the parquet shards, so --source viewer+parquet adds only rows the viewer did not serve. The
+shards come through huggingface_hub: HF_ENDPOINT (a Hub mirror), HF_TOKEN and its cache are honoured.
 """
 import argparse
 import csv
+import functools
 import hashlib
 import io
 import json
 import os
 import random
 import re
+import shlex
 import sys
 import threading
 import time
+from collections import Counter, namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
 
 # ---- defaults ----
 OUT_DIR = os.path.join("datasets", "wikiart")
 DATASET = "huggan/wikiart"
-VIEWER_URL = "https://datasets-server.huggingface.co"   # dataset viewer API: /info, /rows
-HUB_URL = "https://huggingface.co"                      # parquet shards: /datasets/<id>/resolve/main/data/...
+VIEWER_URL = "https://datasets-server.huggingface.co"   # dataset viewer API: /info, /rows, /filter
+HUB_URL = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")  # huggingface_hub's convention
 PARQUET_SHARDS = 72                                     # data/train-000NN-of-00072.parquet, ~520 MB each
 PARQUET_SHARD_MB = 520
 # The course's 10 styles. huggan/wikiart has no Neoclassicism and no Surrealism, and the dataset viewer serves only a
@@ -49,22 +60,29 @@ PARQUET_SHARD_MB = 520
 STYLES = ["Art_Nouveau", "Baroque", "Expressionism", "Impressionism", "Northern_Renaissance", "Post_Impressionism",
           "Realism", "Romanticism", "Naive_Art_Primitivism", "Symbolism"]
 STYLES_FROM_SHARDS = "--styles Art_Nouveau Baroque Expressionism Impressionism Rococo Post_Impressionism Realism " \
-                     "Romanticism Cubism Symbolism --source viewer+parquet"  # Rococo needs ~25 shards, ~13 GB
+                     "Romanticism Cubism Symbolism --source viewer+parquet"  # ~15 shards read, ~8 GB
 PER_STYLE = 400
 ALL = 10 ** 9           # --per-style all: no cap (more than any style has)
 VAL_FRACTION = 0.2
 SEED = 0
-WORKERS = 8             # parallel downloads
-RETRIES = 5             # per request, on timeouts, connection errors, 429 and 5xx
-BACKOFF = 1.0           # seconds before the first retry, doubled each time (Retry-After is honoured)
-TIMEOUT = 30            # seconds per request
-PAGE = 100              # rows per /rows request (the API's maximum)
+WORKERS = 8             # parallel downloads and page reads
+RETRIES = 5             # per request, on connection errors, timeouts, 429 and 5xx (urllib3's Retry)
+BACKOFF = 1.0           # seconds before the first retry, doubled each time
+RETRY_AFTER_CAP = 120   # the longest wait a server's Retry-After (seconds or an HTTP date) is granted
+TIMEOUT = 60            # seconds without a byte before a request is abandoned (a cold /rows page can take 30 s+)
+DEADLINE = 300          # seconds for one whole response: a server that trickles bytes is cut off
+MAX_IMAGE_MB = 64       # a larger "image" is not a painting (WikiArt's largest are ~20 MB)
+PAGE = 100              # rows per /rows or /filter request (the API's maximum)
 MIN_SIDE = 32           # an image smaller than this on a side is a placeholder, not a painting
+SAVE_SECONDS = 5        # .state.json is saved this often (an image a kill -9 left unrecorded is adopted from the disk)
 SPLITS = ("train", "val")
+
+# one painting the source offers: fetch(http) -> the image's bytes
+Candidate = namedtuple("Candidate", "sid style artist genre fetch")
 
 
 class SourceError(RuntimeError):
-    """A source cannot be used (unreachable, wrong protocol); the message says what to do."""
+    """A source cannot be used (unreachable, wrong protocol, unreadable listing); the message says what to do."""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -83,9 +101,11 @@ def parse_args(argv=None):
     p.add_argument("--source", choices=["viewer", "parquet", "viewer+parquet"], default="viewer",
                    help="viewer: the dataset viewer API (partial export, quick); parquet: the full dataset's shards "
                         f"(up to {PARQUET_SHARDS} x ~{PARQUET_SHARD_MB} MB, read one at a time, stopping once every "
-                        "style has its quota); viewer+parquet: viewer first, parquet for styles that fell short")
+                        "style has its quota); viewer+parquet: viewer first, then only the shard rows the viewer did "
+                        "not serve, for the styles that fell short")
     p.add_argument("--from-dir", default=None, metavar="PATH",
-                   help="build the subset from a local WikiArt folder (one sub-folder per style) instead")
+                   help="build the subset from a local WikiArt folder (one sub-folder per style) instead; file names "
+                        "like claude-monet_water-lilies.jpg (WikiArt's own) give the artist")
     p.add_argument("--csv", default=None, metavar="FILE",
                    help="build the subset from a CSV of image_url,label rows (the 2015 assignment's list format)")
     p.add_argument("--styles", nargs="+", default=STYLES,
@@ -93,20 +113,29 @@ def parse_args(argv=None):
                         "huggan/wikiart). The course's Neoclassicism and Surrealism are not in huggan/wikiart, and the "
                         "viewer's partial export has 400 paintings of only two more styles: Northern_Renaissance and "
                         "Naive_Art_Primitivism stand in for them by default. The closer stand-ins Rococo and Cubism "
-                        f"read ~25 parquet shards (~13 GB): {STYLES_FROM_SHARDS}")
+                        "need the parquet shards: Rococo first appears after the ~10 shards the viewer served "
+                        f"(skipped), so ~15 shards (~8 GB) are read: {STYLES_FROM_SHARDS}")
     p.add_argument("--per-style", type=per_style, default=PER_STYLE,
                    help="images wanted per style, or `all`. The literature's benchmark (Tan et al. 2016: 27 styles, "
                         "all 81,444 paintings) is --source parquet --styles all --per-style all: every shard is read "
                         f"({PARQUET_SHARDS} x ~{PARQUET_SHARD_MB} MB, one at a time, resumable)")
     p.add_argument("--val-fraction", type=float, default=VAL_FRACTION, help="share of each style kept for validation")
+    p.add_argument("--split-by-artist", action="store_true",
+                   help="put each artist's paintings all in train or all in val, in every style with two or more "
+                        "artists, so that validation accuracy measures style, not recognising an artist seen in "
+                        "training (the viewer's export has few artists per style: Baroque is all Rembrandt)")
     p.add_argument("--seed", type=int, default=SEED, help="which images are chosen and how they are split")
-    p.add_argument("--workers", type=int, default=WORKERS, help="parallel downloads")
-    p.add_argument("--retries", type=int, default=RETRIES, help="retries per request (timeouts, 429, 5xx)")
+    p.add_argument("--workers", type=int, default=WORKERS, help="parallel downloads and page reads")
+    p.add_argument("--retries", type=int, default=RETRIES,
+                   help="retries per request on connection errors, timeouts, 429 and 5xx, with exponential backoff; "
+                        f"a server's Retry-After is honoured up to {RETRY_AFTER_CAP} s")
     p.add_argument("--backoff", type=float, default=BACKOFF, help="seconds before the first retry, doubled each time")
-    p.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per request")
+    p.add_argument("--timeout", type=float, default=TIMEOUT,
+                   help=f"seconds without a byte before a request is given up; a whole response gets {DEADLINE} s")
     p.add_argument("--dataset", default=DATASET, help="Hugging Face dataset id")
     p.add_argument("--viewer-url", default=VIEWER_URL, help="dataset viewer API base URL (a mirror, or a test server)")
-    p.add_argument("--hub-url", default=HUB_URL, help="Hugging Face Hub base URL for the parquet shards")
+    p.add_argument("--hub-url", default=HUB_URL,
+                   help="Hugging Face Hub base URL for the parquet shards (default: $HF_ENDPOINT, else huggingface.co)")
     p.add_argument("--retry-failed", action="store_true", help="try again the images that failed in earlier runs")
     args = p.parse_args(argv)
     if not 0 <= args.val_fraction < 1:
@@ -115,6 +144,8 @@ def parse_args(argv=None):
         p.error("--workers must be at least 1 and --retries at least 0")
     if args.from_dir and args.csv:
         p.error("give --from-dir or --csv, not both")
+    if not args.timeout > 0:
+        p.error("--timeout must be a positive number of seconds")
     return args
 
 
@@ -149,90 +180,209 @@ def inside(root, *parts):
     return path
 
 
-# ---- HTTP with retries ----
+def check_style_names(styles):
+    """Two styles whose folder names would be the same after sanitising ("Art Nouveau", "Art_Nouveau") are refused."""
+    folders = {}
+    for s in styles:
+        folders.setdefault(safe_name(s), []).append(s)
+    for folder, names in folders.items():
+        if len(names) > 1:
+            raise SourceError(f"styles {' and '.join(repr(n) for n in names)} would share the folder {folder}: "
+                              "rename one of them (or leave one out of --styles)")
+
+
+# ---- HTTP: urllib3's Retry for statuses and connections, a deadline and a size cap for bodies ----
+
+class CappedRetry(Retry):
+    """urllib3's Retry (exponential backoff, the status list, Retry-After as seconds or as an HTTP date), with the
+    server's Retry-After capped at RETRY_AFTER_CAP seconds, and said aloud when it is."""
+
+    def get_retry_after(self, response):
+        after = super().get_retry_after(response)
+        if after is not None and after > RETRY_AFTER_CAP:
+            print(f"note: the server asked to wait {after:.0f} s (Retry-After); waiting {RETRY_AFTER_CAP} s instead",
+                  file=sys.stderr)
+            return RETRY_AFTER_CAP
+        return after
+
+
+class BodyError(ValueError):
+    """A response body that cannot be used: too large for a painting."""
+
+
+class TrickleError(BodyError):
+    """A response body still arriving at the deadline (retried, then the image counts as failed)."""
+
 
 class Http:
-    def __init__(self, args):
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "download_wikiart.py (course assignment)"
-        self.retries, self.backoff, self.timeout = args.retries, args.backoff, args.timeout
+    """One requests.Session for every request: urllib3's Retry retries connection errors, timeouts, 429 and 5xx
+    (the viewer's 500 ResponseNotReady while it warms up included) for GET and HEAD, ranged requests too. get()
+    adds what urllib3 does not: a whole-response deadline, a size cap, and a retry of a body that breaks off."""
 
-    def get(self, url, ok_statuses=(200,), connect_retries=None, **kwargs):
-        """GET with retries on connection errors, timeouts, 429 and 5xx (the viewer's 500 ResponseNotReady
-        while it warms up included). Returns the response; raises requests.HTTPError for other statuses.
-        connect_retries: fewer retries when the host cannot be reached at all (no network)."""
-        retries = self.retries
-        for attempt in range(retries + 1):
-            wait = self.backoff * 2 ** attempt
+    def __init__(self, args):
+        self.retries, self.backoff, self.timeout, self.deadline = args.retries, args.backoff, args.timeout, DEADLINE
+        retry = CappedRetry(total=args.retries, connect=min(args.retries, 2), backoff_factor=args.backoff / 2,
+                            status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET", "HEAD"}),
+                            raise_on_status=False, respect_retry_after_header=True)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=max(10, 2 * args.workers))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = "download_wikiart.py (course assignment)"
+
+    def get(self, url, ok=(200,), headers=None, max_bytes=None):
+        """GET url -> (response, body bytes, decoded when gzipped). A status outside ok raises requests.HTTPError
+        (after urllib3's retries for 429/5xx); a body cut short is retried here."""
+        for attempt in range(self.retries + 1):
             try:
-                r = self.session.get(url, timeout=self.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
-                if attempt == retries or (isinstance(e, requests.ConnectionError) and connect_retries is not None
-                                          and attempt >= connect_retries):
+                with self.session.get(url, timeout=self.timeout, headers=headers, stream=True) as r:
+                    if r.status_code not in ok:
+                        code = r.headers.get("X-Error-Code", "")
+                        raise requests.HTTPError(f"HTTP {r.status_code}{' ' + code if code else ''} for "
+                                                 f"{url.split('?')[0]}", response=r)
+                    return r, read_body(r, self.deadline, max_bytes)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, urllib3.exceptions.HTTPError,
+                    TrickleError) as e:
+                if attempt == self.retries:
                     raise
                 err = e
-            else:
-                if r.status_code in ok_statuses:
-                    return r
-                if r.status_code != 429 and r.status_code < 500 or attempt == retries:
-                    r.raise_for_status()
-                    raise requests.HTTPError(f"{r.status_code} for {url}", response=r)
-                wait = max(wait, float(r.headers.get("Retry-After", 0) or 0))
-                err = f"HTTP {r.status_code} {r.headers.get('X-Error-Code', '')}".strip()
-            time.sleep(wait)
-        raise AssertionError(err)  # not reached
+            time.sleep(self.backoff * 2 ** attempt)
+        raise err  # not reached
 
 
-# ---- sources: each yields candidates (source id, style, fetch() -> bytes) ----
+def read_body(r, deadline, max_bytes=None):
+    """The body of a streamed response (gunzipped where the server gzipped it), refused past max_bytes or after
+    deadline seconds. read1 returns what one read of the socket gives, so a trickle is noticed between bytes;
+    urllib3 checks the length against Content-Length (the bytes on the wire: a gzipped body is measured right)."""
+    start, n, chunks = time.monotonic(), 0, []
+    while chunk := r.raw.read1(1 << 16, decode_content=True):
+        n += len(chunk)
+        if max_bytes and n > max_bytes:
+            raise BodyError(f"larger than {max_bytes / 1e6:.0f} MB: not a painting")
+        if time.monotonic() - start > deadline:
+            raise TrickleError(f"only {n} bytes after {deadline:.0f} s: the server is trickling")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# ---- sources: each yields Candidates ----
 
 class Viewer:
-    """The dataset viewer API: /info for the style names, /rows pages of 100 rows with signed image URLs."""
+    """The dataset viewer API: /info (fetched once) for the label names, then /rows pages of 100 rows, or /filter
+    by style when the viewer serves the whole dataset (partial: false). Pages are read in parallel; a page that keeps
+    failing is skipped and reported, and read again when one of its signed image URLs has expired (403) or its
+    cached asset was evicted (404)."""
 
     def __init__(self, http, args):
         self.http, self.base, self.dataset = http, args.viewer_url.rstrip("/"), args.dataset
-        self.pages, self.lock = {}, threading.Lock()
+        self.pages, self.lock, self.failed_pages, self._info = {}, threading.Lock(), {}, None
 
     def url(self, endpoint, **params):
-        return f"{self.base}/{endpoint}?" + urlencode(dict(dataset=self.dataset, config="default", split="train", **params))
+        return f"{self.base}/{endpoint}?" + urlencode(dict(dataset=self.dataset, config="default", **params))
 
-    def style_names(self):
-        # the first request: a machine that cannot reach the host at all hears so after 2 retries, not 5
-        info = self.http.get(self.url("info").replace("&split=train", ""), connect_retries=2).json()
-        info = info["dataset_info"]
-        return info["features"]["style"]["names"]
+    def info(self):
+        if self._info is None:
+            self._info = json.loads(self.http.get(self.url("info"))[1])
+        return self._info
 
-    def page(self, offset, fresh=False):
+    def names(self, feature):
+        return self.info()["dataset_info"]["features"].get(feature, {}).get("names", [])
+
+    @property
+    def partial(self):
+        return bool(self.info().get("partial", True))
+
+    def page(self, key, fresh=False):
+        """key: ("rows", offset) or ("filter", style index, offset)."""
         with self.lock:
-            if fresh or offset not in self.pages:
-                self.pages[offset] = self.http.get(self.url("rows", offset=offset, length=PAGE)).json()
-            return self.pages[offset]
+            if not fresh and key in self.pages:
+                return self.pages[key]
+        params = dict(split="train", offset=key[-1], length=PAGE)
+        if key[0] == "filter":
+            params["where"] = f'"style"={key[1]}'
+        page = json.loads(self.http.get(self.url(key[0], **params))[1])
+        with self.lock:
+            self.pages[key] = page
+        return page
+
+    def try_page(self, key):
+        try:
+            return self.page(key)
+        except (requests.RequestException, ValueError) as e:
+            self.failed_pages[key] = str(e)
+            return None
 
     def candidates(self, styles, workers):
+        """-> (candidates, rows the viewer serves, partial?). Every page of the wanted styles is read before any
+        image is fetched, so that the plan can be printed first."""
         from tqdm import tqdm
-        names = self.style_names()
-        first = self.page(0)
-        total = first["num_rows_total"]
+        names, artists, genres = self.names("style"), self.names("artist"), self.names("genre")
+        if self.partial:
+            total = self.page(("rows", 0))["num_rows_total"]
+            keys = [("rows", o) for o in range(0, total, PAGE)]
+        else:  # the whole dataset: ask for the wanted styles only
+            keys, total = [], 0
+            for s in sorted(styles):
+                first = self.page(("filter", names.index(s), 0))
+                total += first["num_rows_total"]
+                keys += [("filter", names.index(s), o) for o in range(0, first["num_rows_total"], PAGE)]
         with ThreadPoolExecutor(workers) as pool:
-            pages = list(tqdm(pool.map(self.page, range(0, total, PAGE)), total=-(-total // PAGE),
-                              desc="reading rows", unit="page", file=sys.stderr))
+            pages = list(tqdm(pool.map(self.try_page, keys), total=len(keys), desc="reading rows", unit="page",
+                              file=sys.stderr))
         out = []
-        for offset, page in zip(range(0, total, PAGE), pages):
-            for row in page["rows"]:
-                style = names[row["row"]["style"]]
+        for key, page in zip(keys, pages):
+            for row in (page or {}).get("rows", []):
+                r = row["row"]
+                style = names[r["style"]]
                 if style in styles:
-                    out.append((f"hf{row['row_idx']:06d}", style, self.fetcher(offset, row["row_idx"])))
-        return out, total, bool(first.get("partial"))
+                    out.append(Candidate(f"hf{row['row_idx']:06d}", style, label(artists, r.get("artist")),
+                                         label(genres, r.get("genre")),
+                                         functools.partial(self.fetch_row, key, row["row_idx"])))
+        for key, reason in sorted(self.failed_pages.items()):
+            print(f"warning: the viewer's rows {key[-1]}-{key[-1] + PAGE - 1}"
+                  f"{' of style ' + names[key[1]] if key[0] == 'filter' else ''} could not be read ({reason}); "
+                  "they are left out this time, run the same command later to include them", file=sys.stderr)
+        return out, total, self.partial
 
-    def fetcher(self, offset, row_idx):
-        def fetch(http):
-            for refresh in (False, True):
-                row = next(r for r in self.page(offset, fresh=refresh)["rows"] if r["row_idx"] == row_idx)
-                r = http.get(row["row"]["image"]["src"], ok_statuses=(200, 403, 410))
-                if r.status_code == 200:
-                    return r.content, r.headers.get("Content-Length")
-                # 403/410: the signed URL has expired; read the page again for a fresh one
-            raise requests.HTTPError(f"image URL of row {row_idx} still refused after reading its page again")
-        return fetch
+    def fetch_row(self, key, row_idx, http):
+        for fresh in (False, True):
+            row = next(r for r in self.page(key, fresh=fresh)["rows"] if r["row_idx"] == row_idx)
+            r, body = http.get(row["row"]["image"]["src"], ok=(200, 403, 404, 410), max_bytes=MAX_IMAGE_MB << 20)
+            if r.status_code == 200:
+                return body
+            # 403/410: the signed URL expired; 404: the cached asset was evicted. Reading the page again renews both
+        raise requests.HTTPError(f"image of row {row_idx} still refused (HTTP {r.status_code}) after reading its page "
+                                 "again")
+
+
+def label(names, index):
+    """A ClassLabel index -> its name ('' when absent)."""
+    return names[index] if isinstance(index, int) and 0 <= index < len(names) else ("" if index is None else str(index))
+
+
+def local_ids(style, files):
+    """One id per file of a style folder, unique: the sanitised stem, plus a short hash of the real file name where
+    sanitising changed it or another file has the same stem (a.jpg and a.png; two non-Latin names)."""
+    stems = Counter(os.path.splitext(f)[0] for f in files)
+    ids = {}
+    for f in files:
+        stem = os.path.splitext(f)[0]
+        sid = f"local-{safe_name(style)}-{safe_name(stem)}"
+        if safe_name(stem) != stem or stems[stem] > 1:
+            sid += "-" + hashlib.sha1(f.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        ids[f] = sid
+    return ids
+
+
+def artist_of_filename(name):
+    """WikiArt's own file names are artist_title (claude-monet_water-lilies-1919.jpg): the artist, else ''."""
+    m = re.match(r"^([a-z0-9]+(?:-[a-z0-9]+)+)_", name)
+    return m.group(1) if m else ""
+
+
+def read_local(path, http):
+    with open(path, "rb") as fh:
+        return fh.read()
 
 
 def dir_candidates(folder, styles):
@@ -242,34 +392,80 @@ def dir_candidates(folder, styles):
         raise SourceError(f"--from-dir {folder} has no folder for {', '.join(missing)} (it has: {', '.join(have)})")
     out = []
     for s in styles:
-        for f in sorted(os.listdir(os.path.join(folder, s))):
-            path = os.path.join(folder, s, f)
-            if os.path.isfile(path) and not f.startswith("."):
-                out.append((f"local-{safe_name(s)}-{safe_name(os.path.splitext(f)[0])}", s,
-                            lambda http, p=path: (open(p, "rb").read(), None)))
+        files = sorted(f for f in os.listdir(os.path.join(folder, s))
+                       if os.path.isfile(os.path.join(folder, s, f)) and not f.startswith("."))
+        for f, sid in local_ids(s, files).items():
+            out.append(Candidate(sid, s, artist_of_filename(f), "",
+                                 functools.partial(read_local, os.path.join(folder, s, f))))
     return out
 
 
-def csv_candidates(path, styles):
+def read_listing(path):
+    """The CSV's (url, label) rows; a file that cannot be parsed is a SourceError naming the line."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as e:
+        raise SourceError(f"--csv {path}: cannot be read ({e.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise SourceError(f"--csv {path} line {line}: not UTF-8 text; save the list as UTF-8 CSV") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows = []
+    try:
+        for row in reader:
+            if len(row) >= 2 and row[0].strip().lower() not in ("image_url", "url"):
+                rows.append((row[0].strip(), row[1].strip()))
+    except csv.Error as e:
+        raise SourceError(f"--csv {path} line {reader.line_num}: {e}; fix or remove that line") from None
+    return rows
+
+
+def fetch_url(url, http):
+    return http.get(url, max_bytes=MAX_IMAGE_MB << 20)[1]
+
+
+def csv_candidates(rows, styles):
+    """A URL listed under two different labels is left out (its label is unknown), with a warning."""
+    labels = {}
+    for url, lab in rows:
+        labels.setdefault(url, [])
+        if lab not in labels[url]:
+            labels[url].append(lab)
     out = []
-    with open(path, newline="") as fh:
-        for i, row in enumerate(csv.reader(fh)):
-            if len(row) < 2 or row[0].strip().lower() in ("image_url", "url"):
-                continue
-            url, label = row[0].strip(), row[1].strip()
-            if label in styles:
-                out.append((f"url-{hashlib.sha1(url.encode()).hexdigest()[:12]}", label,
-                            lambda http, u=url: (lambda r: (r.content, r.headers.get("Content-Length")))(http.get(u))))
+    for url, labs in labels.items():
+        if len(labs) > 1:
+            print(f"warning: {url} is listed as both {' and '.join(labs)}: left out, its style is ambiguous",
+                  file=sys.stderr)
+        elif labs[0] in styles:
+            out.append(Candidate(f"url-{hashlib.sha1(url.encode()).hexdigest()[:12]}", labs[0], "", "",
+                                 functools.partial(fetch_url, url)))
     return out
 
 
 # ---- verify and store ----
 
-def verify_image(data, expected_length=None):
+def open_rgb_bytes(data):
+    """Image bytes -> 8-bit RGB as the painting looks (the decoding rules of assignment_4a.py's open_rgb): 16-bit
+    scaled to 8 bits (not near-white), transparent pixels over white (not the colour hidden under them)."""
+    from PIL import Image
+    im = Image.open(io.BytesIO(data))
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit grayscale: scale to 8 bits
+        import numpy as np
+        a = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+        im = Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")  # transparent pixels become white, not whatever colour hides under them
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return im.convert("RGB")
+
+
+def verify_image(data):
     """-> (width, height, format) if data is a whole, decodable image that is not a placeholder; else ValueError."""
     from PIL import Image
-    if expected_length is not None and str(expected_length).isdigit() and int(expected_length) != len(data):
-        raise ValueError(f"truncated: {len(data)} of {expected_length} bytes")
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()  # decodes every pixel: a truncated file fails here
@@ -281,14 +477,13 @@ def verify_image(data, expected_length=None):
     return w, h, fmt
 
 
-def store(data, path):
-    """Write data to path as a JPEG, via a temporary name renamed once complete."""
-    from PIL import Image
+def write_jpeg(data, path):
+    """Write the image to path as a JPEG (JPEG bytes as they came; anything else converted as it looks), via a
+    temporary name renamed once complete. -> the bytes written."""
     tmp = path + ".part"
     if data[:3] != b"\xff\xd8\xff":  # not a JPEG: convert, so that every file is what its name says
         buf = io.BytesIO()
-        with Image.open(io.BytesIO(data)) as im:
-            im.convert("RGB").save(buf, "JPEG", quality=95)
+        open_rgb_bytes(data).save(buf, "JPEG", quality=95)
         data = buf.getvalue()
     with open(tmp, "wb") as fh:
         fh.write(data)
@@ -298,14 +493,18 @@ def store(data, path):
 
 class Store:
     """The output folder: a pool of verified images, then the train/val layout and the manifest built from it.
-    .state.json records each image's size, hash and dimensions, and the ids that failed."""
+    .state.json records each image's style, artist, genre, size, hash and dimensions, the ids that failed, and
+    the ids left out as duplicates. A pooled file is complete (written under a temporary name, then renamed), so a
+    file whose record a kill -9 lost is adopted again from the disk, not downloaded again."""
 
     def __init__(self, out):
         self.out = out
         self.pool = inside(out, ".pool")
         self.state_path = inside(out, ".state.json")
-        self.state = json.load(open(self.state_path)) if os.path.exists(self.state_path) else {"images": {}, "failed": {}}
-        self.lock = threading.Lock()
+        self.state = json.load(open(self.state_path)) if os.path.exists(self.state_path) else {}
+        for k in ("images", "failed", "duplicates"):
+            self.state.setdefault(k, {})
+        self.lock, self.saved = threading.Lock(), time.monotonic()
         os.makedirs(self.pool, exist_ok=True)
 
     def save_state(self):
@@ -313,6 +512,11 @@ class Store:
             with open(self.state_path + ".tmp", "w") as fh:
                 json.dump(self.state, fh)
             os.replace(self.state_path + ".tmp", self.state_path)
+            self.saved = time.monotonic()
+
+    def save_now_and_then(self):
+        if time.monotonic() - self.saved > SAVE_SECONDS:
+            self.save_state()
 
     def path_of(self, sid):
         """Where an image is now: in the pool or already in its split folder; None if not here."""
@@ -325,98 +529,165 @@ class Store:
                 return place
         return None
 
-    def add(self, sid, style, data, expected_length=None):
+    def pooled_bytes(self, sid):
+        """The bytes of a pooled file that has no record (its run was killed before saving it), else None."""
+        path = inside(self.pool, sid + ".jpg")
+        if sid in self.state["images"] or not os.path.exists(path):
+            return None
+        with open(path, "rb") as fh:
+            return fh.read()
+
+    def add(self, cand, data):
         """Verify (decode, size, not a placeholder) and store one image; ValueError if it is not usable."""
-        w, h, _ = verify_image(data, expected_length)
-        data = store(data, inside(self.pool, sid + ".jpg"))
+        w, h, _ = verify_image(data)
+        data = write_jpeg(data, inside(self.pool, cand.sid + ".jpg"))
         with self.lock:
-            self.state["images"][sid] = {"style": style, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                                         "width": w, "height": h}
-            self.state["failed"].pop(sid, None)
+            self.state["images"][cand.sid] = {"style": cand.style, "artist": cand.artist, "genre": cand.genre,
+                                              "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                                              "width": w, "height": h}
+            self.state["failed"].pop(cand.sid, None)
 
     def fail(self, sid, style, reason):
         with self.lock:
             self.state["failed"][sid] = {"style": style, "reason": reason}
 
 
-def download(store_, http, candidates, wanted, workers, seed, retry_failed, desc="downloading"):
-    """Fill each style up to wanted[style] images, in a seeded order of its candidates, in waves: a failed
-    image is replaced by the next candidate. -> per style: list of ids kept, in candidate order."""
+def spread_order(cands, seed, style):
+    """The order a style's candidates are tried in: seeded, and spread over artists: each artist's first painting,
+    then each one's second, ... (an implicit per-artist cap: the smallest one that still fills the quota), so that
+    400 paintings of a style are not the first 400 rows of one artist."""
+    cands = sorted(cands, key=lambda c: c.sid)
+    random.Random(f"{seed}-{style}").shuffle(cands)  # same seed and candidates -> same choice
+    artists = {a: i for i, a in enumerate(dict.fromkeys(c.artist for c in cands))}
+    rank, seen = {}, Counter()
+    for c in cands:
+        rank[c.sid] = (seen[c.artist], artists[c.artist])
+        seen[c.artist] += 1
+    return sorted(cands, key=lambda c: rank[c.sid])
+
+
+class Keeper:
+    """Which images are kept: per style in candidate order, each distinct image once (same stored bytes = same
+    painting, whatever row or style it came under: WikiArt holds some paintings twice)."""
+
+    def __init__(self, store_, wanted):
+        self.store, self.wanted = store_, wanted
+        self.kept = {s: [] for s in wanted}
+        self.sha = {}  # sha256 -> the id kept with it
+
+    def need(self, style):
+        return self.wanted[style] - len(self.kept[style])
+
+    def has(self, sid):
+        return sid in self.sha.values()
+
+    def offer(self, sid, style):
+        """-> True if kept, False if it duplicates an image already kept (recorded in the state)."""
+        sha = self.store.state["images"][sid]["sha256"]
+        first = self.sha.setdefault(sha, sid)
+        if first != sid:
+            self.store.state["duplicates"][sid] = {"style": style, "duplicate_of": first}
+            return False
+        self.kept[style].append(sid)
+        return True
+
+
+def download(store_, http, candidates, keeper, workers, seed, retry_failed, desc="downloading"):
+    """Fill each style up to its quota, in spread_order, in waves: a failed or duplicate image is replaced by the
+    next candidate. Decisions are taken in candidate order, so a run is reproducible whatever finishes first."""
     from tqdm import tqdm
     by_style = {}
-    for sid, style, fetch in candidates:
-        by_style.setdefault(style, []).append((sid, fetch))
-    order = {s: sorted(c, key=lambda c: c[0]) for s, c in by_style.items()}
-    for s in order:
-        random.Random(f"{seed}-{s}").shuffle(order[s])  # same seed and candidates -> same choice
-    kept = {s: [] for s in wanted}
-    pos = {s: 0 for s in wanted}
-    bar = tqdm(total=sum(wanted.values()) if max(wanted.values(), default=0) < ALL else None, desc=desc, unit="img",
-               file=sys.stderr)
+    for c in candidates:
+        by_style.setdefault(c.style, []).append(c)
+    order = {s: spread_order(c, seed, s) for s, c in by_style.items()}
+    pos = {s: 0 for s in keeper.wanted}
+    bar = tqdm(total=sum(keeper.wanted.values()) if max(keeper.wanted.values(), default=0) < ALL else None, desc=desc,
+               unit="img", file=sys.stderr)
 
-    def one(item):
-        sid, style, fetch = item
+    def one(cand):
         try:
-            data, length = fetch(http)
-            store_.add(sid, style, data, length)
-            return sid, style, None
+            data = store_.pooled_bytes(cand.sid) or cand.fetch(http)
+            store_.add(cand, data)
+            store_.save_now_and_then()
+            return None
         except (requests.RequestException, ValueError, OSError) as e:
-            store_.fail(sid, style, f"{e.__class__.__name__}: {e}"[:200])
-            return sid, style, e
+            store_.fail(cand.sid, cand.style, f"{e.__class__.__name__}: {e}"[:300])
+            return e
 
     with ThreadPoolExecutor(workers) as pool:
         while True:
             wave = []
-            for s in wanted:
-                cands, need = order.get(s, []), wanted[s] - len(kept[s])
+            for s in keeper.wanted:
+                cands, need = order.get(s, []), keeper.need(s)
                 while need > 0 and pos[s] < len(cands):
-                    sid, fetch = cands[pos[s]]
+                    cand = cands[pos[s]]
                     pos[s] += 1
-                    if store_.path_of(sid):  # finished in an earlier run
-                        kept[s].append(sid)
-                        bar.update(1)
-                        need -= 1
-                    elif sid in store_.state["failed"] and not retry_failed:
+                    if keeper.has(cand.sid) or (not retry_failed and (cand.sid in store_.state["duplicates"]
+                                                                      or cand.sid in store_.state["failed"])):
                         continue
-                    else:
-                        wave.append((sid, s, fetch))
-                        need -= 1
+                    wave.append(cand)
+                    need -= 1
             if not wave:
                 break
-            done = 0
-            for sid, style, err in pool.map(one, wave):
-                if err is None:
-                    kept[style].append(sid)
+            todo = [c for c in wave if not store_.path_of(c.sid)]  # the others finished in an earlier run
+            errors = dict(zip((c.sid for c in todo), pool.map(one, todo)))
+            for cand in wave:
+                err = errors.get(cand.sid)
+                if err is not None:
+                    tqdm.write(f"warning: {cand.sid} ({cand.style}): {err}", file=sys.stderr)
+                elif keeper.offer(cand.sid, cand.style):
                     bar.update(1)
-                else:
-                    tqdm.write(f"warning: {sid} ({style}): {err}", file=sys.stderr)
-                done += 1
-                if done % 50 == 0:
-                    store_.save_state()
             store_.save_state()
     bar.close()
-    rank = {s: {sid: i for i, (sid, _) in enumerate(order.get(s, []))} for s in wanted}
-    return {s: sorted(kept[s], key=rank[s].get) for s in wanted}
+    return keeper.kept
 
 
-def layout(store_, kept, val_fraction, seed):
-    """Move the kept images into train/<Style>/ and val/<Style>/ (stratified, seeded) and write manifest.csv."""
-    rows, wanted_paths = [], set()
+def artist_split(ids, artist_of, val_fraction, seed, style):
+    """-> the ids for val: whole artists, chosen in a seeded order until val holds about val_fraction of the style.
+    None where the style has fewer than two artists (then the split cannot keep artists apart)."""
+    by_artist = {}
+    for sid in ids:
+        by_artist.setdefault(artist_of[sid], []).append(sid)
+    if len(by_artist) < 2 or "" in by_artist:
+        return None
+    target = round(len(ids) * val_fraction)
+    artists = sorted(by_artist)
+    random.Random(f"{seed}-artists-{style}").shuffle(artists)
+    val = []
+    for a in artists[:-1]:  # never every artist: train keeps at least one
+        if len(val) >= target:
+            break
+        if abs(len(val) + len(by_artist[a]) - target) <= abs(len(val) - target) or not val:
+            val += by_artist[a]
+    return set(val)
+
+
+def layout(store_, kept, val_fraction, seed, by_artist=False):
+    """Move the kept images into train/<Style>/ and val/<Style>/ (stratified, seeded; with by_artist, whole artists
+    per split where a style has two or more) and write manifest.csv and duplicates.csv. -> (rows, notes)."""
+    rows, wanted_paths, notes = [], set(), []
+    images = store_.state["images"]
     for style, ids in kept.items():
         ids = list(ids)
         random.Random(f"{seed}-split-{style}").shuffle(ids)
-        n_val = round(len(ids) * val_fraction)
-        for i, sid in enumerate(ids):
-            split = "val" if i < n_val else "train"
+        val = artist_split(ids, {i: images[i].get("artist", "") for i in ids}, val_fraction, seed, style) \
+            if by_artist and val_fraction > 0 else None
+        if by_artist and val is None and ids:
+            notes.append(f"{style}: {len({images[i].get('artist', '') for i in ids})} artist(s) known, so train and "
+                         "val share them")
+        if val is None:
+            val = set(ids[:round(len(ids) * val_fraction)])
+        for sid in ids:
+            split = "val" if sid in val else "train"
             dst = inside(store_.out, split, safe_name(style), sid + ".jpg")
             src = store_.path_of(sid)
             if src != dst:
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 os.replace(src, dst)
             wanted_paths.add(dst)
-            rec = store_.state["images"][sid]
+            rec = images[sid]
             rows.append([split, style, os.path.relpath(dst, store_.out), sid, rec["bytes"], rec["sha256"],
-                         rec["width"], rec["height"]])
+                         rec["width"], rec["height"], rec.get("artist", ""), rec.get("genre", "")])
     for split in SPLITS:  # images of an earlier, different selection go back to the pool
         for root, _, files in os.walk(inside(store_.out, split)):
             for f in files:
@@ -424,113 +695,274 @@ def layout(store_, kept, val_fraction, seed):
                 if p not in wanted_paths:
                     os.replace(p, inside(store_.pool, f)) if f.endswith(".jpg") else os.remove(p)
     rows.sort()
-    with open(inside(store_.out, "manifest.csv.tmp"), "w", newline="") as fh:
+    write_csv(inside(store_.out, "manifest.csv"), ["split", "style", "file", "source_id", "bytes", "sha256", "width",
+                                                   "height", "artist", "genre"], rows)
+    dups = sorted([sid, d["style"], d["duplicate_of"]] for sid, d in store_.state["duplicates"].items()
+                  if d["style"] in kept)
+    write_csv(inside(store_.out, "duplicates.csv"), ["source_id", "style", "duplicate_of"], dups)
+    return rows, notes
+
+
+def write_csv(path, header, rows):
+    with open(path + ".tmp", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["split", "style", "file", "source_id", "bytes", "sha256", "width", "height"])
+        w.writerow(header)
         w.writerows(rows)
-    os.replace(inside(store_.out, "manifest.csv.tmp"), inside(store_.out, "manifest.csv"))
-    return rows
+    os.replace(path + ".tmp", path)
 
 
-# ---- parquet shards ----
+# ---- parquet shards (through huggingface_hub) ----
 
-def parquet_fill(store_, http, args, kept, wanted, names):
-    """Read the dataset's parquet shards one at a time, adding images for the styles still short of their quota."""
+class TailFile(io.RawIOBase):
+    """A file of `size` bytes of which only the last bytes (`tail`) are here: enough for pyarrow to read a parquet
+    footer (row counts, row groups, column statistics) without downloading the shard."""
+
+    def __init__(self, size, tail):
+        self.size, self.tail, self.pos = size, tail, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=0):
+        self.pos = {0: offset, 1: self.pos + offset, 2: self.size + offset}[whence]
+        return self.pos
+
+    def tell(self):
+        return self.pos
+
+    def readinto(self, b):
+        start = self.pos - (self.size - len(self.tail))
+        if start < 0:
+            raise OSError("read outside the footer")
+        data = self.tail[start:start + len(b)]
+        b[:len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+
+def shard_url(args, name):
+    from huggingface_hub import hf_hub_url
+    return hf_hub_url(args.dataset, f"data/{name}", repo_type="dataset", endpoint=args.hub_url)
+
+
+def shard_footer(http, args, name):
+    """-> pyarrow FileMetaData of a shard, from two ranged requests for its last bytes (HF_TOKEN is sent)."""
     import pyarrow.parquet as pq
-    short = {s: wanted[s] - len(kept[s]) for s in wanted if len(kept[s]) < wanted[s]}
+    from huggingface_hub.utils import build_hf_headers
+    headers = build_hf_headers()
+    want = 1 << 16
+    while True:
+        r, tail = http.get(shard_url(args, name), ok=(200, 206), headers=dict(headers, Range=f"bytes=-{want}"))
+        size = int(r.headers["Content-Range"].rsplit("/", 1)[1]) if r.status_code == 206 else len(tail)
+        if tail[-4:] != b"PAR1":
+            raise SourceError(f"{name}: not a parquet file (its last bytes are not PAR1)")
+        need = int.from_bytes(tail[-8:-4], "little") + 8
+        if need <= len(tail) or len(tail) >= size:
+            return pq.read_metadata(TailFile(size, tail))
+        want = need
+
+
+def may_hold(meta, style_column, wanted):
+    """False when the shard's column statistics prove it has no row of the wanted style indices."""
+    col = meta.schema.names.index(style_column) if style_column in meta.schema.names else None
+    if col is None:
+        return True
+    for g in range(meta.num_row_groups):
+        st = meta.row_group(g).column(col).statistics
+        if st is None or not st.has_min_max or any(st.min <= s <= st.max for s in wanted):
+            return True
+    return False
+
+
+def parquet_fill(store_, http, args, keeper, names, skip_rows):
+    """Add images for the styles still short of their quota from the dataset's parquet shards, read one at a time.
+    Row ids are global (hf<row>), the same as the viewer's: rows below skip_rows (the viewer served them) are not
+    considered again, and a shard is not downloaded when all its rows are below skip_rows or its column statistics
+    show none of the missing styles."""
+    import pyarrow.parquet as pq
+    short = [s for s in keeper.wanted if keeper.need(s) > 0]
     if not short:
-        return kept
-    print(f"parquet: {count(sum(short.values()))} images wanted for {len(short)} style(s); this reads up to "
-          f"{PARQUET_SHARDS} shards of ~{PARQUET_SHARD_MB} MB each (~{PARQUET_SHARDS * PARQUET_SHARD_MB / 1000:.0f} GB), "
-          "one at a time, and stops as soon as every style has its quota", file=sys.stderr)
-    done_shards = set(store_.state.setdefault("parquet_done", []))
+        return keeper.kept
+    artists, genres = names["artist"], names["genre"]
+    print(f"parquet: {count(sum(keeper.need(s) for s in short))} images wanted for {len(short)} style(s); this reads "
+          f"up to {PARQUET_SHARDS} shards of ~{PARQUET_SHARD_MB} MB each "
+          f"(~{PARQUET_SHARDS * PARQUET_SHARD_MB / 1000:.0f} GB), one at a time, and stops as soon as every style has "
+          f"its quota" + (f"; rows 0-{skip_rows - 1} came from the viewer and are skipped" if skip_rows else ""),
+          file=sys.stderr)
+    done = store_.state.setdefault("parquet_done", {})
+    first_row = 0
     for shard in range(PARQUET_SHARDS):
+        short = [s for s in short if keeper.need(s) > 0]
         if not short:
             break
         name = f"train-{shard:05d}-of-{PARQUET_SHARDS:05d}.parquet"
-        if name in done_shards:
+        footer = None if name in done else shard_footer(http, args, name)
+        rows = done[name]["rows"] if footer is None else footer.num_rows
+        start, first_row = first_row, first_row + rows
+        if footer is None or first_row <= skip_rows:  # read in an earlier run, or every row came from the viewer
             continue
-        path = fetch_shard(http, args, name, inside(store_.out, ".parquet"))
-        table = pq.ParquetFile(path)
-        cands, row = [], 0
-        for batch in table.iter_batches(columns=["image", "style"], batch_size=256):
-            for img, style in zip(batch.column("image").to_pylist(), batch.column("style").to_pylist()):
-                s = names[style] if isinstance(style, int) else style
-                if s in short:
-                    cands.append((f"pq{shard:02d}-{row:06d}", s, img["bytes"]))
+        if not may_hold(footer, "style", [names["style"].index(s) for s in short]):
+            print(f"parquet: {name} skipped, its statistics show none of {', '.join(short)}", file=sys.stderr)
+            done[name] = {"rows": rows}
+            continue
+        path, ours = fetch_shard(http, args, name, inside(store_.out, ".parquet"))
+        cands, images, row = [], {}, start
+        for batch in pq.ParquetFile(path).iter_batches(columns=["image", "artist", "genre", "style"], batch_size=256):
+            for img, a, g, st in zip(*(batch.column(c).to_pylist() for c in ("image", "artist", "genre", "style"))):
+                s = names["style"][st] if isinstance(st, int) else st
+                if row >= skip_rows and s in short:
+                    sid = f"hf{row:06d}"
+                    images[sid] = img["bytes"]
+                    cands.append(Candidate(sid, s, label(artists, a), label(genres, g),
+                                           functools.partial(from_memory, images, sid)))
                 row += 1
-        by_style = {}
-        for sid, s, data in cands:
-            by_style.setdefault(s, []).append((sid, data))
-        for s in list(short):
-            for sid, data in by_style.get(s, []):
-                if short[s] == 0:
-                    break
-                if store_.path_of(sid):
-                    if sid not in kept[s]:
-                        kept[s].append(sid)
-                        short[s] -= 1
-                    continue
-                try:
-                    store_.add(sid, s, data)
-                    kept[s].append(sid)
-                    short[s] -= 1
-                except ValueError as e:
-                    store_.fail(sid, s, str(e))
-            if short[s] == 0:
-                del short[s]
-        store_.state["parquet_done"].append(name)
+        download(store_, http, cands, keeper, args.workers, args.seed, args.retry_failed, desc=f"shard {shard}")
+        done[name] = {"rows": rows}
         store_.save_state()
-        os.remove(path)  # one shard on disk at a time
-    return kept
+        if ours:
+            os.remove(path)  # one shard on disk at a time (a shard in the Hugging Face cache stays there)
+    return keeper.kept
+
+
+def from_memory(images, sid, http):
+    """A candidate's fetch for bytes already read from a shard."""
+    return images[sid]
 
 
 def fetch_shard(http, args, name, folder):
-    """Download one shard with HTTP Range resume; verify its size and (where the Hub says it) its sha256."""
-    os.makedirs(folder, exist_ok=True)
-    url = f"{args.hub_url.rstrip('/')}/datasets/{args.dataset}/resolve/main/data/{name}"
-    path = inside(folder, name)
-    if os.path.exists(path):  # completed and verified before an interruption
-        return path
-    head = http.session.head(url, allow_redirects=False, timeout=args.timeout)
-    size = head.headers.get("X-Linked-Size") or head.headers.get("Content-Length")
-    sha = (head.headers.get("X-Linked-Etag") or "").strip('"')
-    have = os.path.getsize(path + ".part") if os.path.exists(path + ".part") else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    r = http.get(url, ok_statuses=(200, 206), headers=headers, stream=True)
-    mode = "ab" if r.status_code == 206 else "wb"
-    with open(path + ".part", mode) as fh:
-        for chunk in r.iter_content(1 << 20):
-            fh.write(chunk)
-    got = os.path.getsize(path + ".part")
-    if size and int(size) != got:
-        if got > int(size):
-            os.remove(path + ".part")
-        raise SourceError(f"{name}: {got} of the {size} bytes announced arrived; run the same command again to resume")
-    if len(sha) == 64:
+    """-> (path, ours). A shard already in the Hugging Face cache (e.g. from datasets.load_dataset) is used in place;
+    otherwise huggingface_hub downloads it into folder (resumable), and its sha256 is checked against the Hub's."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, try_to_load_from_cache
+    filename = f"data/{name}"
+    cached = try_to_load_from_cache(args.dataset, filename, repo_type="dataset")
+    if isinstance(cached, str):
+        print(f"parquet: {name} from the Hugging Face cache ({cached})", file=sys.stderr)
+        return cached, False
+    for attempt in range(args.retries + 1):  # HEAD and (ranged) GET: huggingface_hub resumes its .incomplete file
+        try:
+            expected = get_hf_file_metadata(shard_url(args, name)).etag or ""
+            path = hf_hub_download(args.dataset, filename, repo_type="dataset", endpoint=args.hub_url,
+                                   local_dir=folder, etag_timeout=args.timeout)
+            break
+        except Exception as e:  # huggingface_hub's errors (HTTP, network, cache): what happened, how to resume
+            if attempt == args.retries or "404" in str(e) or "EntryNotFound" in e.__class__.__name__:
+                raise SourceError(f"{name} could not be downloaded ({e.__class__.__name__}: "
+                                  f"{str(e).splitlines()[0]}); run the same command again to resume") from None
+            time.sleep(args.backoff * 2 ** attempt)
+    if re.fullmatch(r"[0-9a-f]{64}", expected):
         h = hashlib.sha256()
-        with open(path + ".part", "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
+        with open(path, "rb") as fh:
+            for chunk in iter(functools.partial(fh.read, 1 << 20), b""):
                 h.update(chunk)
-        if h.hexdigest() != sha:
-            os.remove(path + ".part")
-            raise SourceError(f"{name}: sha256 mismatch; run again to download it anew")
-    os.replace(path + ".part", path)
-    return path
+        if h.hexdigest() != expected:
+            os.remove(path)
+            raise SourceError(f"{name}: sha256 differs from the Hub's; run the same command again to download it anew")
+    return path, True
+
+
+# ---- the plan, the summary ----
+
+def artists_line(artists):
+    """'12 artists, top claude-monet 35%' from a Counter of artist names."""
+    known = Counter({a: n for a, n in artists.items() if a})
+    if not known:
+        return "artists unknown"
+    top, n = known.most_common(1)[0]
+    return f"{len(known)} artist{'s' * (len(known) > 1)}, top {top} {n / sum(artists.values()):.0%}"
+
+
+def print_plan(cands, wanted, source, argv, viewer_rows, partial):
+    """Per style: candidates against the quota and their artists; a short style is named with the command that
+    fills it and what that costs, before any image is fetched."""
+    by_style = {s: Counter() for s in wanted}
+    for c in cands:
+        by_style[c.style][c.artist] += 1
+    print(f"plan ({source}{f', {viewer_rows} rows, a partial export' if partial else ''}):")
+    print(f"  {'style':24s} {'candidates':>10s} {'wanted':>6s}  artists")
+    short = []
+    for s, artists in by_style.items():
+        n = sum(artists.values())
+        print(f"  {s:24s} {n:10d} {count(wanted[s]):>6s}  {artists_line(artists)}")
+        if n < wanted[s] < ALL:
+            short.append(s)
+    if short and source == "viewer":
+        covered = viewer_rows * PARQUET_SHARDS // 81444 if partial else 0
+        cmd = " ".join(shlex.quote(a) for a in ["python", "download_wikiart.py"] + strip_source(argv) +
+                       ["--source", "viewer+parquet"])
+        print(f"  short: {', '.join(short)}. To fill {'them' if len(short) > 1 else 'it'} from the full dataset: "
+              f"{cmd}  (reads up to {PARQUET_SHARDS - covered} parquet shards, "
+              f"~{(PARQUET_SHARDS - covered) * PARQUET_SHARD_MB / 1000:.0f} GB, one at a time, skipping the shards "
+              "the viewer covered and those whose statistics lack the style, stopping once every quota is met)")
+    sys.stdout.flush()
+
+
+def strip_source(argv):
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--source":
+            skip = True
+        elif not a.startswith("--source="):
+            out.append(a)
+    return out
+
+
+def summary(kept, wanted, failed_counts, dup_counts, images):
+    lines = [f"{'style':24s} {'wanted':>6s} {'got':>5s} {'failed':>6s} {'dupl.':>5s}  artists"]
+    for s in wanted:
+        short = wanted[s] - len(kept[s]) if wanted[s] < ALL else 0
+        artists = Counter(images[i].get("artist", "") for i in kept[s])
+        lines.append(f"{s:24s} {count(wanted[s]):>6s} {len(kept[s]):5d} {failed_counts.get(s, 0):6d} "
+                     f"{dup_counts.get(s, 0):5d}  {artists_line(artists)}" + (f"   short by {short}" if short else ""))
+    return "\n".join(lines)
 
 
 # ---- main ----
 
-def summary(kept, wanted, failed_counts):
-    lines = [f"{'style':24s} {'wanted':>6s} {'got':>5s} {'failed':>6s}"]
-    for s in wanted:
-        short = wanted[s] - len(kept[s]) if wanted[s] < ALL else 0
-        lines.append(f"{s:24s} {count(wanted[s]):>6s} {len(kept[s]):5d} {failed_counts.get(s, 0):6d}"
-                     + (f"   short by {short}" if short else ""))
-    return "\n".join(lines)
+def collect(args, http, store_, argv):
+    """Candidates from the chosen source, the plan printed, the images downloaded. -> the Keeper."""
+    if args.from_dir or args.csv:
+        rows = read_listing(args.csv) if args.csv else None
+        if args.styles == ["all"]:
+            args.styles = sorted({lab for _, lab in rows}) if rows is not None else sorted(
+                d for d in os.listdir(args.from_dir) if os.path.isdir(os.path.join(args.from_dir, d))
+                and not d.startswith("."))
+        check_style_names(args.styles)
+        keeper = Keeper(store_, {s: args.per_style for s in args.styles})
+        cands = dir_candidates(args.from_dir, args.styles) if args.from_dir else csv_candidates(rows, args.styles)
+        print_plan(cands, keeper.wanted, "--from-dir" if args.from_dir else "--csv", argv, 0, False)
+        download(store_, http, cands, keeper, args.workers, args.seed, args.retry_failed)
+        return keeper
+    viewer = Viewer(http, args)
+    try:
+        names = {f: viewer.names(f) for f in ("style", "artist", "genre")}
+    except requests.ConnectionError as e:
+        raise SourceError(f"cannot reach {args.viewer_url} ({e.__class__.__name__}): check the internet "
+                          "connection, or build the subset from files you have with --from-dir PATH") from None
+    if args.styles == ["all"]:
+        args.styles = list(names["style"])
+    unknown = [s for s in args.styles if s not in names["style"]]
+    if unknown:
+        raise SourceError(f"--styles: {', '.join(unknown)} not in {args.dataset}; it has: {', '.join(names['style'])}")
+    check_style_names(args.styles)
+    keeper = Keeper(store_, {s: args.per_style for s in args.styles})
+    skip_rows = 0
+    if args.source in ("viewer", "viewer+parquet"):
+        cands, total, partial = viewer.candidates(set(args.styles), args.workers)
+        print_plan(cands, keeper.wanted, "viewer", argv, total, partial)
+        download(store_, http, cands, keeper, args.workers, args.seed, args.retry_failed)
+        skip_rows = total if partial and not viewer.failed_pages else 0
+    if args.source in ("parquet", "viewer+parquet"):
+        parquet_fill(store_, http, args, keeper, names, skip_rows)
+    return keeper
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     http = Http(args)
     os.makedirs(args.out, exist_ok=True)
@@ -538,57 +970,32 @@ def main(argv=None):
     if args.retry_failed:
         store_.state["failed"] = {}
     t0 = time.time()
-    every = args.styles == ["all"]
-    wanted = {} if every else {s: args.per_style for s in args.styles}
     try:
-        if every and args.from_dir:
-            args.styles = sorted(d for d in os.listdir(args.from_dir) if os.path.isdir(os.path.join(args.from_dir, d))
-                                 and not d.startswith("."))
-        elif every and args.csv:
-            args.styles = sorted({row[1].strip() for row in csv.reader(open(args.csv, newline="")) if len(row) >= 2
-                                  and row[0].strip().lower() not in ("image_url", "url")})
-        if args.from_dir or args.csv:
-            wanted = {s: args.per_style for s in args.styles}
-            cands = dir_candidates(args.from_dir, args.styles) if args.from_dir else csv_candidates(args.csv, args.styles)
-            kept = download(store_, http, cands, wanted, args.workers, args.seed, args.retry_failed)
-        else:
-            viewer = Viewer(http, args)
-            try:
-                names = viewer.style_names()
-            except requests.ConnectionError as e:
-                raise SourceError(f"cannot reach {args.viewer_url} ({e.__class__.__name__}): check the internet "
-                                  "connection, or build the subset from files you have with --from-dir PATH") from None
-            if every:
-                args.styles = list(names)
-                wanted = {s: args.per_style for s in args.styles}
-            unknown = [s for s in args.styles if s not in names]
-            if unknown:
-                raise SourceError(f"--styles: {', '.join(unknown)} not in {args.dataset}; it has: {', '.join(names)}")
-            kept = {s: [] for s in wanted}
-            if args.source in ("viewer", "viewer+parquet"):
-                cands, total, partial = viewer.candidates(set(args.styles), args.workers)
-                print(f"viewer: {total} rows{' (a partial export of the dataset)' if partial else ''}, "
-                      f"{len(cands)} in the wanted styles", file=sys.stderr)
-                kept = download(store_, http, cands, wanted, args.workers, args.seed, args.retry_failed)
-            if args.source in ("parquet", "viewer+parquet"):
-                kept = parquet_fill(store_, http, args, kept, wanted, names)
+        keeper = collect(args, http, store_, argv)
     except (SourceError, ValueError) as e:
+        store_.save_state()
         sys.exit(f"error: {e}")
     except requests.RequestException as e:
+        store_.save_state()
         sys.exit(f"error: the source failed after {args.retries} retries ({e}); run the same command again to resume")
     except KeyboardInterrupt:
         store_.save_state()
         sys.exit("\ninterrupted: what finished is kept; run the same command again to resume")
     store_.save_state()
-    rows = layout(store_, kept, args.val_fraction, args.seed)
-    failed = {}
+    kept, wanted = keeper.kept, keeper.wanted
+    rows, notes = layout(store_, kept, args.val_fraction, args.seed, args.split_by_artist)
+    failed, dups = Counter(), Counter()
     for rec in store_.state["failed"].values():
-        failed[rec["style"]] = failed.get(rec["style"], 0) + 1
+        failed[rec["style"]] += 1
+    for rec in store_.state["duplicates"].values():
+        dups[rec["style"]] += 1
     n = len(rows)
-    dt = time.time() - t0
-    print(summary(kept, wanted, failed))
+    print(summary(kept, wanted, failed, dups, store_.state["images"]))
+    for note in notes:
+        print(f"--split-by-artist: {note}")
     print(f"{n} images in {args.out} ({sum(r[0] == 'train' for r in rows)} train, {sum(r[0] == 'val' for r in rows)} "
-          f"val), manifest.csv written; {dt:.0f}s")
+          f"val), manifest.csv written; {sum(dups[s] for s in wanted)} duplicate(s) left out (duplicates.csv); "
+          f"{time.time() - t0:.0f}s")
     short = [s for s in wanted if len(kept[s]) < wanted[s] < ALL]
     if short and args.source == "viewer" and not (args.from_dir or args.csv):
         print(f"{len(short)} style(s) fell short of {args.per_style}: python download_wikiart.py --source viewer+parquet "

@@ -26,6 +26,18 @@ def torch_home(tmp_path_factory):
         os.environ["TORCH_HOME"] = old
 
 
+@pytest.fixture(autouse=True)
+def no_real_hugging_face(tmp_path_factory, monkeypatch):
+    """huggingface_hub sees an empty cache and no token: no test reads the user's cache or sends their token."""
+    import huggingface_hub.constants as hc
+    home = tmp_path_factory.mktemp("hf_home")  # per test: one test's cached shards are not another's
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(hc, "HF_TOKEN_PATH", str(home / "token"))
+    monkeypatch.setattr(hc, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+
+
 def cache_path(weights):
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
 

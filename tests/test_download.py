@@ -101,29 +101,37 @@ def test_same_seed_same_subset_other_seed_other_subset(server, tmp_path):
 
 
 def test_parquet_source_stops_when_quota_is_met(tmp_path, capsys):
-    shards = {0: [(1, jpeg(1, 100 + i)) for i in range(6)] + [(2, jpeg(2, 200 + i)) for i in range(5)],
-              1: [(2, jpeg(2, 300 + i)) for i in range(10)], 2: [(2, jpeg(2, 400 + i)) for i in range(10)]}
-    fake = FakeHF(shards=shards).start()
+    extra = [(1, jpeg(1, 100 + i)) for i in range(6)] + [(2, jpeg(2, 200 + i)) for i in range(5)] + \
+        [(2, jpeg(2, 300 + i)) for i in range(20)]
+    fake = FakeHF(counts={}, extra=extra, shard_sizes=[11, 10, 10]).start()
     try:
         rows = dl(fake, tmp_path / "w", "--source", "parquet", "--styles", "Cubism", "Rococo", "--per-style", "6")
     finally:
         fake.stop()
     assert sum(r["style"] == "Cubism" for r in rows) == 6 and sum(r["style"] == "Rococo" for r in rows) == 6
     assert "one at a time, and stops as soon as every style has its quota" in capsys.readouterr().err
-    got = {p.rsplit("/", 1)[1] for p in fake.requests if p.endswith(".parquet")}
-    assert got == {"train-00000-of-00072.parquet", "train-00001-of-00072.parquet"}  # shard 2 never read
-    assert not list((tmp_path / "w" / ".parquet").glob("*.parquet"))  # one shard on disk at a time, then gone
+    assert fake.shard_reads() == {"train-00000-of-00072.parquet", "train-00001-of-00072.parquet"}  # not shard 2
+    assert not list((tmp_path / "w" / ".parquet").rglob("*.parquet"))  # one shard on disk at a time, then gone
+    assert {r["source_id"] for r in rows if r["style"] == "Rococo"} <= {f"hf{i:06d}" for i in range(6, 21)}
 
 
-def test_viewer_then_parquet_fills_the_short_style(tmp_path):
-    fake = FakeHF(counts={0: 10, 2: 3}, shards={0: [(2, jpeg(2, 500 + i)) for i in range(10)]}).start()
+def test_viewer_then_parquet_adds_only_rows_the_viewer_did_not_serve(tmp_path, capsys):
+    """The viewer serves rows 0-12 (10 Baroque, 3 Rococo); the shards hold them again (shard 0: rows 0-7, shard 1:
+    rows 8-22) plus 10 more Rococo. Catches: shard rows under new ids (the viewer's paintings twice), a shard the
+    viewer covered downloaded anyway, the viewer's rows fetched again."""
+    fake = FakeHF(counts={0: 10, 2: 3}, extra=[(2, jpeg(2, 500 + i)) for i in range(10)], shard_sizes=[8, 15]).start()
     try:
         rows = dl(fake, tmp_path / "w", "--source", "viewer+parquet", "--styles", "Baroque", "Rococo",
                   "--per-style", "8")
     finally:
         fake.stop()
     rococo = [r for r in rows if r["style"] == "Rococo"]
-    assert len(rococo) == 8 and sum(r["source_id"].startswith("hf") for r in rococo) == 3
+    viewer_rococo = {f"hf{i:06d}" for i in range(13) if fake.rows[i][0] == 2}
+    assert len(rococo) == 8 and viewer_rococo <= {r["source_id"] for r in rococo}
+    assert {r["source_id"] for r in rococo} - viewer_rococo <= {f"hf{i:06d}" for i in range(13, 23)}
+    assert len({r["sha256"] for r in rows}) == len(rows) == 16
+    assert fake.shard_reads() == {"train-00001-of-00072.parquet"}  # shard 0 is all viewer rows: only its footer
+    assert "rows 0-12 came from the viewer and are skipped" in capsys.readouterr().err
 
 
 def test_from_dir_and_csv(server, tmp_path):
@@ -215,15 +223,15 @@ def test_the_full_27_style_wikiart_path(alexnet_weights, tmp_path, capsys):
     import json
     import assignment_4a as a4a
     from fake_hf import WIKIART_27, FakeHF, jpeg
-    shards = {k: [((2 * k + j) % 27, jpeg((2 * k + j) % 27, 1000 + 2 * k + j)) for j in range(2)]
-              for k in range(dw.PARQUET_SHARDS)}  # 144 paintings, 5 or 6 per style, spread over all 72 shards
-    fake = FakeHF(names=WIKIART_27, shards=shards).start()
+    extra = [(i % 27, jpeg(i % 27, 1000 + i)) for i in range(2 * dw.PARQUET_SHARDS)]
+    # 144 paintings, 5 or 6 per style, spread over all 72 shards
+    fake = FakeHF(counts={}, names=WIKIART_27, extra=extra, shard_sizes=[2] * dw.PARQUET_SHARDS).start()
     try:
         rows = dl(fake, tmp_path / "w27", "--source", "parquet", "--styles", "all", "--per-style", "all")
     finally:
         fake.stop()
     assert len(rows) == 144 and len({r["style"] for r in rows}) == 27
-    assert sum(p.endswith(".parquet") for p in fake.requests) == dw.PARQUET_SHARDS
+    assert len(fake.shard_reads()) == dw.PARQUET_SHARDS
     out = capsys.readouterr().out
     assert "Ukiyo_e" in out and "   all " in out and "short by" not in out
     assert all(sum(r["split"] == "val" and r["style"] == s for r in rows) == 1 for s in WIKIART_27)
@@ -237,14 +245,17 @@ def test_the_full_27_style_wikiart_path(alexnet_weights, tmp_path, capsys):
 def test_the_default_styles_come_whole_from_the_viewers_partial_export(tmp_path, capsys):
     """The viewer serves the real export's styles in blocks (unshuffled) and no Rococo. Catches: default styles that
     the viewer cannot fill (the old Rococo and Cubism stand-ins gave 9 styles and ~3,470 paintings)."""
-    from fake_hf import WIKIART_27, PARTIAL_EXPORT_TENTH, FakeHF
+    from fake_hf import PARTIAL_EXPORT_ARTISTS, PARTIAL_EXPORT_TENTH, WIKIART_27, FakeHF
     counts = {WIKIART_27.index(s): n for s, n in PARTIAL_EXPORT_TENTH.items()}
-    fake = FakeHF(counts=counts, names=WIKIART_27, shuffle=False).start()
+    artists = {WIKIART_27.index(s): n for s, n in PARTIAL_EXPORT_ARTISTS.items()}
+    dups = {i: i - 1 for i in range(5, 1000, 97)}  # a painting under two rows now and then
+    fake = FakeHF(counts=counts, names=WIKIART_27, shuffle=False, artists=artists, duplicates=dups).start()
     try:
         rows = dl(fake, tmp_path / "w", "--per-style", "40")  # the default run, scaled down 10x
     finally:
         fake.stop()
     got = {s: sum(r["style"] == s for r in rows) for s in dw.STYLES}
     assert got == {s: 40 for s in dw.STYLES} and len(rows) == 400
+    assert len({r["sha256"] for r in rows}) == 400  # 400 distinct paintings, duplicates replaced
     assert "fell short" not in capsys.readouterr().out
     assert "Rococo" not in PARTIAL_EXPORT_TENTH and PARTIAL_EXPORT_TENTH["Cubism"] < 40  # why they are not the default

@@ -1,0 +1,255 @@
+"""download_wikiart.py against the service as it really is (tests/fake_hf.py imitates its quirks): the plan before
+any image, robust HTTP, no painting twice, artists in the data, the parquet route through huggingface_hub, and bad
+local input."""
+import csv
+import importlib
+import io
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import download_wikiart as dw
+from fake_hf import FakeHF, jpeg
+
+
+def dl(fake, out, *extra):
+    dw.main(["--out", str(out), "--viewer-url", fake.url, "--hub-url", fake.url, "--backoff", "0.01",
+             "--workers", "4", *extra])
+    return list(csv.DictReader(open(out / "manifest.csv")))
+
+
+@pytest.fixture
+def serve():
+    fakes = []
+
+    def start(**kw):
+        fakes.append(FakeHF(**kw).start())
+        return fakes[-1]
+    yield start
+    for f in fakes:
+        f.stop()
+
+
+def test_the_plan_comes_before_any_image_and_names_the_command_for_a_short_style(serve, tmp_path, monkeypatch,
+                                                                                   capsys):
+    """Catches: no plan, a plan printed after the downloads, a short style without its command, pages read one at
+    a time (a lock around the request), /info asked more than once."""
+    fake = serve(counts={0: 30, 2: 5}, shuffle=False)
+    fake.cold_pages = {0: 0.3}
+    seen = {}
+    real = dw.print_plan
+
+    def spy(*a):
+        seen["assets"] = sum(fake.asset_requests.values())
+        return real(*a)
+    monkeypatch.setattr(dw, "print_plan", spy)
+    monkeypatch.setattr(dw, "PAGE", 10)  # 4 pages of 10 rows, read at once
+    for off in (10, 20, 30):
+        fake.cold_pages[off] = 0.3
+    dl(fake, tmp_path / "w", "--styles", "Baroque", "Rococo", "--per-style", "10")
+    out = capsys.readouterr().out
+    assert seen["assets"] == 0  # the plan is printed before a single image is fetched
+    plan = out[out.index("plan (viewer, 35 rows, a partial export)"):]
+    assert "Baroque" in plan and "30" in plan and "Rococo" in plan
+    cmd = (f"python download_wikiart.py --out {tmp_path / 'w'} --viewer-url {fake.url} --hub-url {fake.url} "
+           "--backoff 0.01 --workers 4 --styles Baroque Rococo --per-style 10 --source viewer+parquet")
+    assert f"short: Rococo. To fill it from the full dataset: {cmd}  (reads up to" in plan
+    assert out.index("plan (") < out.index("short by 5")  # the plan, then the summary
+    assert fake.max_pages_in_flight >= 2 and fake.info_requests == 1
+
+
+def test_robust_http_every_quirk_of_the_real_service(serve, tmp_path, monkeypatch, capsys):
+    """Catches: a gzipped body taken as truncated; Retry-After as an HTTP date not understood or a huge one obeyed;
+    a 404 for an evicted asset failing the image; a trickling body hanging the run; an oversized body kept; one
+    failing page ending the run."""
+    monkeypatch.setattr(dw, "DEADLINE", 0.3)
+    monkeypatch.setattr(dw, "MAX_IMAGE_MB", 1)
+    monkeypatch.setattr(dw, "RETRY_AFTER_CAP", 0.2)
+    monkeypatch.setattr(dw, "PAGE", 20)
+    fake = serve(counts={0: 60})
+    baroque = list(range(60))
+    fake.gzip = set(baroque[0:3])
+    fake.evict = set(baroque[3:5])
+    fake.trickle = {baroque[5]}
+    fake.huge = {baroque[6]}
+    fake.rate_limited_date = 2         # Retry-After: <HTTP date 60 s ahead>, capped at 0.2 s
+    fake.retry_after_date_s = 60
+    t0 = time.monotonic()
+    fake.broken_pages = {40}           # rows 40-59: a 500 UnexpectedError, always
+    rows = dl(fake, tmp_path / "w", "--styles", "Baroque", "--per-style", "45", "--retries", "2")
+    err = capsys.readouterr().err
+    assert time.monotonic() - t0 < 30  # the 60 s Retry-After was capped
+    kept = {int(r["source_id"][2:]) for r in rows}
+    assert kept == set(range(40)) - {5, 6}  # the broken page's rows are left out, the run goes on
+    assert set(baroque[0:5]) <= kept        # gzipped and evicted images are kept
+    assert not kept & {baroque[5], baroque[6]}
+    assert "rows 40-59 could not be read (HTTP 500 UnexpectedError" in err and "run the same command later" in err
+    assert "the server is trickling" in err and "larger than 1 MB: not a painting" in err
+    assert "asked to wait" in err and "(Retry-After); waiting 0.2 s instead" in err
+    # refused (404) until its page was read again; one re-read renews every URL on the page
+    assert all(fake.asset_requests[i] <= 2 for i in fake.evict) and sum(fake.asset_requests[i] for i in fake.evict) > 2
+    assert fake.requests["/rows"] >= 4 + 1
+    for r in rows:  # gzip: the stored file is the image, not the gzip stream
+        assert (tmp_path / "w" / r["file"]).read_bytes()[:3] == b"\xff\xd8\xff"
+
+
+def test_a_killed_run_adopts_what_it_had_stored(serve, tmp_path, monkeypatch):
+    """Catches: images in the pool whose record a kill -9 lost being downloaded again."""
+    fake = serve(counts={0: 30})
+    out = tmp_path / "w"
+    real_add, calls = dw.Store.add, {"n": 0}
+
+    def add_then_interrupt(self, *a):
+        calls["n"] += 1
+        if calls["n"] == 13:
+            raise KeyboardInterrupt
+        return real_add(self, *a)
+    monkeypatch.setattr(dw.Store, "add", add_then_interrupt)
+    with pytest.raises(SystemExit):
+        dl(fake, out, "--styles", "Baroque", "--per-style", "20", "--workers", "1")
+    monkeypatch.setattr(dw.Store, "add", real_add)
+    state = json.load(open(out / ".state.json"))
+    lost = sorted(state["images"])[:5]
+    for sid in lost:  # as if the kill came before these records reached the disk
+        del state["images"][sid]
+    json.dump(state, open(out / ".state.json", "w"))
+    rows = dl(fake, out, "--styles", "Baroque", "--per-style", "20")
+    assert len(rows) == 20
+    assert all(fake.asset_requests[int(sid[2:])] == 1 for sid in lost), (lost, fake.asset_requests)
+    assert sum(fake.asset_requests.values()) <= 21  # at most the image the interrupt cut off, twice
+
+
+def test_no_painting_twice(serve, tmp_path, capsys):
+    """WikiArt holds some paintings under two rows. Catches: the same image kept twice (or once in train and once
+    in val), duplicates not replaced by other paintings, no record of what was dropped."""
+    fake = serve(counts={0: 30, 1: 30}, shuffle=False, duplicates={1: 0, 2: 0, 3: 10, 35: 20})  # 35: Cubism = Baroque
+    rows = dl(fake, tmp_path / "w", "--styles", "Baroque", "Cubism", "--per-style", "30")
+    assert len(rows) == 27 + 29 and len({r["sha256"] for r in rows}) == len(rows)
+    dups = list(csv.DictReader(open(tmp_path / "w" / "duplicates.csv")))
+    assert len(dups) == 4 and all(d["duplicate_of"] in {r["source_id"] for r in rows} for d in dups)
+    assert "4 duplicate(s) left out (duplicates.csv)" in capsys.readouterr().out
+
+
+def test_artists_spread_recorded_and_split_apart(serve, tmp_path, capsys):
+    """Baroque has 4 artists in blocks (the export's artist order), Cubism one. Catches: the first rows taken (one
+    artist), no artist in the manifest, --split-by-artist putting an artist in both splits, a one-artist style
+    split silently."""
+    fake = serve(counts={0: 40, 1: 20}, shuffle=False, artists={0: 4})
+    rows = dl(fake, tmp_path / "w", "--styles", "Baroque", "Cubism", "--per-style", "12", "--split-by-artist",
+              "--val-fraction", "0.25")
+    out = capsys.readouterr().out
+    baroque = [r for r in rows if r["style"] == "Baroque"]
+    per_artist = {a: sum(r["artist"] == a for r in baroque) for a in {r["artist"] for r in baroque}}
+    assert per_artist == {f"baroque-painter-{k}": 3 for k in range(4)}  # spread: 3 each, not 12 of the first
+    assert {r["genre"] for r in rows} <= set(fake.genre_names) and all(r["genre"] for r in rows)
+    train = {r["artist"] for r in baroque if r["split"] == "train"}
+    val = {r["artist"] for r in baroque if r["split"] == "val"}
+    assert val and train and not train & val and sum(r["split"] == "val" for r in baroque) == 3
+    assert "--split-by-artist: Cubism: 1 artist(s) known, so train and val share them" in out
+    assert "4 artists, top baroque-painter-0 25%" in out  # the plan and the summary say who paints each style
+    assert "1 artist, top cubism-painter-0 100%" in out
+
+
+def test_the_full_dataset_is_filtered_by_style(serve, tmp_path):
+    """partial: false (the viewer re-processed the whole dataset). Catches: every page of 81,444 rows read."""
+    fake = serve(counts={0: 20, 1: 150, 2: 20}, partial=False)
+    rows = dl(fake, tmp_path / "w", "--styles", "Baroque", "Rococo", "--per-style", "10")
+    assert len(rows) == 20 and fake.requests["/rows"] == 0 and fake.requests["/filter"] == 2
+
+
+def test_parquet_skips_shards_by_statistics_uses_the_hf_cache_and_sends_the_token(serve, tmp_path, monkeypatch,
+                                                                                    capsys):
+    """Catches: a shard downloaded although its statistics show none of the wanted styles; a shard already in the
+    Hugging Face cache downloaded again; HF_TOKEN not sent; a download cut halfway or a 503 on a ranged request ending it."""
+    from huggingface_hub import hf_hub_download
+    import huggingface_hub.constants as hc
+    extra = [(3, jpeg(3, i)) for i in range(8)] + [(2, jpeg(2, 100 + i)) for i in range(8)] + \
+        [(2, jpeg(2, 200 + i)) for i in range(8)]
+    fake = serve(counts={}, extra=extra, shard_sizes=[8, 8, 8])
+    # shard 2 is already in the user's Hugging Face cache (e.g. from datasets.load_dataset)
+    hf_hub_download("huggan/wikiart", "data/train-00002-of-00072.parquet", repo_type="dataset", endpoint=fake.url,
+                    cache_dir=hc.HF_HUB_CACHE)
+    fake.log.clear()
+    fake.cut_shard_once = {"train-00001-of-00072.parquet"}
+    fake.cdn_unavailable = 1
+    monkeypatch.setenv("HF_TOKEN", "hf_testtoken")
+    rows = dl(fake, tmp_path / "w", "--source", "parquet", "--styles", "Rococo", "--per-style", "16")
+    assert len(rows) == 16
+    assert fake.shard_reads() == {"train-00001-of-00072.parquet"}  # shard 0: all Realism; shard 2: from the cache
+    cdn_gets = [p for m, p, r in fake.log if m == "GET" and p.endswith("00001-of-00072.parquet") and r is None]
+    assert len(cdn_gets) == 2  # cut halfway, then fetched again by huggingface_hub: survived
+    assert "Bearer hf_testtoken" in fake.auth
+    assert "parquet: train-00002-of-00072.parquet from the Hugging Face cache" in capsys.readouterr().err
+    assert os.path.exists(os.path.join(hc.HF_HUB_CACHE, "datasets--huggan--wikiart"))  # used in place, kept
+
+
+def test_hf_endpoint_sets_the_hub_url(monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "https://hf-mirror.example/")
+    try:
+        assert importlib.reload(dw).parse_args([]).hub_url == "https://hf-mirror.example"
+    finally:
+        monkeypatch.delenv("HF_ENDPOINT")
+        importlib.reload(dw)
+    assert dw.parse_args([]).hub_url == "https://huggingface.co"
+
+
+def test_bad_local_input(tmp_path, capsys):
+    """Catches: 16-bit PNGs stored near-white, transparent pixels stored as the colour hidden under them, a.jpg
+    and a.png (or two non-Latin names) collapsing into one file, two styles sharing a folder, an ambiguous label
+    kept, a CSV error as a traceback."""
+    src = tmp_path / "mine"
+    (src / "Baroque").mkdir(parents=True)
+    Image.fromarray(np.full((40, 50), 32768, np.uint16)).save(src / "Baroque" / "grey16.png")
+    rgba = np.zeros((40, 50, 4), np.uint8)
+    rgba[..., 0] = 255  # red hidden under fully transparent pixels
+    Image.fromarray(rgba, "RGBA").save(src / "Baroque" / "clear.png")
+    (src / "Baroque" / "a.jpg").write_bytes(jpeg(0, 1))
+    Image.open(io.BytesIO(jpeg(0, 2))).save(src / "Baroque" / "a.png")
+    for name in ("\u7d75.jpg", "\u753b.jpg"):
+        (src / "Baroque" / name).write_bytes(jpeg(0, 10 + len(name) + ord(name[0]) % 7))
+    dw.main(["--out", str(tmp_path / "d"), "--from-dir", str(src), "--styles", "Baroque", "--per-style", "10",
+             "--val-fraction", "0"])
+    rows = list(csv.DictReader(open(tmp_path / "d" / "manifest.csv")))
+    ids = {r["source_id"] for r in rows}
+    assert len(rows) == 6 and len({i for i in ids if i.startswith("local-Baroque-a-")}) == 2  # a.jpg and a.png
+    assert len({i for i in ids if i.startswith("local-Baroque-unnamed")}) == 2  # both non-Latin names
+    for r in rows:
+        px = np.asarray(Image.open(tmp_path / "d" / r["file"]).convert("RGB"), np.float32)
+        if "grey16" in r["source_id"]:
+            assert abs(px.mean() - 128) < 3  # as it looks, not near-white
+        if "clear" in r["source_id"]:
+            assert px.min() > 250  # transparent = white, not the hidden red
+
+    (src / "Art Nouveau").mkdir()
+    (src / "Art_Nouveau").mkdir()
+    with pytest.raises(SystemExit) as e:
+        dw.main(["--out", str(tmp_path / "e"), "--from-dir", str(src), "--styles", "Art Nouveau", "Art_Nouveau"])
+    assert str(e.value) == ("error: styles 'Art Nouveau' and 'Art_Nouveau' would share the folder Art_Nouveau: "
+                            "rename one of them (or leave one out of --styles)")
+
+    fake = FakeHF(counts={0: 6}).start()
+    try:
+        listing = tmp_path / "urls.csv"
+        asset = f"{fake.url}/assets/huggan/wikiart/--/main/--/default/train/{{}}/image/image.jpg?v=2"
+        listing.write_text("image_url,label\n" + "".join(f"{asset.format(i)},Baroque\n" for i in range(5))
+                           + f"{asset.format(0)},Cubism\n")
+        dw.main(["--out", str(tmp_path / "c"), "--csv", str(listing), "--styles", "Baroque", "Cubism", "--backoff",
+                 "0.01"])
+        assert "is listed as both Baroque and Cubism: left out, its style is ambiguous" in capsys.readouterr().err
+        got = list(csv.DictReader(open(tmp_path / "c" / "manifest.csv")))
+        assert len(got) == 4 and {r["style"] for r in got} == {"Baroque"}
+    finally:
+        fake.stop()
+    bad = tmp_path / "bad.csv"
+    bad.write_text('image_url,label\nhttp://x/1.jpg,Baroque\n"http://x/2.jpg"oops,Baroque\n')
+    with pytest.raises(SystemExit) as e:
+        dw.main(["--out", str(tmp_path / "b"), "--csv", str(bad)])
+    assert str(e.value).startswith(f"error: --csv {bad} line 3: ") and "fix or remove that line" in str(e.value)
+    bad.write_bytes(b"image_url,label\nhttp://x/1.jpg,Baroque\nhttp://x/\xff.jpg,Baroque\n")
+    with pytest.raises(SystemExit) as e:
+        dw.main(["--out", str(tmp_path / "b"), "--csv", str(bad)])
+    assert str(e.value) == f"error: --csv {bad} line 3: not UTF-8 text; save the list as UTF-8 CSV"
