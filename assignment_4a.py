@@ -18,6 +18,7 @@ metrics.json, last.pt and best.pt. Images are decoded once into a memory-mapped 
 """
 import argparse
 import errno
+import functools
 import hashlib
 import json
 import math
@@ -28,6 +29,7 @@ import shutil
 import sys
 import time
 import urllib.error
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -46,7 +48,11 @@ WEIGHT_DECAY = 5e-4   # as in the AlexNet paper; regularises the new layer on a 
 SEED = 0
 CACHE_SIZE = 256      # images are cached as the centre 256x256 of a shorter-side-256 resize (uint8)
 CROP = 224            # the network's input: centre crop (eval), random crop + flip (train, with --augment)
-COMPARE = [(1, "new"), (2, "new"), (1, "fc"), (2, "fc")]
+COMPARE_REMOVE = [1, 2]        # --compare: every --remove here x every --train here
+COMPARE_TRAIN = ["new", "fc"]
+EVAL_BATCH = 256       # images (or feature vectors) per evaluation step: no gradients, so larger than training's
+FROZEN_BATCH = 128     # images per pass through the frozen convolutional layers (once per image)
+FEATURE_BATCH = 1024   # feature vectors per pass through frozen FC layers
 DECODE_VERSION = 2    # part of the cache key: bump when decoding changes (2: open_rgb, as assignment_4b.py opens images)
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
@@ -82,7 +88,7 @@ def parse_args(argv=None):
                         "run one after another. The frozen part always runs in eval mode, so with `new` the dropout "
                         "before fc6/fc7 is off: a linear probe on fixed features")
     p.add_argument("--compare", action="store_true",
-                   help=f"run --remove 1 2 x --train new fc ({len(COMPARE)} runs) and print a comparison table")
+                   help=f"run --remove 1 2 x --train new fc ({len(COMPARE_REMOVE) * len(COMPARE_TRAIN)} runs) and print a comparison table")
     p.add_argument("--epochs", type=int, default=None,
                    help=f"passes over the training set (default {EPOCHS}); with --resume, the new total")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per SGD step")
@@ -113,7 +119,7 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads that decode images for the cache")
     args = p.parse_args(argv)
     if args.compare:
-        args.remove, args.train = sorted({r for r, _ in COMPARE}), sorted({t for _, t in COMPARE}, key="new fc all".split().index)
+        args.remove, args.train = list(COMPARE_REMOVE), list(COMPARE_TRAIN)
     if args.epochs is None and not args.resume:
         args.epochs = EPOCHS
     for flag in ("epochs", "batch_size", "workers"):
@@ -154,6 +160,11 @@ def warn_if_slow_bf16(precision, device):
     if precision == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
         print("warning: this CPU has no bf16 units (AVX512-BF16 or AMX): bf16 runs much slower than fp32 here; "
               "use --precision fp32", file=sys.stderr)
+
+
+def autocast(precision, device):
+    """The one autocast context of this script: bf16 where --precision bf16, else a no-op."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def device_available(name):
@@ -210,7 +221,7 @@ def list_split(root, split, classes=None):
 
 def open_rgb(path):
     """Open any image file as 8-bit RGB, upright. Raises ValueError with the reason if it cannot be used.
-    (The same function as in assignment_4b.py: one behaviour for alpha, 16-bit, palette and EXIF in both scripts.)"""
+    (Copied, unchanged, in assignment_4a.py and assignment_4b.py: one behaviour for alpha, 16-bit, palette and EXIF.)"""
     try:
         with Image.open(path) as im:
             if im.width * im.height > MAX_PIXELS:
@@ -486,8 +497,8 @@ def train_one_epoch(head, data, labels, optimizer, cfg, epoch, device, log_step)
     bar = tqdm(range(0, n, bs), desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step", leave=False, file=sys.stderr)
     for i in bar:
         idx = order[i:i + bs]
-        x, y = data["prepare"](data["x"][idx], True, gen).to(device, non_blocking=True), labels[idx].to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["precision"] == "bf16"):
+        x, y = data.prepare(data.x[idx], True, gen).to(device, non_blocking=True), labels[idx].to(device)
+        with autocast(cfg["precision"], device):
             logits = head(x)
         loss = cross_entropy(logits.float(), y)
         if not torch.isfinite(loss):
@@ -508,9 +519,9 @@ def evaluate(head, data, labels, cfg, device, num_classes):
     """-> mean loss, top-1 accuracy, confusion matrix (true x predicted) on the whole split."""
     head.eval()
     total_loss, confusion = 0.0, torch.zeros(num_classes, num_classes, dtype=torch.long)
-    for i in range(0, len(labels), 256):
-        x, y = data["prepare"](data["x"][i:i + 256], False, None).to(device), labels[i:i + 256].to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["precision"] == "bf16"):
+    for i in range(0, len(labels), EVAL_BATCH):
+        x, y = data.prepare(data.x[i:i + EVAL_BATCH], False, None).to(device), labels[i:i + EVAL_BATCH].to(device)
+        with autocast(cfg["precision"], device):
             logits = head(x).float()
         total_loss += cross_entropy(logits, y).item() * len(y)
         confusion += torch.bincount(y.cpu() * num_classes + logits.argmax(1).cpu(),
@@ -526,21 +537,20 @@ def run_prefix(prefix, images, mean, std, cfg, device, memo=None, key=None):
     from tqdm import tqdm
     cut = next(i + 1 for i, m in enumerate(prefix) if isinstance(m, nn.Flatten))  # frozen prefixes hold every conv
     conv, rest = prefix[:cut], prefix[cut:]
-    amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=cfg["precision"] == "bf16")
     if memo is not None and key in memo:
         feats = memo[key]
     else:
         out = []
-        for i in tqdm(range(0, len(images), 128), desc="frozen layers (once)", unit="batch", leave=False,
+        for i in tqdm(range(0, len(images), FROZEN_BATCH), desc="frozen layers (once)", unit="batch", leave=False,
                       file=sys.stderr):
-            with torch.autocast(**amp):
-                out.append(conv(to_input(images[i:i + 128], mean, std).to(device)).float())
+            with autocast(cfg["precision"], device):
+                out.append(conv(to_input(images[i:i + FROZEN_BATCH], mean, std).to(device)).float())
         feats = torch.cat(out)  # (N, 9216) after conv + avgpool + flatten
         if memo is not None:
             memo[key] = feats
     if len(rest):
-        with torch.autocast(**amp):
-            feats = torch.cat([rest(feats[i:i + 1024]).float() for i in range(0, len(feats), 1024)])
+        with autocast(cfg["precision"], device):
+            feats = torch.cat([rest(feats[i:i + FEATURE_BATCH]).float() for i in range(0, len(feats), FEATURE_BATCH)])
     return feats
 
 
@@ -695,25 +705,38 @@ def check_classes(run, saved, classes):
                        "was trained on (--data PATH), or start a new run")
 
 
-def train_run(cfg, data, resume=None):
-    """Train one (remove, train) configuration; returns its metrics dict. data: the decoded splits. resume: (run
-    folder, its last.pt) to continue. A run that diverges stops and is returned with metrics["diverged"] set."""
-    from torch.utils.tensorboard import SummaryWriter
-    t0 = time.time()  # the run's time includes its one-off frozen-layer pass
-    device = resolve_device(cfg["device"])
-    warn_if_slow_bf16(cfg["precision"], device)
-    seed_everything(cfg["seed"])
-    classes = data["classes"]
-    cfg.setdefault("lr_segments", [[0, cfg["epochs"], cfg["lr"]]])
+# the splits the trained part sees. x: (N, D) float32 features of the frozen layers (computed once), or the cached
+# (N, 3, 256, 256) uint8 images; prepare(x_batch, augment, generator) -> the trained part's input for that batch
+Split = namedtuple("Split", "x prepare")
+
+
+def as_is(x, augment, generator):
+    """prepare for cached features: they are the trained part's input already."""
+    return x
+
+
+def through_frozen(prefix, mean, std, cfg, device, x, augment, generator):
+    """prepare for images: crop (random with augmentation) and normalise, then the frozen layers, if any."""
+    return _through_prefix(prefix, to_input(x, mean, std, augment and cfg["augment"], generator).to(device),
+                           cfg["precision"], device)
+
+
+def build_model(cfg, num_classes, device):
+    """The pretrained AlexNet after the surgery, with its trained part unfrozen.
+    -> model, trained parameters, parameter counts, the weights' normalisation (mean, std) as (1, 3, 1, 1)."""
     model, weights = load_alexnet(cfg["weights"])
     params = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
-    model = remove_last_fc_layers(model, cfg["remove"], len(classes))
+    model = remove_last_fc_layers(model, cfg["remove"], num_classes)
     trained = set_trainable(model, cfg["train"])
     params.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
     model.to(device, memory_format=torch.channels_last)
     tf = weights.transforms()
-    mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
-    optimizer = SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    return model, trained, params, (torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1))
+
+
+def start_or_resume(cfg, classes, model, optimizer, resume):
+    """A new run folder, or the resumed run's state loaded into model and optimizer; config.json written.
+    -> run folder, epochs finished, best validation accuracy so far, history of the finished epochs."""
     start, best, history = 0, -1.0, []
     if resume:
         run_dir, ck = resume
@@ -726,38 +749,99 @@ def train_run(cfg, data, resume=None):
         run_dir = make_run_dir(cfg)
     with open(os.path.join(run_dir, "config.json"), "w") as fh:
         json.dump(dict(cfg, classes=classes), fh, indent=2)
-    print(f"\n== run {run_dir}: remove {cfg['remove']} FC layer(s), train {cfg['train']}, "
-          f"augment {cfg['augment']}, {cfg['precision']} on {device}\n{summary(model, trained)}")
+    return run_dir, start, best, history
 
+
+def prepare_splits(model, data, cfg, device, norm):
+    """-> (the trained part, {"train": Split, "val": Split}). The frozen layers run once per image here, not once
+    per epoch (and the convolutional part once per process), except for augmented training images."""
     prefix, head = split_frozen_prefix(model)
     splits = {}
     for split in ("train", "val"):
         images = data[split][0]
         if len(prefix) and not (split == "train" and cfg["augment"]):
-            # frozen part: once per image, not once per epoch (and the conv part once per process)
-            feats = run_prefix(prefix, images, mean, std, cfg, device, data.setdefault("conv_memo", {}),
+            feats = run_prefix(prefix, images, *norm, cfg, device, data.setdefault("conv_memo", {}),
                                (split, cfg["precision"], cfg["weights"], str(device)))
-            splits[split] = {"x": feats, "prepare": lambda x, aug, gen: x}
+            splits[split] = Split(feats, as_is)
         else:
-            splits[split] = {"x": images, "prepare": lambda x, aug, gen, p=prefix: _through_prefix(
-                p, to_input(x, mean, std, aug and cfg["augment"], gen).to(device), cfg["precision"], device)}
-    labels = {s: data[s][1] for s in ("train", "val")}
+            splits[split] = Split(images, functools.partial(through_frozen, prefix, *norm, cfg, device))
+    return head, splits
 
+
+# ---- TensorBoard: every write in one place ----
+
+def log_step(writer, step, loss):
+    writer.add_scalar("loss/train_step", loss, step)
+
+
+def log_epoch(writer, cfg, record, confusion_fig=None, final=None):
+    """One epoch's scalars (and the confusion matrix when it is the best so far). final: the run's end, given as
+    (best validation accuracy, last epoch's record): its hyper-parameters and results go to the HParams tab."""
+    if record is not None:
+        for tag, key in (("loss/train", "loss_train"), ("loss/val", "loss_val"), ("accuracy/train", "accuracy_train"),
+                         ("accuracy/val", "accuracy_val"), ("lr", "lr")):
+            writer.add_scalar(tag, record[key], record["epoch"])
+    if confusion_fig is not None:
+        writer.add_figure("confusion_matrix/val", confusion_fig, record["epoch"])
+    if final is not None:
+        best, last = final
+        writer.add_hparams({k: cfg[k] for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
+                                                "epochs", "precision")} | {"augment": str(cfg["augment"])},
+                           {"hparam/best_accuracy_val": best, "hparam/final_accuracy_val": last.get("accuracy_val", 0),
+                            "hparam/final_accuracy_train": last.get("accuracy_train", 0)}, run_name=".")
+
+
+def train_run(cfg, data, resume=None):
+    """Train one (remove, train) configuration; returns its metrics dict. data: the decoded splits. resume: (run
+    folder, its last.pt) to continue. A run that diverges stops and is returned with metrics["diverged"] set."""
+    from torch.utils.tensorboard import SummaryWriter
+    t0 = time.time()  # the run's time includes its one-off frozen-layer pass
+    device = resolve_device(cfg["device"])
+    warn_if_slow_bf16(cfg["precision"], device)
+    seed_everything(cfg["seed"])
+    classes = data["classes"]
+    cfg.setdefault("lr_segments", [[0, cfg["epochs"], cfg["lr"]]])
+    model, trained, params, norm = build_model(cfg, len(classes), device)
+    optimizer = SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    run_dir, start, best, history = start_or_resume(cfg, classes, model, optimizer, resume)
+    print(f"\n== run {run_dir}: remove {cfg['remove']} FC layer(s), train {cfg['train']}, "
+          f"augment {cfg['augment']}, {cfg['precision']} on {device}\n{summary(model, trained)}")
+    head, splits = prepare_splits(model, data, cfg, device, norm)
+    labels = {s: data[s][1] for s in ("train", "val")}
     steps_per_epoch = math.ceil(len(labels["train"]) / cfg["batch_size"])
     # purge_step: a resumed run drops the step losses an interrupted epoch had logged after the last checkpoint
     writer = SummaryWriter(run_dir, purge_step=start * steps_per_epoch if resume else None)
-    step = [start * steps_per_epoch]
+    run = dict(cfg=cfg, data=data, classes=classes, params=params, run_dir=run_dir, model=model, optimizer=optimizer)
+    try:
+        best, diverged = train_epochs(run, head, splits, labels, device, writer, start, best, history)
+    except BaseException:  # Ctrl-C, a full disk: what was logged reaches the disk, then the error goes on
+        writer.close()
+        raise
+    metrics = write_metrics(run_dir, cfg, classes, history, best, None, data, params, diverged)
+    log_epoch(writer, cfg, None, final=(best, history[-1] if history else {}))
+    writer.close()
+    metrics["seconds_total"], metrics["run_dir"] = time.time() - t0, run_dir
+    return metrics
 
-    def log_step(loss):
-        writer.add_scalar("loss/train_step", loss, step[0])
+
+def save_checkpoint(run, name, epoch, best, history):
+    atomic_save({"model": run["model"].state_dict(), "optimizer": run["optimizer"].state_dict(), "epoch": epoch,
+                 "best_val_accuracy": best, "config": run["cfg"], "classes": run["classes"], "history": history},
+                os.path.join(run["run_dir"], name))
+
+
+def train_epochs(run, head, splits, labels, device, writer, start, best, history):
+    """The epochs from `start` to cfg["epochs"]: train, evaluate, log, write metrics.json and the checkpoints.
+    Ctrl-C saves interrupted.pt and re-raises; a diverging loss ends the run. -> (best val accuracy, why it
+    diverged or None); history grows by one record per epoch."""
+    cfg, classes, optimizer, run_dir = run["cfg"], run["classes"], run["optimizer"], run["run_dir"]
+    step = [start * math.ceil(len(labels["train"]) / cfg["batch_size"])]
+
+    def log_train_step(loss):
+        log_step(writer, step[0], loss)
         step[0] += 1
 
-    def save(name, epoch):
-        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                     "best_val_accuracy": best, "config": cfg, "classes": classes, "history": history},
-                    os.path.join(run_dir, name))
-
-    epoch, diverged = start, None
+    epoch = start
     try:
         for epoch in range(start, cfg["epochs"]):
             for g in optimizer.param_groups:
@@ -767,54 +851,40 @@ def train_run(cfg, data, resume=None):
             torch.manual_seed(cfg["seed"] * 1000 + epoch + 999)
             te = time.time()
             tr_loss, tr_acc = train_one_epoch(head, splits["train"], labels["train"], optimizer, cfg, epoch, device,
-                                              log_step)
+                                              log_train_step)
             t_train = time.time() - te
             va_loss, va_acc, confusion = evaluate(head, splits["val"], labels["val"], cfg, device, len(classes))
             history.append({"epoch": epoch + 1, "loss_train": tr_loss, "loss_val": va_loss, "accuracy_train": tr_acc,
                             "accuracy_val": va_acc, "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - te,
                             "seconds_train": t_train})
-            for tag, v in (("loss/train", tr_loss), ("loss/val", va_loss), ("accuracy/train", tr_acc),
-                           ("accuracy/val", va_acc), ("lr", optimizer.param_groups[0]["lr"])):
-                writer.add_scalar(tag, v, epoch + 1)
             improved = va_acc > best
-            if improved:
-                best = va_acc
-                writer.add_figure("confusion_matrix/val", confusion_figure(confusion, classes), epoch + 1)
+            best = max(best, va_acc)
+            log_epoch(writer, cfg, history[-1], confusion_figure(confusion, classes) if improved else None)
             # the metrics first: small, and kept even if the disk fills up while the checkpoints are written
-            write_metrics(run_dir, cfg, classes, history, best, confusion if improved else None, data, params)
-            save("last.pt", epoch + 1)
+            write_metrics(run_dir, cfg, classes, history, best, confusion if improved else None, run["data"],
+                          run["params"])
+            save_checkpoint(run, "last.pt", epoch + 1, best, history)
             if improved:  # the same bytes as last.pt: one file on disk under both names, not two 230 MB copies
                 link_checkpoint(os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt"))
             print(f"epoch {epoch + 1:3d}/{cfg['epochs']}  loss {tr_loss:.4f} / {va_loss:.4f}  "
                   f"accuracy {tr_acc:.3f} / {va_acc:.3f} (train, running under dropout/augmentation / val)  "
                   f"{time.time() - te:5.1f}s" + ("  * best" if improved else ""))
     except KeyboardInterrupt:
-        save("interrupted.pt", epoch)
-        writer.close()
+        save_checkpoint(run, "interrupted.pt", epoch, best, history)
         print(f"\ninterrupted in epoch {epoch + 1}: last.pt holds the {epoch} finished epoch(s), interrupted.pt the "
               f"weights at the moment of Ctrl-C; continue with: python assignment_4a.py --resume {run_dir}")
         raise
     except FloatingPointError as e:
         diverged = f"{e}; the checkpoints of the finished epochs are in {run_dir}"
         print(f"error: run {os.path.basename(run_dir)} diverged: {diverged}", file=sys.stderr)
-    except RunError:
-        writer.close()
-        raise
-    metrics = write_metrics(run_dir, cfg, classes, history, best, None, data, params, diverged)
-    final = history[-1] if history else {}
-    writer.add_hparams({k: cfg[k] for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
-                                            "epochs", "precision")} | {"augment": str(cfg["augment"])},
-                       {"hparam/best_accuracy_val": best, "hparam/final_accuracy_val": final.get("accuracy_val", 0),
-                        "hparam/final_accuracy_train": final.get("accuracy_train", 0)}, run_name=".")
-    writer.close()
-    metrics["seconds_total"], metrics["run_dir"] = time.time() - t0, run_dir
-    return metrics
+        return best, diverged
+    return best, None
 
 
 def _through_prefix(prefix, x, precision, device):
     if not len(prefix):
         return x
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with torch.no_grad(), autocast(precision, device):
         return prefix(x).float()
 
 

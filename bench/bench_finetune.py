@@ -11,6 +11,7 @@ ImageFolder, RandomResizedCrop, DataLoader), interleaved in rounds, medians (tar
 not depend on their values.
 """
 import argparse
+import functools
 import os
 import resource
 import shutil
@@ -70,8 +71,7 @@ def ours_steps(images, labels, weights, cfg, device):
     prefix, head = a4a.split_frozen_prefix(model)
     tf = w.transforms()
     mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
-    split = {"x": images, "prepare": lambda x, aug, gen: a4a._through_prefix(
-        prefix, a4a.to_input(x, mean, std, aug, gen).to(device), cfg["precision"], device)}
+    split = a4a.Split(images, functools.partial(a4a.through_frozen, prefix, mean, std, dict(cfg, augment=True), device))
     opt = a4a.SGD(trained, lr=1e-3, momentum=0.9, weight_decay=5e-4)
     return lambda: a4a.train_one_epoch(head, split, labels, opt, dict(cfg, augment=True), 0, device, lambda loss: None)
 

@@ -119,7 +119,7 @@ def test_full_finetune_with_augmentation_trains_conv_layers(alexnet_weights, dat
 
     def spy(head, data, *rest):  # catches: the model or its inputs left out of channels_last, the fast path
         seen["weights"] = head[0].weight.is_contiguous(memory_format=torch.channels_last)
-        seen["input"] = data["prepare"](data["x"][:2], False, None).is_contiguous(memory_format=torch.channels_last)
+        seen["input"] = data.prepare(data.x[:2], False, None).is_contiguous(memory_format=torch.channels_last)
         return real(head, data, *rest)
     monkeypatch.setattr(a4a, "train_one_epoch", spy)
     run_dir = run(dataset, tmp_path, "--train", "all", "--epochs", "1")
@@ -326,7 +326,7 @@ def test_evaluate_is_in_eval_mode_and_the_confusion_matrix_is_true_by_predicted(
     logits = torch.tensor([[0.0, 5.0, 0.0], [0.0, 4.0, 0.0], [0.0, 3.0, 0.0], [1.0, 0.0, 0.0]])
     labels = torch.tensor([0, 0, 1, 2])  # predictions 1, 1, 1, 0
     head = nn.Sequential(nn.Dropout(0.9)).train()  # left in train mode by the epoch before
-    data = {"x": logits, "prepare": lambda x, aug, gen: x}
+    data = a4a.Split(logits, a4a.as_is)
     cfg = {"precision": "fp32"}
     loss, acc, conf = a4a.evaluate(head, data, labels, cfg, torch.device("cpu"), 3)
     assert conf.tolist() == [[0, 2, 0], [0, 1, 0], [1, 0, 0]]

@@ -590,3 +590,17 @@ def test_channels_last_maps_agree_with_the_default_layout_and_main_uses_it(vgg_m
     write_image(tmp_path / "a.png", seed=3)
     a4b.main(["--images", str(tmp_path), "--out", str(tmp_path / "o")])
     assert seen["format"] == torch.channels_last
+
+
+def test_the_ideas_both_scripts_share_are_one_copy_and_explain_refuses_unknown_methods():
+    """The design keeps each script standalone, so shared ideas are copied, not paraphrased. Catches: a copy that
+    drifted (the head surgery rebuilt by hand, decoding that differs), explain() falling through to Grad-CAM."""
+    import inspect
+    import assignment_4a as a4a
+    for name in ("open_rgb", "remove_last_fc_layers", "autocast", "warn_if_slow_bf16", "resolve_device",
+                 "device_available"):
+        assert inspect.getsource(getattr(a4a, name)) == inspect.getsource(getattr(a4b, name)), name
+    for name in ("IMAGE_EXTENSIONS", "DRAFT_SIZE", "MAX_PIXELS"):
+        assert getattr(a4a, name) == getattr(a4b, name), name
+    with pytest.raises(ValueError, match=r"unknown method 'gradcam\+\+': one of vanilla, smoothgrad"):
+        a4b.explain(None, None, None, "gradcam++", {})
