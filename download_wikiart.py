@@ -118,7 +118,7 @@ def parse_args(argv=None):
     p.add_argument("--per-style", type=per_style, default=PER_STYLE,
                    help="images wanted per style, or `all`. The literature's benchmark (Tan et al. 2016: 27 styles, "
                         "all 81,444 paintings) is --source parquet --styles all --per-style all: every shard is read "
-                        f"({PARQUET_SHARDS} x ~{PARQUET_SHARD_MB} MB, one at a time, resumable)")
+                        f"({PARQUET_SHARDS} x ~{PARQUET_SHARD_MB} MB, one at a time; a rerun skips the shards already read)")
     p.add_argument("--val-fraction", type=float, default=VAL_FRACTION, help="share of each style kept for validation")
     p.add_argument("--split-by-artist", action="store_true",
                    help="put each artist's paintings all in train or all in val, in every style with two or more "
@@ -782,11 +782,9 @@ def parquet_fill(store_, http, args, keeper, names, skip_rows):
     Row ids are global (hf<row>), the same as the viewer's: rows below skip_rows (the viewer served them) are not
     considered again, and a shard is not downloaded when all its rows are below skip_rows or its column statistics
     show none of the missing styles."""
-    import pyarrow.parquet as pq
     short = [s for s in keeper.wanted if keeper.need(s) > 0]
     if not short:
         return keeper.kept
-    artists, genres = names["artist"], names["genre"]
     print(f"parquet: {count(sum(keeper.need(s) for s in short))} images wanted for {len(short)} style(s); this reads "
           f"up to {PARQUET_SHARDS} shards of ~{PARQUET_SHARD_MB} MB each "
           f"(~{PARQUET_SHARDS * PARQUET_SHARD_MB / 1000:.0f} GB), one at a time, and stops as soon as every style has "
@@ -799,27 +797,28 @@ def parquet_fill(store_, http, args, keeper, names, skip_rows):
         if not short:
             break
         name = f"train-{shard:05d}-of-{PARQUET_SHARDS:05d}.parquet"
-        footer = None if name in done else shard_footer(http, args, name)
+        try:
+            footer = None if name in done else shard_footer(http, args, name)
+        except requests.HTTPError as e:
+            if e.response is None or e.response.status_code != 404:
+                raise
+            print(f"parquet: {args.dataset} has no {name}: every shard it has was read", file=sys.stderr)
+            break
         rows = done[name]["rows"] if footer is None else footer.num_rows
         start, first_row = first_row, first_row + rows
-        if footer is None or first_row <= skip_rows:  # read in an earlier run, or every row came from the viewer
+        if first_row <= skip_rows:  # every row of this shard came from the viewer
+            continue
+        if footer is None:  # read in an earlier run: what it gave is in the store, offered again in the same order
+            download(store_, http, stored_candidates(store_, start, rows, skip_rows, short), keeper, 1, args.seed,
+                     args.retry_failed, desc=f"shard {shard} (read before)")
             continue
         if not may_hold(footer, "style", [names["style"].index(s) for s in short]):
             print(f"parquet: {name} skipped, its statistics show none of {', '.join(short)}", file=sys.stderr)
             done[name] = {"rows": rows}
             continue
         path, ours = fetch_shard(http, args, name, inside(store_.out, ".parquet"))
-        cands, images, row = [], {}, start
-        for batch in pq.ParquetFile(path).iter_batches(columns=["image", "artist", "genre", "style"], batch_size=256):
-            for img, a, g, st in zip(*(batch.column(c).to_pylist() for c in ("image", "artist", "genre", "style"))):
-                s = names["style"][st] if isinstance(st, int) else st
-                if row >= skip_rows and s in short:
-                    sid = f"hf{row:06d}"
-                    images[sid] = img["bytes"]
-                    cands.append(Candidate(sid, s, label(artists, a), label(genres, g),
-                                           functools.partial(from_memory, images, sid)))
-                row += 1
-        download(store_, http, cands, keeper, args.workers, args.seed, args.retry_failed, desc=f"shard {shard}")
+        download(store_, http, shard_candidates(path, start, skip_rows, short, names), keeper, args.workers,
+                 args.seed, args.retry_failed, desc=f"shard {shard}")
         done[name] = {"rows": rows}
         store_.save_state()
         if ours:
@@ -827,14 +826,43 @@ def parquet_fill(store_, http, args, keeper, names, skip_rows):
     return keeper.kept
 
 
+def shard_candidates(path, start, skip_rows, short, names):
+    """The rows of a downloaded shard in the styles still short (its first row is global row `start`)."""
+    import pyarrow.parquet as pq
+    cands, images, row = [], {}, start
+    for batch in pq.ParquetFile(path).iter_batches(columns=["image", "artist", "genre", "style"], batch_size=256):
+        for img, a, g, st in zip(*(batch.column(c).to_pylist() for c in ("image", "artist", "genre", "style"))):
+            s = names["style"][st] if isinstance(st, int) else st
+            if row >= skip_rows and s in short:
+                sid = f"hf{row:06d}"
+                images[sid] = img["bytes"]
+                cands.append(Candidate(sid, s, label(names["artist"], a), label(names["genre"], g),
+                                       functools.partial(from_memory, images, sid)))
+            row += 1
+    return cands
+
+
+def stored_candidates(store_, start, rows, skip_rows, short):
+    """The images an earlier run stored from the shard of global rows start..start+rows-1, in the short styles."""
+    cands = []
+    for sid, rec in store_.state["images"].items():
+        if sid.startswith("hf") and max(start, skip_rows) <= int(sid[2:]) < start + rows and rec["style"] in short:
+            cands.append(Candidate(sid, rec["style"], rec.get("artist", ""), rec.get("genre", ""),
+                                   functools.partial(from_memory, {}, sid)))
+    return cands
+
+
 def from_memory(images, sid, http):
     """A candidate's fetch for bytes already read from a shard."""
+    if sid not in images:
+        raise ValueError("stored by an earlier run from a shard read then, and no longer on disk")
     return images[sid]
 
 
 def fetch_shard(http, args, name, folder):
     """-> (path, ours). A shard already in the Hugging Face cache (e.g. from datasets.load_dataset) is used in place;
-    otherwise huggingface_hub downloads it into folder (resumable), and its sha256 is checked against the Hub's."""
+    otherwise huggingface_hub downloads it into folder (a broken connection is resumed with a ranged request within
+    this run; huggingface_hub keeps no partial file between runs), and its sha256 is checked against the Hub's."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, try_to_load_from_cache
     filename = f"data/{name}"
     cached = try_to_load_from_cache(args.dataset, filename, repo_type="dataset")

@@ -459,25 +459,31 @@ def part2_blocks(rows, sal_dir, out_dir):
                   "of its largest connected component (`python assignment_4b.py --localise`, boxes.csv).", 150))
     B += trust_blocks(sal_dir, out_dir)
     if len(methods) > 1:
-        described = {
-            "vanilla": "the vanilla gradient map",
-            "smoothgrad": "SmoothGrad (the vanilla map averaged over "
-                          + (f"{settings['sg_samples']} copies with noise of std {settings['sg_noise']:g} x the "
-                             "image's value range)" if "sg_samples" in settings else "noisy copies of the image)"),
-            "integrated-gradients": "Integrated Gradients (gradients along a path "
-                                    + (f"of {settings['ig_steps']} steps from a {settings['ig_baseline']} image)"
-                                       if "ig_steps" in settings else "from a baseline image)"),
-            "gradcam": "Grad-CAM (the last convolutional block's activations weighted by their gradients)"}
-        gaps = [float(r["ig_completeness_gap"]) for r in rows if r.get("ig_completeness_gap")]
-        ig = (f" Integrated Gradients' completeness gap (how far the attributions' sum is from S_C(I) - "
-              f"S_C(baseline)) ranges from {pct(min(gaps))} to {pct(max(gaps))}." if gaps else "")
-        B += [("h3", "Explanation methods side by side"),
-              ("p", "`assignment_4b.py` rendered, per image, " + ", ".join(described.get(m, m) for m in methods)
-                    + f".{ig} The share of each map's mass inside the central box:"),
-              ("table", ["image"] + methods,
-               [[r["file"]] + [pct(float(r[f"center_share_{m}"])) for m in methods] for r in rows]
-               + [["mean"] + [pct(np.mean([float(r[f"center_share_{m}"]) for r in rows])) for m in methods]])]
+        B += methods_blocks(rows, methods, settings)
     return B
+
+
+def methods_blocks(rows, methods, settings):
+    """The explanation methods side by side: what each computed (with the settings of the run) and their maps'
+    share of mass in the central box."""
+    described = {
+        "vanilla": "the vanilla gradient map",
+        "smoothgrad": "SmoothGrad (the vanilla map averaged over "
+                      + (f"{settings['sg_samples']} copies with noise of std {settings['sg_noise']:g} x the "
+                         "image's value range)" if "sg_samples" in settings else "noisy copies of the image)"),
+        "integrated-gradients": "Integrated Gradients (gradients along a path "
+                                + (f"of {settings['ig_steps']} steps from a {settings['ig_baseline']} image)"
+                                   if "ig_steps" in settings else "from a baseline image)"),
+        "gradcam": "Grad-CAM (the last convolutional block's activations weighted by their gradients)"}
+    gaps = [float(r["ig_completeness_gap"]) for r in rows if r.get("ig_completeness_gap")]
+    ig = (f" Integrated Gradients' completeness gap (how far the attributions' sum is from S_C(I) - "
+          f"S_C(baseline)) ranges from {pct(min(gaps))} to {pct(max(gaps))}." if gaps else "")
+    return [("h3", "Explanation methods side by side"),
+            ("p", "`assignment_4b.py` rendered, per image, " + ", ".join(described.get(m, m) for m in methods)
+                  + f".{ig} The share of each map's mass inside the central box:"),
+            ("table", ["image"] + methods,
+             [[r["file"]] + [pct(float(r[f"center_share_{m}"])) for m in methods] for r in rows]
+             + [["mean"] + [pct(np.mean([float(r[f"center_share_{m}"]) for r in rows])) for m in methods]])]
 
 
 def load_settings(folder):

@@ -253,3 +253,29 @@ def test_bad_local_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         dw.main(["--out", str(tmp_path / "b"), "--csv", str(bad)])
     assert str(e.value) == f"error: --csv {bad} line 3: not UTF-8 text; save the list as UTF-8 CSV"
+
+
+def test_an_interrupted_parquet_run_reads_no_finished_shard_again(serve, tmp_path, monkeypatch, capsys):
+    """Catches: every shard downloaded again after Ctrl-C; the images of a finished shard forgotten by the rerun
+    (which then reads further shards for nothing); a dataset with fewer shards than 72 ending in a 404 error."""
+    extra = [(2, jpeg(2, 300 + i)) for i in range(24)]
+    fake = serve(counts={}, extra=extra, shard_sizes=[8, 8, 8])
+    real_add, calls = dw.Store.add, {"n": 0}
+
+    def add_then_interrupt(self, *a):
+        calls["n"] += 1
+        if calls["n"] == 12:  # in shard 1, after shard 0 was finished
+            raise KeyboardInterrupt
+        return real_add(self, *a)
+    monkeypatch.setattr(dw.Store, "add", add_then_interrupt)
+    with pytest.raises(SystemExit):
+        dl(fake, tmp_path / "w", "--source", "parquet", "--styles", "Rococo", "--per-style", "24", "--workers", "1")
+    monkeypatch.setattr(dw.Store, "add", real_add)
+    first = [p for m, p, r in fake.log if m == "GET" and p.startswith("/cdn/") and r is None]
+    capsys.readouterr()
+    rows = dl(fake, tmp_path / "w", "--source", "parquet", "--styles", "Rococo", "--per-style", "30")
+    printed = capsys.readouterr()
+    assert len(rows) == 24 and "short by 6" in printed.out
+    assert "huggan/wikiart has no train-00003-of-00072.parquet: every shard it has was read" in printed.err
+    again = [p for m, p, r in fake.log if m == "GET" and p.startswith("/cdn/") and r is None][len(first):]
+    assert sorted(p.rsplit("/", 1)[1] for p in again) == ["train-00002-of-00072.parquet"]
