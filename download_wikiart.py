@@ -288,6 +288,10 @@ class Viewer:
     def names(self, feature):
         return self.info()["dataset_info"]["features"].get(feature, {}).get("names", [])
 
+    def dataset_rows(self):
+        """Rows of the whole train split (what the shards hold), from /info."""
+        return int(self.info()["dataset_info"].get("splits", {}).get("train", {}).get("num_examples") or 81444)
+
     @property
     def partial(self):
         return bool(self.info().get("partial", True))
@@ -574,6 +578,7 @@ class Keeper:
         self.store, self.wanted = store_, wanted
         self.kept = {s: [] for s in wanted}
         self.sha = {}  # sha256 -> the id kept with it
+        self.more_in_shards = False  # whether the parquet shards hold rows this source did not offer
 
     def need(self, style):
         return self.wanted[style] - len(self.kept[style])
@@ -902,7 +907,7 @@ def artists_line(artists):
     return f"{len(known)} artist{'s' * (len(known) > 1)}, top {top} {n / sum(artists.values()):.0%}"
 
 
-def print_plan(cands, wanted, source, argv, viewer_rows, partial):
+def print_plan(cands, wanted, source, argv, viewer_rows, partial, dataset_rows=81444):
     """Per style: candidates against the quota and their artists; a short style is named with the command that
     fills it and what that costs, before any image is fetched."""
     by_style = {s: Counter() for s in wanted}
@@ -916,8 +921,11 @@ def print_plan(cands, wanted, source, argv, viewer_rows, partial):
         print(f"  {s:24s} {n:10d} {count(wanted[s]):>6s}  {artists_line(artists)}")
         if n < wanted[s] < ALL:
             short.append(s)
-    if short and source == "viewer":
-        covered = viewer_rows * PARQUET_SHARDS // 81444 if partial else 0
+    if short and source == "viewer" and (not partial or viewer_rows >= dataset_rows):
+        print(f"  short: {', '.join(short)}. The viewer served every row of the dataset: it has no more paintings "
+              f"of {'these styles' if len(short) > 1 else 'this style'}; lower --per-style or choose other --styles")
+    elif short and source == "viewer":
+        covered = viewer_rows * PARQUET_SHARDS // max(dataset_rows, 1)  # shards whose rows the viewer served
         cmd = " ".join(shlex.quote(a) for a in ["python", "download_wikiart.py"] + strip_source(argv) +
                        ["--source", "viewer+parquet"])
         print(f"  short: {', '.join(short)}. To fill {'them' if len(short) > 1 else 'it'} from the full dataset: "
@@ -981,9 +989,10 @@ def collect(args, http, store_, argv):
     skip_rows = 0
     if args.source in ("viewer", "viewer+parquet"):
         cands, total, partial = viewer.candidates(set(args.styles), args.workers)
-        print_plan(cands, keeper.wanted, "viewer", argv, total, partial)
+        print_plan(cands, keeper.wanted, "viewer", argv, total, partial, viewer.dataset_rows())
         download(store_, http, cands, keeper, args.workers, args.seed, args.retry_failed)
         skip_rows = total if partial and not viewer.failed_pages else 0
+        keeper.more_in_shards = partial and total < viewer.dataset_rows()
     if args.source in ("parquet", "viewer+parquet"):
         parquet_fill(store_, http, args, keeper, names, skip_rows)
     return keeper
@@ -1025,7 +1034,7 @@ def main(argv=None):
           f"val), manifest.csv written; {sum(dups[s] for s in wanted)} duplicate(s) left out (duplicates.csv); "
           f"{time.time() - t0:.0f}s")
     short = [s for s in wanted if len(kept[s]) < wanted[s] < ALL]
-    if short and args.source == "viewer" and not (args.from_dir or args.csv):
+    if short and args.source == "viewer" and keeper.more_in_shards:
         print(f"{len(short)} style(s) fell short of {args.per_style}: python download_wikiart.py --source viewer+parquet "
               "fills them from the full dataset (large download)")
     if n == 0:

@@ -11,7 +11,7 @@ from fake_hf import FakeHF, jpeg
 
 @pytest.fixture
 def server():
-    fake = FakeHF().start()
+    fake = FakeHF(extra=[(2, jpeg(2, 700 + i)) for i in range(20)]).start()  # 20 Rococo only the shards hold
     yield fake
     fake.stop()
 

@@ -38,7 +38,7 @@ def test_the_plan_comes_before_any_image_and_names_the_command_for_a_short_style
                                                                                    capsys):
     """Catches: no plan, a plan printed after the downloads, a short style without its command, pages read one at
     a time (a lock around the request), /info asked more than once."""
-    fake = serve(counts={0: 30, 2: 5}, shuffle=False)
+    fake = serve(counts={0: 30, 2: 5}, shuffle=False, extra=[(2, jpeg(2, 900 + i)) for i in range(40)])
     fake.cold_pages = {0: 0.3}
     seen = {}
     real = dw.print_plan
@@ -57,9 +57,14 @@ def test_the_plan_comes_before_any_image_and_names_the_command_for_a_short_style
     assert "Baroque" in plan and "30" in plan and "Rococo" in plan
     cmd = (f"python download_wikiart.py --out {tmp_path / 'w'} --viewer-url {fake.url} --hub-url {fake.url} "
            "--backoff 0.01 --workers 4 --styles Baroque Rococo --per-style 10 --source viewer+parquet")
-    assert f"short: Rococo. To fill it from the full dataset: {cmd}  (reads up to" in plan
+    assert f"short: Rococo. To fill it from the full dataset: {cmd}  (reads up to 39 parquet shards, ~20 GB" in plan
     assert out.index("plan (") < out.index("short by 5")  # the plan, then the summary
     assert fake.max_pages_in_flight >= 2 and fake.info_requests == 1
+    fake.partial = False  # the whole dataset served: nothing more to fetch anywhere
+    dl(fake, tmp_path / "w2", "--styles", "Baroque", "Rococo", "--per-style", "50")
+    out = capsys.readouterr().out
+    assert "The viewer served every row of the dataset: it has no more paintings of these styles" in out
+    assert "--source viewer+parquet" not in out
 
 
 def test_robust_http_every_quirk_of_the_real_service(serve, tmp_path, monkeypatch, capsys):
