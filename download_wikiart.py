@@ -40,8 +40,10 @@ from collections import Counter, namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
+import numpy as np
 import requests
 import urllib3
+from PIL import Image, ImageOps, UnidentifiedImageError
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
@@ -67,7 +69,7 @@ VAL_FRACTION = 0.2
 SEED = 0
 WORKERS = 8             # parallel downloads and page reads
 RETRIES = 5             # per request, on connection errors, timeouts, 429 and 5xx (urllib3's Retry)
-BACKOFF = 1.0           # seconds before the first retry, doubled each time
+BACKOFF = 1.0           # seconds before the second retry (the first is immediate), doubled after each
 RETRY_AFTER_CAP = 120   # the longest wait a server's Retry-After (seconds or an HTTP date) is granted
 TIMEOUT = 60            # seconds without a byte before a request is abandoned (a cold /rows page can take 30 s+)
 DEADLINE = 300          # seconds for one whole response: a server that trickles bytes is cut off
@@ -76,6 +78,9 @@ PAGE = 100              # rows per /rows or /filter request (the API's maximum)
 MIN_SIDE = 32           # an image smaller than this on a side is a placeholder, not a painting
 SAVE_SECONDS = 5        # .state.json is saved this often (an image a kill -9 left unrecorded is adopted from the disk)
 SPLITS = ("train", "val")
+DATASET_ROWS = 81444    # huggan/wikiart's train split, when /info does not say
+DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
+MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
 
 # one painting the source offers: fetch(http) -> the image's bytes
 Candidate = namedtuple("Candidate", "sid style artist genre fetch")
@@ -129,7 +134,8 @@ def parse_args(argv=None):
     p.add_argument("--retries", type=int, default=RETRIES,
                    help="retries per request on connection errors, timeouts, 429 and 5xx, with exponential backoff; "
                         f"a server's Retry-After is honoured up to {RETRY_AFTER_CAP} s")
-    p.add_argument("--backoff", type=float, default=BACKOFF, help="seconds before the first retry, doubled each time")
+    p.add_argument("--backoff", type=float, default=BACKOFF,
+                   help="seconds before the second retry, doubled after each (urllib3 retries once at once)")
     p.add_argument("--timeout", type=float, default=TIMEOUT,
                    help=f"seconds without a byte before a request is given up; a whole response gets {DEADLINE} s")
     p.add_argument("--dataset", default=DATASET, help="Hugging Face dataset id")
@@ -290,7 +296,7 @@ class Viewer:
 
     def dataset_rows(self):
         """Rows of the whole train split (what the shards hold), from /info."""
-        return int(self.info()["dataset_info"].get("splits", {}).get("train", {}).get("num_examples") or 81444)
+        return int(self.info()["dataset_info"].get("splits", {}).get("train", {}).get("num_examples") or DATASET_ROWS)
 
     @property
     def partial(self):
@@ -451,25 +457,33 @@ def csv_candidates(rows, styles):
 
 # ---- verify and store ----
 
-def open_rgb_bytes(data):
-    """Image bytes -> 8-bit RGB as the painting looks (the decoding rules of assignment_4a.py's open_rgb): 16-bit
-    scaled to 8 bits (not near-white), transparent pixels over white (not the colour hidden under them)."""
-    from PIL import Image
-    im = Image.open(io.BytesIO(data))
+def open_rgb(path):
+    """Open any image file as 8-bit RGB, upright. Raises ValueError with the reason if it cannot be used.
+    (Copied, unchanged, in assignment_4a.py, assignment_4b.py, download_wikiart.py: one behaviour for alpha, 16-bit,
+    palette and EXIF.)"""
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ValueError(f"{im.width}x{im.height} pixels is above the {MAX_PIXELS // 10**6}-megapixel limit")
+            im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))  # JPEG: decode at 1/2..1/8 scale, both sides kept >= this
+            im = ImageOps.exif_transpose(im)  # also loads the pixels, so truncation shows up here
+            im.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise ValueError(f"not a readable image ({e.__class__.__name__})") from None
+    except OSError as e:  # truncated or corrupt data
+        raise ValueError(f"damaged image data ({e})") from None
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit grayscale: scale to 8 bits
-        import numpy as np
         a = np.asarray(im, dtype=np.float32)
         top = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
         im = Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8), "L")
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")  # transparent pixels become white, not whatever colour hides under them
         im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return im.convert("RGB")
+    return im.convert("RGB")  # also L, P, CMYK, YCbCr -> RGB
 
 
 def verify_image(data):
     """-> (width, height, format) if data is a whole, decodable image that is not a placeholder; else ValueError."""
-    from PIL import Image
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()  # decodes every pixel: a truncated file fails here
@@ -483,16 +497,17 @@ def verify_image(data):
 
 def write_jpeg(data, path):
     """Write the image to path as a JPEG (JPEG bytes as they came; anything else converted as it looks), via a
-    temporary name renamed once complete. -> the bytes written."""
-    tmp = path + ".part"
+    temporary name renamed once complete. -> the bytes written, and (width, height) when converted (else None)."""
+    tmp, size = path + ".part", None
     if data[:3] != b"\xff\xd8\xff":  # not a JPEG: convert, so that every file is what its name says
         buf = io.BytesIO()
-        open_rgb_bytes(data).save(buf, "JPEG", quality=95)
-        data = buf.getvalue()
+        im = open_rgb(io.BytesIO(data))  # as it looks: upright, 16-bit scaled, transparency over white
+        im.save(buf, "JPEG", quality=95)
+        data, size = buf.getvalue(), im.size
     with open(tmp, "wb") as fh:
         fh.write(data)
     os.replace(tmp, path)
-    return data
+    return data, size
 
 
 class Store:
@@ -544,7 +559,8 @@ class Store:
     def add(self, cand, data):
         """Verify (decode, size, not a placeholder) and store one image; ValueError if it is not usable."""
         w, h, _ = verify_image(data)
-        data = write_jpeg(data, inside(self.pool, cand.sid + ".jpg"))
+        data, size = write_jpeg(data, inside(self.pool, cand.sid + ".jpg"))
+        w, h = size or (w, h)
         with self.lock:
             self.state["images"][cand.sid] = {"style": cand.style, "artist": cand.artist, "genre": cand.genre,
                                               "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
@@ -577,14 +593,14 @@ class Keeper:
     def __init__(self, store_, wanted):
         self.store, self.wanted = store_, wanted
         self.kept = {s: [] for s in wanted}
-        self.sha = {}  # sha256 -> the id kept with it
+        self.sha, self.ids = {}, set()  # sha256 -> the id kept with it; the ids kept
         self.more_in_shards = False  # whether the parquet shards hold rows this source did not offer
 
     def need(self, style):
         return self.wanted[style] - len(self.kept[style])
 
     def has(self, sid):
-        return sid in self.sha.values()
+        return sid in self.ids
 
     def offer(self, sid, style):
         """-> True if kept, False if it duplicates an image already kept (recorded in the state)."""
@@ -594,6 +610,7 @@ class Keeper:
             self.store.state["duplicates"][sid] = {"style": style, "duplicate_of": first}
             return False
         self.kept[style].append(sid)
+        self.ids.add(sid)
         return True
 
 
@@ -907,7 +924,7 @@ def artists_line(artists):
     return f"{len(known)} artist{'s' * (len(known) > 1)}, top {top} {n / sum(artists.values()):.0%}"
 
 
-def print_plan(cands, wanted, source, argv, viewer_rows, partial, dataset_rows=81444):
+def print_plan(cands, wanted, source, argv, viewer_rows, partial, dataset_rows=DATASET_ROWS):
     """Per style: candidates against the quota and their artists; a short style is named with the command that
     fills it and what that costs, before any image is fetched."""
     by_style = {s: Counter() for s in wanted}

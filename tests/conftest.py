@@ -117,3 +117,25 @@ def deadline():
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture
+def ctrl_c_at_store(monkeypatch):
+    """ctrl_c_at_store(n): download_wikiart's n-th Store.add raises KeyboardInterrupt (Ctrl-C mid-download);
+    ctrl_c_at_store(None) puts the real Store.add back."""
+    import download_wikiart as dw
+    real, calls = dw.Store.add, {"n": 0}
+
+    def arm(n):
+        if n is None:
+            monkeypatch.setattr(dw.Store, "add", real)
+            return
+        calls["n"] = 0
+
+        def add_then_interrupt(self, *a):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(self, *a)
+        monkeypatch.setattr(dw.Store, "add", add_then_interrupt)
+    return arm

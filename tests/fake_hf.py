@@ -8,7 +8,7 @@ One dataset of rows (style, artist, genre, image) in the real order, of which:
   with column statistics, behind a 302 to a CDN that answers ranged requests (206, 416) the way the real one does.
   The viewer's rows are the shards' first rows, so a painting has one global row index whichever route serves it.
 
-Faults, as the real services show them: 500 ResponseNotReady while warming up, a page that fails for good (500
+JSON comes gzipped and chunked, as from the real viewer's proxy. Faults, as the real services show them: 500 ResponseNotReady while warming up, a page that fails for good (500
 UnexpectedError), 429 with Retry-After in seconds or as an HTTP date, a body cut short, a signed URL expired (403) or
 an evicted asset (404) until its page is read again, a placeholder that is not an image, a gzipped body, a body that
 trickles, an oversized body, paintings stored twice under two rows."""
@@ -153,6 +153,24 @@ class FakeHF:
                 if length is not None and length != len(body):
                     self.close_connection = True
 
+            def send_json(self, body):
+                """As the real viewer answers behind its proxy: gzipped when the client accepts it, and chunked
+                (no Content-Length)."""
+                data = json.dumps(body).encode()
+                gz = "gzip" in self.headers.get("Accept-Encoding", "")
+                if gz:
+                    data = gzip.compress(data)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                if gz:
+                    self.send_header("Content-Encoding", "gzip")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i in range(0, len(data), 4096):
+                    part = data[i:i + 4096]
+                    self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+
             def do_HEAD(self):
                 self.do_GET()
 
@@ -184,7 +202,7 @@ class FakeHF:
                              "style": {"names": fake.names, "_type": "ClassLabel"}}
                     body = {"dataset_info": {"features": feats, "splits": {"train": {"num_examples": len(fake.rows)}}},
                             "partial": fake.partial}
-                    return self.send(200, json.dumps(body).encode())
+                    return self.send_json(body)
                 off, n = int(q["offset"]), min(int(q.get("length", 100)), 100)
                 if path == "/filter":
                     if fake.partial:  # the real one filters the partial export; never needed then
@@ -207,7 +225,7 @@ class FakeHF:
                 host = f"http://{self.headers['Host']}"
                 body = {"features": [], "rows": [fake.row_json(i, host, v) for i in idx[off:off + n]],
                         "num_rows_total": len(idx), "num_rows_per_page": 100, "partial": fake.partial}
-                return self.send(200, json.dumps(body).encode())
+                return self.send_json(body)
 
             def asset(self, i, q):
                 time.sleep(fake.delay)

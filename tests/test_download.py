@@ -66,20 +66,13 @@ def test_every_fault_is_survived(server, tmp_path, capsys):
         assert server.asset_requests[i] == 1  # a permanent failure is not retried
 
 
-def test_resume_after_interrupt_downloads_nothing_twice(server, tmp_path, monkeypatch):
+def test_resume_after_interrupt_downloads_nothing_twice(server, tmp_path, ctrl_c_at_store):
     out = tmp_path / "w"
-    real_add, calls = dw.Store.add, {"n": 0}
-
-    def add_then_interrupt(self, *args):
-        calls["n"] += 1
-        if calls["n"] == 15:
-            raise KeyboardInterrupt
-        return real_add(self, *args)
-    monkeypatch.setattr(dw.Store, "add", add_then_interrupt)
+    ctrl_c_at_store(15)
     with pytest.raises(SystemExit) as e:
         dl(server, out, "--styles", "Baroque", "Cubism", "--per-style", "25", "--workers", "1")
     assert "run the same command again to resume" in str(e.value)
-    monkeypatch.setattr(dw.Store, "add", real_add)
+    ctrl_c_at_store(None)
     stored = {int(p.stem[2:]) for p in (out / ".pool").glob("*.jpg")}
     assert 14 <= len(stored) < 50 and not list(out.rglob("*.part"))
     rows = dl(server, out, "--styles", "Baroque", "Cubism", "--per-style", "25")

@@ -102,21 +102,14 @@ def test_robust_http_every_quirk_of_the_real_service(serve, tmp_path, monkeypatc
         assert (tmp_path / "w" / r["file"]).read_bytes()[:3] == b"\xff\xd8\xff"
 
 
-def test_a_killed_run_adopts_what_it_had_stored(serve, tmp_path, monkeypatch):
+def test_a_killed_run_adopts_what_it_had_stored(serve, tmp_path, ctrl_c_at_store):
     """Catches: images in the pool whose record a kill -9 lost being downloaded again."""
     fake = serve(counts={0: 30})
     out = tmp_path / "w"
-    real_add, calls = dw.Store.add, {"n": 0}
-
-    def add_then_interrupt(self, *a):
-        calls["n"] += 1
-        if calls["n"] == 13:
-            raise KeyboardInterrupt
-        return real_add(self, *a)
-    monkeypatch.setattr(dw.Store, "add", add_then_interrupt)
+    ctrl_c_at_store(13)
     with pytest.raises(SystemExit):
         dl(fake, out, "--styles", "Baroque", "--per-style", "20", "--workers", "1")
-    monkeypatch.setattr(dw.Store, "add", real_add)
+    ctrl_c_at_store(None)
     state = json.load(open(out / ".state.json"))
     lost = sorted(state["images"])[:5]
     for sid in lost:  # as if the kill came before these records reached the disk
@@ -203,7 +196,8 @@ def test_hf_endpoint_sets_the_hub_url(monkeypatch):
 
 
 def test_bad_local_input(tmp_path, capsys):
-    """Catches: 16-bit PNGs stored near-white, transparent pixels stored as the colour hidden under them, a.jpg
+    """Catches: 16-bit PNGs stored near-white, transparent pixels stored as the colour hidden under them, an
+    EXIF-rotated PNG stored sideways, a.jpg
     and a.png (or two non-Latin names) collapsing into one file, two styles sharing a folder, an ambiguous label
     kept, a CSV error as a traceback."""
     src = tmp_path / "mine"
@@ -214,13 +208,17 @@ def test_bad_local_input(tmp_path, capsys):
     Image.fromarray(rgba, "RGBA").save(src / "Baroque" / "clear.png")
     (src / "Baroque" / "a.jpg").write_bytes(jpeg(0, 1))
     Image.open(io.BytesIO(jpeg(0, 2))).save(src / "Baroque" / "a.png")
+    turned = Image.fromarray(np.zeros((40, 60, 3), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation: shown rotated by 90 degrees
+    turned.save(src / "Baroque" / "turned.png", exif=exif)
     for name in ("\u7d75.jpg", "\u753b.jpg"):
         (src / "Baroque" / name).write_bytes(jpeg(0, 10 + len(name) + ord(name[0]) % 7))
     dw.main(["--out", str(tmp_path / "d"), "--from-dir", str(src), "--styles", "Baroque", "--per-style", "10",
              "--val-fraction", "0"])
     rows = list(csv.DictReader(open(tmp_path / "d" / "manifest.csv")))
     ids = {r["source_id"] for r in rows}
-    assert len(rows) == 6 and len({i for i in ids if i.startswith("local-Baroque-a-")}) == 2  # a.jpg and a.png
+    assert len(rows) == 7 and len({i for i in ids if i.startswith("local-Baroque-a-")}) == 2  # a.jpg and a.png
     assert len({i for i in ids if i.startswith("local-Baroque-unnamed")}) == 2  # both non-Latin names
     for r in rows:
         px = np.asarray(Image.open(tmp_path / "d" / r["file"]).convert("RGB"), np.float32)
@@ -228,6 +226,8 @@ def test_bad_local_input(tmp_path, capsys):
             assert abs(px.mean() - 128) < 3  # as it looks, not near-white
         if "clear" in r["source_id"]:
             assert px.min() > 250  # transparent = white, not the hidden red
+        if "turned" in r["source_id"]:  # stored upright (its orientation tag does not survive the conversion)
+            assert px.shape[:2] == (60, 40) and (int(r["width"]), int(r["height"])) == (40, 60)
 
     (src / "Art Nouveau").mkdir()
     (src / "Art_Nouveau").mkdir()
@@ -260,22 +260,15 @@ def test_bad_local_input(tmp_path, capsys):
     assert str(e.value) == f"error: --csv {bad} line 3: not UTF-8 text; save the list as UTF-8 CSV"
 
 
-def test_an_interrupted_parquet_run_reads_no_finished_shard_again(serve, tmp_path, monkeypatch, capsys):
+def test_an_interrupted_parquet_run_reads_no_finished_shard_again(serve, tmp_path, ctrl_c_at_store, capsys):
     """Catches: every shard downloaded again after Ctrl-C; the images of a finished shard forgotten by the rerun
     (which then reads further shards for nothing); a dataset with fewer shards than 72 ending in a 404 error."""
     extra = [(2, jpeg(2, 300 + i)) for i in range(24)]
     fake = serve(counts={}, extra=extra, shard_sizes=[8, 8, 8])
-    real_add, calls = dw.Store.add, {"n": 0}
-
-    def add_then_interrupt(self, *a):
-        calls["n"] += 1
-        if calls["n"] == 12:  # in shard 1, after shard 0 was finished
-            raise KeyboardInterrupt
-        return real_add(self, *a)
-    monkeypatch.setattr(dw.Store, "add", add_then_interrupt)
+    ctrl_c_at_store(12)
     with pytest.raises(SystemExit):
         dl(fake, tmp_path / "w", "--source", "parquet", "--styles", "Rococo", "--per-style", "24", "--workers", "1")
-    monkeypatch.setattr(dw.Store, "add", real_add)
+    ctrl_c_at_store(None)
     first = [p for m, p, r in fake.log if m == "GET" and p.startswith("/cdn/") and r is None]
     capsys.readouterr()
     rows = dl(fake, tmp_path / "w", "--source", "parquet", "--styles", "Rococo", "--per-style", "30")

@@ -602,5 +602,8 @@ def test_the_ideas_both_scripts_share_are_one_copy_and_explain_refuses_unknown_m
         assert inspect.getsource(getattr(a4a, name)) == inspect.getsource(getattr(a4b, name)), name
     for name in ("IMAGE_EXTENSIONS", "DRAFT_SIZE", "MAX_PIXELS"):
         assert getattr(a4a, name) == getattr(a4b, name), name
+    import download_wikiart as dw  # stores converted images as they look: the same decoding
+    assert inspect.getsource(a4a.open_rgb) == inspect.getsource(dw.open_rgb)
+    assert (a4a.DRAFT_SIZE, a4a.MAX_PIXELS) == (dw.DRAFT_SIZE, dw.MAX_PIXELS)
     with pytest.raises(ValueError, match=r"unknown method 'gradcam\+\+': one of vanilla, smoothgrad"):
         a4b.explain(None, None, None, "gradcam++", {})
