@@ -1,8 +1,15 @@
 """Part 1: transfer learning. Fine-tune an ImageNet AlexNet on WikiArt painting styles, watched in TensorBoard.
 
-Head surgery (--remove): AlexNet's classifier is fc6 -> fc7 -> fc8 (1000 ImageNet classes). Remove fc8
-(--remove 1) or fc7 and fc8 (--remove 2), then add one new FC layer, 4096 -> one output per style.
-What trains (--train): only the new layer (`new`), every FC layer (`fc`), or the whole network (`all`).
+The sheet's items, in the order this file gives them:
+  head surgery   `remove_last_fc_layers`: AlexNet's classifier is fc6 -> fc7 -> fc8 (1000 ImageNet classes);
+                 remove fc8 (--remove 1) or fc7 and fc8 (--remove 2), then add one new FC layer, 4096 -> one
+                 output per style. `set_trainable`: only the new layer (--train new), every FC layer (fc) or
+                 the whole network (all) trains.
+  loss           `cross_entropy`, written out; `accuracy`, top-1.
+  optimisation   `SGD`: gradient descent with momentum and weight decay, written out; `lr_at`: its schedule.
+  training       `train_one_epoch` and `evaluate`.
+  TensorBoard    `log_step` and `log_epoch`: training loss, train and validation accuracy, and more.
+The machinery (decoding each image once into a cache, running frozen layers once, resuming) comes after `main`.
 
     python download_wikiart.py                          # datasets/wikiart/{train,val}/<Style>/*.jpg
     python assignment_4a.py --remove 1 --train new      # seconds per epoch: frozen features computed once
@@ -18,7 +25,6 @@ metrics.json, last.pt and best.pt. Images are decoded once into a memory-mapped 
 """
 import argparse
 import errno
-import functools
 import hashlib
 import json
 import math
@@ -29,8 +35,9 @@ import shutil
 import sys
 import time
 import urllib.error
-from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -38,21 +45,23 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
 # ---- defaults ----
-DATA_DIR = os.path.join("datasets", "wikiart")
-RUNS_DIR = "runs"
+ROOT = os.path.dirname(os.path.abspath(__file__))
+DATA_DIR = os.path.join(ROOT, "datasets", "wikiart")
+RUNS_DIR = os.path.join(ROOT, "runs")
 EPOCHS = 10           # with --train new the loss flattens after ~10 passes over ~3200 paintings
 BATCH_SIZE = 64       # fits in < 4 GB for a full fine-tune; small enough for ~50 steps an epoch
 LR = 1e-3             # 1/10 of AlexNet's original 0.01: fine-tuning should nudge pretrained weights, not erase them
 MOMENTUM = 0.9        # as in the AlexNet paper
 WEIGHT_DECAY = 5e-4   # as in the AlexNet paper; regularises the new layer on a small dataset
 SEED = 0
-CACHE_SIZE = 256      # images are cached as the centre 256x256 of a shorter-side-256 resize (uint8)
-CROP = 224            # the network's input: centre crop (eval), random crop + flip (train, with --augment)
+SEED_STREAMS = {"shuffle": 0, "crops": 500, "dropout": 999}  # per-epoch random streams: seed x 1000 + epoch + this
 COMPARE_REMOVE = [1, 2]        # --compare: every --remove here x every --train here
 COMPARE_TRAIN = ["new", "fc"]
-EVAL_BATCH = 256       # images (or feature vectors) per evaluation step: no gradients, so larger than training's
-FROZEN_BATCH = 128     # images per pass through the frozen convolutional layers (once per image)
-FEATURE_BATCH = 1024   # feature vectors per pass through frozen FC layers
+CACHE_SIZE = 256      # images are cached as the centre 256x256 of a shorter-side-256 resize (uint8)
+CROP = 224            # the network's input: centre crop (eval), random crop + flip (train, with --augment)
+EVAL_BATCH = 256      # images (or feature vectors) per evaluation step: no gradients, so larger than training's
+FROZEN_BATCH = 128    # images per pass through the frozen convolutional layers (once per image)
+FEATURE_BATCH = 1024  # feature vectors per pass through frozen FC layers
 DECODE_VERSION = 2    # part of the cache key: bump when decoding changes (2: open_rgb, as assignment_4b.py opens images)
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
@@ -67,45 +76,42 @@ class RunError(Exception):
     """A run cannot go on (disk full, a changed dataset); the message says what to do."""
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Adds "(default: X)" to a flag's help, unless the help already says it or there is nothing to say."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Fine-tune an ImageNet AlexNet on WikiArt styles after head surgery.",
-                                formatter_class=HelpFormatter)
-    p.add_argument("--data", default=DATA_DIR, help="dataset with train/<Style>/ and val/<Style>/ image folders")
+    p = argparse.ArgumentParser(description="Fine-tune an ImageNet AlexNet on WikiArt styles after head surgery.")
+    p.add_argument("--data", default=DATA_DIR,
+                   help="dataset with train/<Style>/ and val/<Style>/ image folders (default: datasets/wikiart/ in "
+                        "the project)")
     p.add_argument("--remove", type=int, nargs="+", choices=[1, 2], default=[1],
-                   help="FC layers to remove before adding the new one: 1 = fc8, 2 = fc7 and fc8; "
-                        "several values run one after another")
+                   help="FC layers to remove before adding the new one: 1 = fc8, 2 = fc7 and fc8; several values run "
+                        "one after another (default: 1)")
     p.add_argument("--train", nargs="+", choices=["new", "fc", "all"], default=["new"],
-                   help="what trains: the new layer only, all FC layers, or the whole network; several values "
-                        "run one after another. The frozen part always runs in eval mode, so with `new` the dropout "
-                        "before fc6/fc7 is off: a linear probe on fixed features")
+                   help="what trains: the new layer only, all FC layers, or the whole network; several values run one "
+                        "after another. The frozen part always runs in eval mode, so with `new` the dropout before "
+                        "fc6/fc7 is off: a linear probe on fixed features (default: new)")
     p.add_argument("--compare", action="store_true",
-                   help=f"run --remove 1 2 x --train new fc ({len(COMPARE_REMOVE) * len(COMPARE_TRAIN)} runs) and print a comparison table")
+                   help=f"run --remove 1 2 x --train new fc ({len(COMPARE_REMOVE) * len(COMPARE_TRAIN)} runs) and "
+                        "print a comparison table")
     p.add_argument("--epochs", type=int, default=None,
-                   help=f"passes over the training set (default {EPOCHS}); with --resume, the new total")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per SGD step")
-    p.add_argument("--lr", type=float, default=LR, help="SGD learning rate of epoch 1, then cosine-annealed per epoch: epoch e of E runs at "
-                        "lr x (1 + cos(pi (e-1) / E)) / 2, so the last epoch's rate is small but not 0")
-    p.add_argument("--momentum", type=float, default=MOMENTUM, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY, help="L2 penalty on the trained weights")
+                   help=f"passes over the training set (default: {EPOCHS}); with --resume, the new total")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"images per SGD step (default: {BATCH_SIZE})")
+    p.add_argument("--lr", type=float, default=LR,
+                   help="SGD learning rate of epoch 1, then cosine-annealed per epoch: epoch e of E runs at "
+                        f"lr x (1 + cos(pi (e-1) / E)) / 2, so the last epoch's rate is small but not 0 (default: {LR})")
+    p.add_argument("--momentum", type=float, default=MOMENTUM, help=f"SGD momentum (default: {MOMENTUM})")
+    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
+                   help=f"L2 penalty on the trained weights (default: {WEIGHT_DECAY})")
     p.add_argument("--augment", choices=["auto", "on", "off"], default="auto",
                    help="random 224 crop + horizontal flip of training images; auto = on only for --train all "
-                        "(off lets frozen layers run once per image instead of once per epoch)")
+                        "(off lets frozen layers run once per image instead of once per epoch) (default: auto)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="bf16 autocast (CPU and GPU): faster where the hardware has bf16 units")
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
+                   help="bf16 autocast (CPU and GPU): faster where the hardware has bf16 units (default: fp32)")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps "
+                                                    "(default: auto)")
     p.add_argument("--weights", default=None,
-                   help="local AlexNet ImageNet state dict (.pth); default: torchvision's AlexNet_Weights.IMAGENET1K_V1, "
-                        "downloaded once into torchvision's cache")
-    p.add_argument("--runs", default=RUNS_DIR, help="folder that receives one sub-folder per run")
+                   help="local AlexNet ImageNet state dict (.pth) (default: torchvision's AlexNet_Weights.IMAGENET1K_V1, "
+                        "downloaded once into torchvision's cache)")
+    p.add_argument("--runs", default=RUNS_DIR,
+                   help="folder that receives one sub-folder per run (default: runs/ in the project)")
     p.add_argument("--name", default=None,
                    help="run folder name under --runs (default: remove<N>-<train>-<date-time>, with -2, -3 ... "
                         "added when two runs start in the same second); an existing name is refused unless --overwrite")
@@ -115,9 +121,18 @@ def parse_args(argv=None):
                         "--device, --workers, --precision may change, and --epochs N extends it (the epochs not yet "
                         "trained anneal from the rate the next epoch would have had, or a finished run's last rate, "
                         "toward 0 at epoch N); flags that define the run (surgery, what trains, lr ...) are refused")
-    p.add_argument("--seed", type=int, default=SEED, help="seed for initialisation, shuffling and augmentation")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads that decode images for the cache")
+    p.add_argument("--seed", type=int, default=SEED,
+                   help=f"seed for initialisation, shuffling, augmentation and dropout (default: {SEED})")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="threads that decode images for the cache (default: the number of CPU cores)")
     args = p.parse_args(argv)
+    check_args(p, args)
+    args.given = given_flags(p, argv)
+    return args
+
+
+def check_args(p, args):
+    """Numbers in range, names that are folder names; --compare and the default --epochs filled in."""
     if args.compare:
         args.remove, args.train = list(COMPARE_REMOVE), list(COMPARE_TRAIN)
     if args.epochs is None and not args.resume:
@@ -133,21 +148,475 @@ def parse_args(argv=None):
         p.error("--name names one run; leave it out when --remove or --train has several values")
     if args.name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):
         p.error(f"--name {args.name!r}: a folder name under --runs, of letters, digits, '.', '_' and '-'")
-    args.given = given_flags(p, argv)
-    return args
 
 
-def given_flags(parser, argv):
-    """The destinations of the flags the user typed (argparse fills every other one with its default)."""
-    defaults = {a.dest: a.default for a in parser._actions}
-    for a in parser._actions:
-        a.default = argparse.SUPPRESS
+# ---- the model: AlexNet, head surgery, what trains ----
+
+def load_alexnet(weights_path=None):
+    from torchvision.models import AlexNet_Weights, alexnet
+    weights = AlexNet_Weights.IMAGENET1K_V1
+    target = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    if weights_path:
+        if not os.path.isfile(weights_path):
+            raise FileNotFoundError(f"--weights {weights_path} does not exist")
+        where, fix = f"--weights {weights_path}", f"give the AlexNet ImageNet file from {weights.url}"
+        try:
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        except Exception as e:  # an HTML page saved as .pth, a truncated file, a pickle with code in it
+            raise ValueError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
+    else:
+        where, fix = target, f"delete it and download {weights.url} again (or pass --weights PATH)"
+        try:
+            state = weights.get_state_dict(progress=True, check_hash=True, map_location="cpu", weights_only=True)
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+            raise FileNotFoundError(f"could not download the AlexNet weights ({getattr(e, 'reason', e)}): offline, "
+                                    f"download {weights.url} elsewhere and put it at {target}, or pass --weights PATH") from None
+        except Exception as e:  # the cached file is not a state dict (an error page saved in its place)
+            raise ValueError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
+    if isinstance(state, dict) and {"model", "config", "classes"} <= set(state):
+        raise ValueError(f"{where} is a checkpoint of assignment_4a.py, not ImageNet weights: continue it with "
+                         "--resume RUN_DIR, or explain it with saliency_extras.py --checkpoint")
+    model = alexnet(weights=None)
     try:
-        return set(vars(parser.parse_args(argv))) - {"help"}
-    finally:
-        for a in parser._actions:
-            a.default = defaults[a.dest]
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        raise ValueError(f"{where} is not an AlexNet ImageNet state dict ({str(e).splitlines()[0]}): {fix}") from None
+    return model, weights
 
+
+def remove_last_fc_layers(model, n, num_classes):
+    """Drop the last n FC layers (fc8, or fc7+fc8, with fc7's ReLU) and add one new FC layer: 4096 -> num_classes."""
+    layers = list(model.classifier)  # Dropout, fc6, ReLU, Dropout, fc7, ReLU, fc8
+    linear = [i for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
+    assert len(linear) == 3, "expected AlexNet's classifier with fc6, fc7, fc8"
+    cut = linear[-1] if n == 1 else linear[-2]  # keep everything before the first removed FC layer
+    kept = layers[:cut]  # --remove 2 keeps the dropout that fed fc7: it now feeds the new layer
+    new = nn.Linear(layers[linear[-n - 1]].out_features, num_classes)  # 4096 inputs in both cases
+    model.classifier = nn.Sequential(*kept, new)
+    return model
+
+
+def set_trainable(model, train):
+    """Freeze everything, then unfreeze the new layer / all FC layers / everything. -> trained parameters."""
+    for p in model.parameters():
+        p.requires_grad_(train == "all")
+    if train == "fc":
+        for m in model.classifier:
+            for p in m.parameters():
+                p.requires_grad_(True)
+    for p in model.classifier[-1].parameters():
+        p.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def summary(model, trained):
+    ids = {id(p) for p in trained}
+    lines = []
+    for name, m in list(model.features.named_children()) + [("avgpool", model.avgpool)] + \
+            [(f"classifier.{n}", c) for n, c in model.classifier.named_children()]:
+        name = name if name.startswith(("classifier", "avgpool")) else f"features.{name}"
+        params = list(m.parameters())
+        state = "" if not params else ("  trained" if id(params[0]) in ids else "  frozen")
+        lines.append(f"  {name:14s} {m}{state}")
+    n_tr = sum(p.numel() for p in trained)
+    lines.append(f"  {n_tr:,} of {sum(p.numel() for p in model.parameters()):,} parameters train")
+    return "\n".join(lines)
+
+
+# ---- loss, accuracy, the written-out gradient descent ----
+
+def cross_entropy(logits, labels):
+    """Mean over the batch of -log softmax(logits)[true class]: the loss SGD minimises."""
+    return -(logits.log_softmax(dim=1).gather(1, labels[:, None])).mean()
+
+
+def accuracy(logits, labels):
+    """Top-1 accuracy: the share of images whose highest score is the true style."""
+    return (logits.argmax(dim=1) == labels).float().mean().item()
+
+
+class SGD:
+    """Gradient descent with momentum and weight decay, written out: for every trained weight w with gradient g,
+        d <- g + weight_decay * w                      (the L2 penalty's gradient)
+        v <- d on the first step, else momentum * v + d  (the velocity, kept between steps)
+        w <- w - lr * v
+    the update torch.optim.SGD makes (dampening 0, no Nesterov). state_dict() has torch.optim.SGD's layout, so a
+    checkpoint's optimizer state (the velocities) loads in either."""
+
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
+        self.params = list(params)
+        self.param_groups = [{"lr": lr, "momentum": momentum, "dampening": 0, "weight_decay": weight_decay,
+                              "nesterov": False, "maximize": False}]
+        self.velocity = [None] * len(self.params)
+
+    def zero_grad(self):
+        """Forget the last step's gradients (backward() adds to .grad): None, so the next backward() writes them."""
+        for w in self.params:
+            w.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        group = self.param_groups[0]
+        lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        for i, w in enumerate(self.params):
+            if w.grad is None:
+                continue
+            d = w.grad.add(w, alpha=weight_decay) if weight_decay else w.grad
+            if momentum:
+                if self.velocity[i] is None:
+                    self.velocity[i] = d.clone()
+                else:
+                    self.velocity[i].mul_(momentum).add_(d)
+                d = self.velocity[i]
+            w.add_(d, alpha=-lr)
+
+    def state_dict(self):
+        return {"state": {i: {"momentum_buffer": v} for i, v in enumerate(self.velocity) if v is not None},
+                "param_groups": [dict(self.param_groups[0], params=list(range(len(self.params))))]}
+
+    def load_state_dict(self, state):
+        (group,) = state["param_groups"]
+        if len(group["params"]) != len(self.params):
+            raise ValueError(f"the checkpoint's optimizer has {len(group['params'])} trained tensors, this model "
+                             f"{len(self.params)}")
+        self.param_groups[0].update({k: group[k] for k in ("lr", "momentum", "weight_decay") if k in group})
+        for i, w in enumerate(self.params):
+            v = state["state"].get(i, state["state"].get(str(i), {})).get("momentum_buffer")
+            self.velocity[i] = None if v is None else v.to(device=w.device, dtype=w.dtype).clone()
+
+
+def lr_at(segments, epoch):
+    """The learning rate of epoch (from 0): each segment [start, end, lr] is a half cosine from lr at `start` toward 0
+    at `end`. A run has one segment; each extension by --resume --epochs adds one for the epochs not yet trained."""
+    start, end, lr = next(seg for seg in reversed(segments) if seg[0] <= epoch)
+    return lr * 0.5 * (1 + math.cos(math.pi * (epoch - start) / (end - start)))
+
+
+def epoch_seed(seed, epoch, stream):
+    """The seed of one random stream ("shuffle", "crops", "dropout") in one epoch: it depends only on (seed, epoch),
+    so that a run resumed at this epoch replays exactly what the uninterrupted run does."""
+    return seed * 1000 + epoch + SEED_STREAMS[stream]
+
+
+def batch_order(n, epoch, seed):
+    """The shuffled order of the training set in this epoch."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch, "shuffle")))
+
+
+# ---- one epoch of training, one evaluation ----
+
+def train_one_epoch(head, split, optimizer, cfg, epoch, device, log, first_step):
+    """One pass of SGD over the split; log(step, loss) after every step, steps counted from first_step.
+    -> mean loss, accuracy (over the batches as they were trained: under dropout, and augmentation if on)."""
+    from tqdm import tqdm
+    head.train()
+    n, bs = len(split.labels), cfg["batch_size"]
+    order = batch_order(n, epoch, cfg["seed"])
+    crops = torch.Generator().manual_seed(epoch_seed(cfg["seed"], epoch, "crops")) if split.augment else None
+    total_loss, total_correct = 0.0, 0
+    bar = tqdm(range(0, n, bs), desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step", leave=False, file=sys.stderr)
+    for k, i in enumerate(bar):
+        idx = order[i:i + bs]
+        x, y = split.batch(idx, device, cfg["precision"], crops), split.labels[idx].to(device)
+        with autocast(cfg["precision"], device):
+            logits = head(x)
+        loss = cross_entropy(logits.float(), y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the training loss became {loss.item()} in epoch {epoch + 1} (step {k + 1}): "
+                                     "lower --lr and run again")
+        optimizer.zero_grad()
+        loss.backward()   # d loss / d w for every trained parameter
+        optimizer.step()  # the written-out update: see SGD.step
+        total_loss += loss.item() * len(idx)
+        total_correct += round(accuracy(logits, y) * len(idx))  # an exact count of correct images
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        log(first_step + k, loss.item())
+    return total_loss / n, total_correct / n
+
+
+@torch.inference_mode()
+def evaluate(head, split, cfg, device, num_classes):
+    """-> mean loss, top-1 accuracy, confusion matrix (true x predicted) on the whole split."""
+    head.eval()
+    total_loss, confusion = 0.0, torch.zeros(num_classes, num_classes, dtype=torch.long)
+    for i in range(0, len(split.labels), EVAL_BATCH):
+        idx = torch.arange(i, min(i + EVAL_BATCH, len(split.labels)))
+        x, y = split.batch(idx, device, cfg["precision"]), split.labels[idx].to(device)
+        with autocast(cfg["precision"], device):
+            logits = head(x).float()
+        total_loss += cross_entropy(logits, y).item() * len(y)
+        confusion += torch.bincount(y.cpu() * num_classes + logits.argmax(1).cpu(),
+                                    minlength=num_classes ** 2).view(num_classes, num_classes)
+    return total_loss / len(split.labels), confusion.diag().sum().item() / len(split.labels), confusion
+
+
+# ---- TensorBoard: every write in one place ----
+
+def log_step(writer, step, loss):
+    writer.add_scalar("loss/train_step", loss, step)
+
+
+def log_epoch(writer, cfg, record, confusion_fig=None, final=None):
+    """One epoch's scalars (and the confusion matrix when it is the best so far). final: the run's end, given as
+    (best validation accuracy, last epoch's record): its hyper-parameters and results go to the HParams tab."""
+    if record is not None:
+        for tag, key in (("loss/train", "loss_train"), ("loss/val", "loss_val"), ("accuracy/train", "accuracy_train"),
+                         ("accuracy/val", "accuracy_val"), ("lr", "lr")):
+            writer.add_scalar(tag, record[key], record["epoch"])
+    if confusion_fig is not None:
+        writer.add_figure("confusion_matrix/val", confusion_fig, record["epoch"])
+    if final is not None:
+        best, last = final
+        writer.add_hparams({k: cfg[k] for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
+                                                "epochs", "precision")} | {"augment": str(cfg["augment"])},
+                           {"hparam/best_accuracy_val": best, "hparam/final_accuracy_val": last.get("accuracy_val", 0),
+                            "hparam/final_accuracy_train": last.get("accuracy_train", 0)}, run_name=".")
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no window)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def confusion_figure(confusion, classes):
+    """The confusion matrix as a figure, each row (true style) as shares of its paintings."""
+    plt = pyplot()
+    c = (confusion.float() / confusion.sum(1, keepdim=True).clamp(min=1)).numpy()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(c, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set(xlabel="predicted style", ylabel="true style")
+    for (i, j), v in np.ndenumerate(c):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v > 0.5 else "black")
+    fig.tight_layout()
+    return fig
+
+
+# ---- checkpoints and metrics.json ----
+
+@dataclass
+class Run:
+    """One training run as it goes: its configuration, folder, model and optimizer, and what it has done so far."""
+    cfg: dict
+    classes: list
+    dir: str
+    model: nn.Module
+    optimizer: SGD
+    params: dict                       # parameter counts: ImageNet AlexNet, after the surgery, trained
+    data: "Data"
+    device: torch.device
+    start: int = 0                     # epochs finished before this process (resumed runs)
+    best: float = -1.0                 # best validation accuracy so far
+    history: list = field(default_factory=list)  # one record per finished epoch
+    diverged: Optional[str] = None     # why the run stopped early, if it did
+
+
+def save_checkpoint(run, name, epoch):
+    atomic_save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": epoch,
+                 "best_val_accuracy": run.best, "config": run.cfg, "classes": run.classes, "history": run.history},
+                os.path.join(run.dir, name))
+
+
+def atomic_save(obj, path):
+    """torch.save to a temporary name, then rename: a kill or a full disk mid-write leaves the previous file intact
+    and no temporary file behind. A full disk is a RunError naming the folder and the space needed."""
+    tmp = path + ".tmp"
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(e)
+        if not full:
+            raise
+        need = sum(t.numel() * t.element_size() for t in tensors_in(obj))
+        raise RunError(f"no space left on the disk of {os.path.dirname(path) or '.'} to write "
+                       f"{os.path.basename(path)} (about {need / 1e6:.0f} MB needed): free that much there, or "
+                       "move the run to another disk and --resume it there") from None
+
+
+def link_checkpoint(src, dst):
+    """dst becomes the file src is, without a second copy on disk: a hard link made under a temporary name and
+    renamed over dst. The next atomic_save of src gives src a new file, so dst keeps these bytes. A file system
+    without hard links gets a copy."""
+    tmp = dst + ".tmp"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        try:
+            shutil.copyfile(src, tmp)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise RunError(f"could not write {dst} ({e.strerror}): that file system takes no hard links, and a copy "
+                           f"of {os.path.basename(src)} needs {os.path.getsize(src) / 1e6:.0f} MB there") from None
+    os.replace(tmp, dst)
+
+
+def tensors_in(obj):
+    if torch.is_tensor(obj):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from tensors_in(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from tensors_in(v)
+
+
+def write_metrics(run, confusion=None):
+    """metrics.json: the run's configuration, data counts, every epoch, the best epoch and its confusion matrix."""
+    path = os.path.join(run.dir, "metrics.json")
+    old = json.load(open(path)) if os.path.exists(path) else {}
+    best_row = max(run.history, key=lambda h: h["accuracy_val"]) if run.history else None
+    splits = {"train": run.data.train, "val": run.data.val}
+    m = {"run": os.path.basename(run.dir), "remove": run.cfg["remove"], "train": run.cfg["train"],
+         "classes": run.classes,
+         "counts": {s: {c: int((d.labels == i).sum()) for i, c in enumerate(run.classes)} for s, d in splits.items()},
+         "skipped_images": {s: d.skipped for s, d in splits.items()},
+         "parameters": run.params, "epochs": run.history, "best": best_row, "best_val_accuracy": run.best,
+         "best_confusion": confusion.tolist() if confusion is not None else old.get("best_confusion"),
+         "diverged": run.diverged}
+    with open(path + ".tmp", "w") as fh:
+        json.dump(m, fh, indent=2)
+    os.replace(path + ".tmp", path)
+    return m
+
+
+# ---- one run: the epochs, then the next ----
+
+def train_run(cfg, data, resume=None):
+    """Train one (remove, train) configuration; returns its metrics dict. data: the decoded splits. resume: (run
+    folder, its last.pt) to continue. A run that diverges stops and is returned with metrics["diverged"] set."""
+    from torch.utils.tensorboard import SummaryWriter
+    t0 = time.time()  # the run's time includes its one-off frozen-layer pass
+    device = resolve_device(cfg["device"])
+    warn_if_slow_bf16(cfg["precision"], device)
+    seed_everything(cfg["seed"])
+    model, trained, params, norm = build_model(cfg, len(data.classes), device)
+    optimizer = SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    run = start_or_resume(Run(cfg, data.classes, "", model, optimizer, params, data, device), resume)
+    print(f"\n== run {run.dir}: remove {cfg['remove']} FC layer(s), train {cfg['train']}, "
+          f"augment {cfg['augment']}, {cfg['precision']} on {device}\n{summary(model, trained)}")
+    head, splits = prepare_splits(run, norm)
+    steps_per_epoch = math.ceil(len(data.train.labels) / cfg["batch_size"])
+    # purge_step: a resumed run drops the step losses an interrupted epoch had logged after the last checkpoint
+    writer = SummaryWriter(run.dir, purge_step=run.start * steps_per_epoch if resume else None)
+    try:
+        train_epochs(run, head, splits, writer, steps_per_epoch)
+        log_epoch(writer, cfg, None, final=(run.best, run.history[-1] if run.history else {}))
+    finally:  # Ctrl-C, a full disk: what was logged reaches the disk, then the error goes on
+        writer.close()
+    metrics = write_metrics(run)
+    metrics["seconds_total"], metrics["run_dir"] = time.time() - t0, run.dir
+    return metrics
+
+
+def train_epochs(run, head, splits, writer, steps_per_epoch):
+    """The epochs from run.start to cfg["epochs"]: train, evaluate, log, write metrics.json and the checkpoints.
+    Ctrl-C saves interrupted.pt and re-raises; a diverging loss ends the run (run.diverged says why)."""
+    cfg, optimizer = run.cfg, run.optimizer
+    epoch = run.start
+    try:
+        for epoch in range(run.start, cfg["epochs"]):
+            for g in optimizer.param_groups:
+                g["lr"] = lr_at(cfg["lr_segments"], epoch)
+            torch.manual_seed(epoch_seed(cfg["seed"], epoch, "dropout"))  # dropout draws from the global generator
+            te = time.time()
+            tr_loss, tr_acc = train_one_epoch(head, splits["train"], optimizer, cfg, epoch, run.device,
+                                              lambda step, loss: log_step(writer, step, loss), epoch * steps_per_epoch)
+            t_train = time.time() - te
+            va_loss, va_acc, confusion = evaluate(head, splits["val"], cfg, run.device, len(run.classes))
+            run.history.append({"epoch": epoch + 1, "loss_train": tr_loss, "loss_val": va_loss,
+                                "accuracy_train": tr_acc, "accuracy_val": va_acc, "lr": optimizer.param_groups[0]["lr"],
+                                "seconds": time.time() - te, "seconds_train": t_train})
+            improved = va_acc > run.best
+            run.best = max(run.best, va_acc)
+            log_epoch(writer, cfg, run.history[-1], confusion_figure(confusion, run.classes) if improved else None)
+            write_metrics(run, confusion if improved else None)  # first: small, and kept if the disk fills up next
+            save_checkpoint(run, "last.pt", epoch + 1)
+            if improved:  # the same bytes as last.pt: one file on disk under both names, not two 230 MB copies
+                link_checkpoint(os.path.join(run.dir, "last.pt"), os.path.join(run.dir, "best.pt"))
+            print(f"epoch {epoch + 1:3d}/{cfg['epochs']}  loss {tr_loss:.4f} / {va_loss:.4f}  "
+                  f"accuracy {tr_acc:.3f} / {va_acc:.3f} (train, {splits['train'].regime(head)} / val)  "
+                  f"{time.time() - te:5.1f}s" + ("  * best" if improved else ""))
+    except KeyboardInterrupt:
+        save_checkpoint(run, "interrupted.pt", epoch)
+        print(f"\ninterrupted in epoch {epoch + 1}: last.pt holds the {epoch} finished epoch(s), interrupted.pt the "
+              f"weights at the moment of Ctrl-C; continue with: python assignment_4a.py --resume {run.dir}")
+        raise
+    except FloatingPointError as e:
+        run.diverged = f"{e}; the checkpoints of the finished epochs are in {run.dir}"
+        print(f"error: run {os.path.basename(run.dir)} diverged: {run.diverged}", file=sys.stderr)
+
+
+def build_model(cfg, num_classes, device):
+    """The pretrained AlexNet after the surgery, with its trained part unfrozen.
+    -> model, trained parameters, parameter counts, the weights' normalisation (mean, std) as (1, 3, 1, 1)."""
+    model, weights = load_alexnet(cfg["weights"])
+    params = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
+    model = remove_last_fc_layers(model, cfg["remove"], num_classes)
+    trained = set_trainable(model, cfg["train"])
+    params.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
+    model.to(device, memory_format=torch.channels_last)  # PyTorch's fast path for convolutions (1.2x here on a CPU)
+    tf = weights.transforms()
+    return model, trained, params, (torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1))
+
+
+def comparison_table(results):
+    head = f"{'run':36s} {'remove':>6s} {'train':>5s} {'epochs':>6s} {'best val':>8s} {'final train':>11s} " \
+           f"{'final val':>9s} {'time':>7s}"
+    rows = [head, "-" * len(head)]
+    for m in results:
+        f = m["epochs"][-1] if m["epochs"] else {"epoch": 0}
+        cells = (f"{m['best_val_accuracy']:8.3f} {f['accuracy_train']:11.3f} {f['accuracy_val']:9.3f}" if m["epochs"]
+                 else f"{'-':>8s} {'-':>11s} {'-':>9s}")
+        rows.append(f"{m['run']:36s} {m['remove']:6d} {m['train']:>5s} {f['epoch']:6d} {cells} "
+                    f"{m['seconds_total']:6.0f}s" + (f"  DIVERGED in epoch {f['epoch'] + 1}" if m.get("diverged") else ""))
+    return "\n".join(rows)
+
+
+def plan_runs(args):
+    """One configuration per (--remove, --train) pair, each with its learning-rate schedule."""
+    base = {k: v for k, v in vars(args).items() if k not in ("remove", "train", "compare", "resume", "given")}
+    return [dict(base, remove=r, train=t, augment=(t == "all") if args.augment == "auto" else args.augment == "on",
+                 lr_segments=[[0, args.epochs, args.lr]])
+            for r in args.remove for t in args.train]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.backends.cudnn.benchmark = True
+    results = []
+    try:
+        if args.resume:
+            cfg, ck = resume_config(args)
+            plan, resume = [cfg], (args.resume, ck)
+        else:
+            plan, resume = plan_runs(args), None
+        data = load_data(plan[0], expected_classes=list(ck["classes"]) if resume else None, run=args.resume)
+        for cfg in plan:
+            results.append(train_run(cfg, data, resume=resume))
+    except (FileNotFoundError, ValueError, RunError) as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if len(results) > 1 or args.compare:
+        print("\n" + comparison_table(results))
+    print(f"\nTensorBoard: tensorboard --logdir {os.path.dirname(os.path.normpath(results[-1]['run_dir']))}")
+    diverged = [m for m in results if m.get("diverged")]
+    if diverged:
+        sys.exit("error: " + "; ".join(f"run {m['run']} diverged: {m['diverged']}" for m in diverged))
+
+
+# ==== the machinery: devices, the decode cache, frozen layers once, resuming ====
 
 def seed_everything(seed):
     random.seed(seed)
@@ -189,6 +658,35 @@ def resolve_device(name):
 
 
 # ---- data: decode each image once into a uint8 cache beside the dataset ----
+
+class SplitData(NamedTuple):
+    images: torch.Tensor   # (N, 3, 256, 256) uint8, memory-mapped from the cache
+    labels: torch.Tensor   # (N,) style indices
+    skipped: int           # files that could not be decoded
+
+
+class Data(NamedTuple):
+    classes: list
+    train: SplitData
+    val: SplitData
+    features: dict         # frozen convolutional features, computed once per process and shared by the runs
+
+
+def load_data(cfg, expected_classes=None, run=None):
+    """The dataset's styles and both splits, decoded once into the cache. expected_classes: a resumed run's styles,
+    checked before anything is decoded."""
+    train_files, train_labels, classes = list_split(cfg["data"], "train")
+    if expected_classes is not None:
+        check_classes(run, expected_classes, classes)
+    val_files, val_labels, _ = list_split(cfg["data"], "val", classes)
+    cache = os.path.join(cfg["data"], ".cache")
+    data = Data(classes, load_split_cached(train_files, train_labels, cache, "train", cfg["workers"]),
+                load_split_cached(val_files, val_labels, cache, "val", cfg["workers"]), {})
+    skipped = data.train.skipped + data.val.skipped
+    print(f"dataset {cfg['data']}: {len(classes)} styles, {len(data.train.labels)} train / {len(data.val.labels)} val "
+          f"images" + (f"; skipped {skipped} unusable image(s)" if skipped else ""))
+    return data
+
 
 def list_split(root, split, classes=None):
     """-> (files, labels, classes) of root/split/<class>/<image>, classes sorted as ImageFolder sorts them."""
@@ -319,7 +817,7 @@ def open_cache(data_path, meta_path):
     if os.path.getsize(data_path) != math.prod(shape):
         raise ValueError(f"{os.path.getsize(data_path)} bytes where {math.prod(shape)} were written")
     images = np.memmap(data_path, dtype=np.uint8, mode="c", shape=shape)  # copy-on-write: the file is never changed
-    return torch.from_numpy(images), torch.tensor(meta["labels"]), int(meta["skipped"])
+    return SplitData(torch.from_numpy(images), torch.tensor(meta["labels"]), int(meta["skipped"]))
 
 
 def to_input(images, mean, std, augment=False, generator=None):
@@ -336,63 +834,33 @@ def to_input(images, mean, std, augment=False, generator=None):
     return ((x.float() / 255 - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
-# ---- model: AlexNet, head surgery, what trains ----
+# ---- frozen layers once: what the trained part sees ----
 
-def load_alexnet(weights_path=None):
-    from torchvision.models import AlexNet_Weights, alexnet
-    weights = AlexNet_Weights.IMAGENET1K_V1
-    target = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
-    if weights_path:
-        if not os.path.isfile(weights_path):
-            raise FileNotFoundError(f"--weights {weights_path} does not exist")
-        where, fix = f"--weights {weights_path}", f"give the AlexNet ImageNet file from {weights.url}"
-        try:
-            state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        except Exception as e:  # an HTML page saved as .pth, a truncated file, a pickle with code in it
-            raise ValueError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
-    else:
-        where, fix = target, f"delete it and download {weights.url} again (or pass --weights PATH)"
-        try:
-            state = weights.get_state_dict(progress=True, check_hash=True, map_location="cpu", weights_only=True)
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-            raise FileNotFoundError(f"could not download the AlexNet weights ({getattr(e, 'reason', e)}): offline, "
-                                    f"download {weights.url} elsewhere and put it at {target}, or pass --weights PATH") from None
-        except Exception as e:  # the cached file is not a state dict (an error page saved in its place)
-            raise ValueError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
-    if isinstance(state, dict) and {"model", "config", "classes"} <= set(state):
-        raise ValueError(f"{where} is a checkpoint of assignment_4a.py, not ImageNet weights: continue it with "
-                         "--resume RUN_DIR, or explain it with assignment_4b.py --checkpoint")
-    model = alexnet(weights=None)
-    try:
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError, AttributeError) as e:
-        raise ValueError(f"{where} is not an AlexNet ImageNet state dict ({str(e).splitlines()[0]}): {fix}") from None
-    return model, weights
+class Split(NamedTuple):
+    """What the trained part (the head) sees of one split. Either x holds the frozen layers' features, computed once
+    (frozen is None), or x holds the cached uint8 images, cropped and normalised per batch and then passed through
+    the frozen layers (an empty frozen for --train all)."""
+    x: torch.Tensor
+    labels: torch.Tensor
+    frozen: Optional[nn.Module] = None
+    norm: Optional[tuple] = None      # the weights' (mean, std), for images
+    augment: bool = False             # random crops and flips, for training images with --augment
 
+    def batch(self, idx, device, precision, generator=None):
+        """The head's input for the examples idx; generator draws the crops and flips when augmenting."""
+        if self.frozen is None:
+            return self.x[idx].to(device, non_blocking=True)
+        x = to_input(self.x[idx], *self.norm, self.augment, generator).to(device, non_blocking=True)
+        if not len(self.frozen):
+            return x
+        with torch.no_grad(), autocast(precision, device):
+            return self.frozen(x).float()
 
-def remove_last_fc_layers(model, n, num_classes):
-    """Drop the last n FC layers (fc8, or fc7+fc8, with fc7's ReLU) and add one new FC layer: 4096 -> num_classes."""
-    layers = list(model.classifier)  # Dropout, fc6, ReLU, Dropout, fc7, ReLU, fc8
-    linear = [i for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
-    assert len(linear) == 3, "expected AlexNet's classifier with fc6, fc7, fc8"
-    cut = linear[-1] if n == 1 else linear[-2]  # keep everything before the first removed FC layer
-    kept = layers[:cut]  # --remove 2 keeps the dropout that fed fc7: it now feeds the new layer
-    new = nn.Linear(layers[linear[-n - 1]].out_features, num_classes)  # 4096 inputs in both cases
-    model.classifier = nn.Sequential(*kept, new)
-    return model
-
-
-def set_trainable(model, train):
-    """Freeze everything, then unfreeze the new layer / all FC layers / everything. -> trained parameters."""
-    for p in model.parameters():
-        p.requires_grad_(train == "all")
-    if train == "fc":
-        for m in model.classifier:
-            for p in m.parameters():
-                p.requires_grad_(True)
-    for p in model.classifier[-1].parameters():
-        p.requires_grad_(True)
-    return [p for p in model.parameters() if p.requires_grad]
+    def regime(self, head):
+        """What was active while this split trained, for the epoch line."""
+        active = [w for w, on in (("dropout", any(isinstance(m, nn.Dropout) and m.p > 0 for m in head)),
+                                  ("augmentation", self.augment)) if on]
+        return "under " + " and ".join(active) if active else "as evaluated"
 
 
 def split_frozen_prefix(model):
@@ -407,253 +875,63 @@ def split_frozen_prefix(model):
     return nn.Sequential(*layers[:k]).eval(), nn.Sequential(*layers[k:])
 
 
-def summary(model, trained):
-    ids = {id(p) for p in trained}
-    lines = []
-    for name, m in list(model.features.named_children()) + [("avgpool", model.avgpool)] + \
-            [(f"classifier.{n}", c) for n, c in model.classifier.named_children()]:
-        name = name if name.startswith(("classifier", "avgpool")) else f"features.{name}"
-        params = list(m.parameters())
-        state = "" if not params else ("  trained" if id(params[0]) in ids else "  frozen")
-        lines.append(f"  {name:14s} {m}{state}")
-    n_tr = sum(p.numel() for p in trained)
-    lines.append(f"  {n_tr:,} of {sum(p.numel() for p in model.parameters()):,} parameters train")
-    return "\n".join(lines)
-
-
-# ---- loss, accuracy, one epoch ----
-
-def cross_entropy(logits, labels):
-    """Mean over the batch of -log softmax(logits)[true class]: the loss SGD minimises."""
-    return -(logits.log_softmax(dim=1).gather(1, labels[:, None])).mean()
-
-
-def accuracy(logits, labels):
-    """Top-1 accuracy: the share of images whose highest score is the true style."""
-    return (logits.argmax(dim=1) == labels).float().mean().item()
-
-
-def batch_order(n, epoch, seed):
-    """The shuffled order of the training set in this epoch; depends only on (seed, epoch)."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-
-
-class SGD:
-    """Gradient descent with momentum and weight decay, written out: for every trained weight w with gradient g,
-        d <- g + weight_decay * w                      (the L2 penalty's gradient)
-        v <- d on the first step, else momentum * v + d  (the velocity, kept between steps)
-        w <- w - lr * v
-    the update torch.optim.SGD makes (dampening 0, no Nesterov). state_dict() has torch.optim.SGD's layout, so a
-    checkpoint's optimizer state (the velocities) loads in either."""
-
-    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
-        self.params = list(params)
-        self.param_groups = [{"lr": lr, "momentum": momentum, "dampening": 0, "weight_decay": weight_decay,
-                              "nesterov": False, "maximize": False}]
-        self.velocity = [None] * len(self.params)
-
-    def zero_grad(self, set_to_none=True):
-        for w in self.params:
-            w.grad = None
-
-    @torch.no_grad()
-    def step(self):
-        group = self.param_groups[0]
-        lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
-        for i, w in enumerate(self.params):
-            if w.grad is None:
-                continue
-            d = w.grad.add(w, alpha=weight_decay) if weight_decay else w.grad
-            if momentum:
-                if self.velocity[i] is None:
-                    self.velocity[i] = d.clone()
-                else:
-                    self.velocity[i].mul_(momentum).add_(d)
-                d = self.velocity[i]
-            w.add_(d, alpha=-lr)
-
-    def state_dict(self):
-        return {"state": {i: {"momentum_buffer": v} for i, v in enumerate(self.velocity) if v is not None},
-                "param_groups": [dict(self.param_groups[0], params=list(range(len(self.params))))]}
-
-    def load_state_dict(self, state):
-        (group,) = state["param_groups"]
-        if len(group["params"]) != len(self.params):
-            raise ValueError(f"the checkpoint's optimizer has {len(group['params'])} trained tensors, this model "
-                             f"{len(self.params)}")
-        self.param_groups[0].update({k: group[k] for k in ("lr", "momentum", "weight_decay") if k in group})
-        for i, w in enumerate(self.params):
-            v = state["state"].get(i, state["state"].get(str(i), {})).get("momentum_buffer")
-            self.velocity[i] = None if v is None else v.to(device=w.device, dtype=w.dtype).clone()
-
-
-def train_one_epoch(head, data, labels, optimizer, cfg, epoch, device, log_step):
-    """One pass of SGD over (data, labels). data: cached features, or uint8 images to crop and normalise."""
-    from tqdm import tqdm
-    head.train()
-    n, bs = len(labels), cfg["batch_size"]
-    order = batch_order(n, epoch, cfg["seed"])
-    gen = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch + 500)  # crops and flips
-    total_loss, total_correct = 0.0, 0
-    bar = tqdm(range(0, n, bs), desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step", leave=False, file=sys.stderr)
-    for i in bar:
-        idx = order[i:i + bs]
-        x, y = data.prepare(data.x[idx], True, gen).to(device, non_blocking=True), labels[idx].to(device)
-        with autocast(cfg["precision"], device):
-            logits = head(x)
-        loss = cross_entropy(logits.float(), y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the training loss became {loss.item()} in epoch {epoch + 1} (step {i // bs + 1}): "
-                                     "lower --lr and run again")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()   # d loss / d w for every trained parameter
-        optimizer.step()  # the written-out update: see SGD.step
-        total_loss += loss.item() * len(idx)
-        total_correct += round(accuracy(logits, y) * len(idx))  # an exact count of correct images
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        log_step(loss.item())
-    return total_loss / n, total_correct / n
-
-
-@torch.inference_mode()
-def evaluate(head, data, labels, cfg, device, num_classes):
-    """-> mean loss, top-1 accuracy, confusion matrix (true x predicted) on the whole split."""
-    head.eval()
-    total_loss, confusion = 0.0, torch.zeros(num_classes, num_classes, dtype=torch.long)
-    for i in range(0, len(labels), EVAL_BATCH):
-        x, y = data.prepare(data.x[i:i + EVAL_BATCH], False, None).to(device), labels[i:i + EVAL_BATCH].to(device)
-        with autocast(cfg["precision"], device):
-            logits = head(x).float()
-        total_loss += cross_entropy(logits, y).item() * len(y)
-        confusion += torch.bincount(y.cpu() * num_classes + logits.argmax(1).cpu(),
-                                    minlength=num_classes ** 2).view(num_classes, num_classes)
-    return total_loss / len(labels), confusion.diag().sum().item() / len(labels), confusion
+def prepare_splits(run, norm):
+    """-> (the trained part, {"train": Split, "val": Split}). The frozen layers run once per image here, not once
+    per epoch (and the convolutional part once per process), except for augmented training images."""
+    prefix, head = split_frozen_prefix(run.model)
+    splits = {}
+    for name, data in (("train", run.data.train), ("val", run.data.val)):
+        augment = name == "train" and run.cfg["augment"]
+        if len(prefix) and not augment:
+            key = (name, run.cfg["precision"], run.cfg["weights"], str(run.device))
+            feats = run_prefix(prefix, data.images, norm, run.cfg, run.device, run.data.features, key)
+            splits[name] = Split(feats, data.labels)
+        else:
+            splits[name] = Split(data.images, data.labels, prefix, norm, augment)
+    return head, splits
 
 
 @torch.no_grad()
-def run_prefix(prefix, images, mean, std, cfg, device, memo=None, key=None):
-    """Frozen layers once per image: (N, 3, 256, 256) uint8 -> features (N, D) float32, kept on the device.
+def run_prefix(prefix, images, norm, cfg, device, memo, key):
+    """Frozen layers once per image: (N, 3, 256, 256) uint8 -> features (N, D) float32, kept on the device and
+    written into one preallocated tensor (no list of pieces to concatenate: peak memory is the features once).
     The convolutional part is the same in every run of a --compare: it is computed once per process (memo[key])
     and the frozen FC layers of each run, if any, are applied to it."""
-    from tqdm import tqdm
     cut = next(i + 1 for i, m in enumerate(prefix) if isinstance(m, nn.Flatten))  # frozen prefixes hold every conv
     conv, rest = prefix[:cut], prefix[cut:]
-    if memo is not None and key in memo:
-        feats = memo[key]
-    else:
-        out = []
-        for i in tqdm(range(0, len(images), FROZEN_BATCH), desc="frozen layers (once)", unit="batch", leave=False,
-                      file=sys.stderr):
-            with autocast(cfg["precision"], device):
-                out.append(conv(to_input(images[i:i + FROZEN_BATCH], mean, std).to(device)).float())
-        feats = torch.cat(out)  # (N, 9216) after conv + avgpool + flatten
-        if memo is not None:
-            memo[key] = feats
-    if len(rest):
+    if key not in memo:
+        memo[key] = in_batches(conv, images, FROZEN_BATCH, lambda x: to_input(x, *norm).to(device), cfg, device,
+                               desc="frozen layers (once)")  # (N, 9216) after conv + avgpool + flatten
+    if not len(rest):
+        return memo[key]
+    return in_batches(rest, memo[key], FEATURE_BATCH, lambda x: x, cfg, device)
+
+
+def in_batches(layers, x, batch, prepare, cfg, device, desc=None):
+    """layers(prepare(x[i:i + batch])) for every batch, into one preallocated (N, D) float32 tensor on the device."""
+    from tqdm import tqdm
+    out = None
+    for i in tqdm(range(0, len(x), batch), desc=desc, unit="batch", leave=False, file=sys.stderr, disable=desc is None):
         with autocast(cfg["precision"], device):
-            feats = torch.cat([rest(feats[i:i + FEATURE_BATCH]).float() for i in range(0, len(feats), FEATURE_BATCH)])
-    return feats
+            y = layers(prepare(x[i:i + batch])).float()
+        if out is None:
+            out = torch.empty((len(x), *y.shape[1:]), dtype=torch.float32, device=y.device)
+        out[i:i + len(y)] = y
+    return out
 
 
-# ---- outputs: checkpoints, figures ----
+# ---- resuming and run folders ----
 
-def atomic_save(obj, path):
-    """torch.save to a temporary name, then rename: a kill or a full disk mid-write leaves the previous file intact
-    and no temporary file behind. A full disk is a RunError naming the folder and the space needed."""
-    tmp = path + ".tmp"
+def given_flags(parser, argv):
+    """The destinations of the flags the user typed (argparse fills every other one with its default)."""
+    defaults = {a.dest: a.default for a in parser._actions}
+    for a in parser._actions:
+        a.default = argparse.SUPPRESS
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(e)
-        if not full:
-            raise
-        need = sum(t.numel() * t.element_size() for t in tensors_in(obj))
-        raise RunError(f"no space left on the disk of {os.path.dirname(path) or '.'} to write "
-                       f"{os.path.basename(path)} (about {need / 1e6:.0f} MB needed): free that much there, or "
-                       "move the run to another disk and --resume it there") from None
-
-
-def link_checkpoint(src, dst):
-    """dst becomes the file src is, without a second copy on disk: a hard link made under a temporary name and
-    renamed over dst. The next atomic_save of src gives src a new file, so dst keeps these bytes. A file system
-    without hard links gets a copy."""
-    tmp = dst + ".tmp"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        try:
-            shutil.copyfile(src, tmp)
-        except OSError as e:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise RunError(f"could not write {dst} ({e.strerror}): that file system takes no hard links, and a copy "
-                           f"of {os.path.basename(src)} needs {os.path.getsize(src) / 1e6:.0f} MB there") from None
-    os.replace(tmp, dst)
-
-
-def tensors_in(obj):
-    if torch.is_tensor(obj):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from tensors_in(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from tensors_in(v)
-
-
-def confusion_figure(confusion, classes):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    c = (confusion.float() / confusion.sum(1, keepdim=True).clamp(min=1)).numpy()  # rows: share of each true style
-    fig, ax = plt.subplots(figsize=(7, 6))
-    ax.imshow(c, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    ax.set_xlabel("predicted style"), ax.set_ylabel("true style")
-    for (i, j), v in np.ndenumerate(c):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v > 0.5 else "black")
-    fig.tight_layout()
-    return fig
-
-
-# ---- one run ----
-
-def make_run_dir(cfg):
-    """A new folder for the run, created exclusively: two runs started in the same second get -2, -3 ...; an existing
-    --name is refused unless --overwrite."""
-    os.makedirs(cfg["runs"], exist_ok=True)
-    if cfg.get("name"):
-        path = os.path.join(cfg["runs"], cfg["name"])
-        if os.path.exists(path):
-            if not cfg.get("overwrite"):
-                raise ValueError(f"--name {cfg['name']}: {path} already exists; choose another --name, continue it "
-                                 f"with --resume {path}, or replace it with --overwrite")
-            shutil.rmtree(path)
-        os.makedirs(path)
-        return path
-    base = os.path.join(cfg["runs"], f"remove{cfg['remove']}-{cfg['train']}-{time.strftime('%Y%m%d-%H%M%S')}")
-    for k in range(1, 1000):
-        path = base if k == 1 else f"{base}-{k}"
-        try:
-            os.makedirs(path)
-            return path
-        except FileExistsError:
-            continue
-    raise RunError(f"could not create a new run folder like {base}")
-
-
-def lr_at(segments, epoch):
-    """The learning rate of epoch (from 0): each segment [start, end, lr] is a half cosine from lr at `start` toward 0
-    at `end`. A run has one segment; each extension by --resume --epochs adds one for the epochs not yet trained."""
-    start, end, lr = next(seg for seg in reversed(segments) if seg[0] <= epoch)
-    return lr * 0.5 * (1 + math.cos(math.pi * (epoch - start) / (end - start)))
+        return set(vars(parser.parse_args(argv))) - {"help"}
+    finally:
+        for a in parser._actions:
+            a.default = defaults[a.dest]
 
 
 def resume_config(args):
@@ -706,261 +984,44 @@ def check_classes(run, saved, classes):
                        "was trained on (--data PATH), or start a new run")
 
 
-# the splits the trained part sees. x: (N, D) float32 features of the frozen layers (computed once), or the cached
-# (N, 3, 256, 256) uint8 images; prepare(x_batch, augment, generator) -> the trained part's input for that batch
-Split = namedtuple("Split", "x prepare")
-
-
-def as_is(x, augment, generator):
-    """prepare for cached features: they are the trained part's input already."""
-    return x
-
-
-def through_frozen(prefix, mean, std, cfg, device, x, augment, generator):
-    """prepare for images: crop (random with augmentation) and normalise, then the frozen layers, if any."""
-    return _through_prefix(prefix, to_input(x, mean, std, augment and cfg["augment"], generator).to(device),
-                           cfg["precision"], device)
-
-
-def build_model(cfg, num_classes, device):
-    """The pretrained AlexNet after the surgery, with its trained part unfrozen.
-    -> model, trained parameters, parameter counts, the weights' normalisation (mean, std) as (1, 3, 1, 1)."""
-    model, weights = load_alexnet(cfg["weights"])
-    params = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
-    model = remove_last_fc_layers(model, cfg["remove"], num_classes)
-    trained = set_trainable(model, cfg["train"])
-    params.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
-    model.to(device, memory_format=torch.channels_last)
-    tf = weights.transforms()
-    return model, trained, params, (torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1))
-
-
-def start_or_resume(cfg, classes, model, optimizer, resume):
-    """A new run folder, or the resumed run's state loaded into model and optimizer; config.json written.
-    -> run folder, epochs finished, best validation accuracy so far, history of the finished epochs."""
-    start, best, history = 0, -1.0, []
+def start_or_resume(run, resume):
+    """A new run folder, or the resumed run's state loaded into model and optimizer; config.json written. -> run"""
     if resume:
-        run_dir, ck = resume
-        check_classes(run_dir, list(ck["classes"]), classes)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        start, best, history = ck["epoch"], ck["best_val_accuracy"], ck["history"]
-        print(f"resuming {run_dir} after epoch {start} (best val accuracy so far {best:.3f})")
+        run.dir, ck = resume
+        check_classes(run.dir, list(ck["classes"]), run.classes)
+        run.model.load_state_dict(ck["model"])
+        run.optimizer.load_state_dict(ck["optimizer"])
+        run.start, run.best, run.history = ck["epoch"], ck["best_val_accuracy"], ck["history"]
+        print(f"resuming {run.dir} after epoch {run.start} (best val accuracy so far {run.best:.3f})")
     else:
-        run_dir = make_run_dir(cfg)
-    with open(os.path.join(run_dir, "config.json"), "w") as fh:
-        json.dump(dict(cfg, classes=classes), fh, indent=2)
-    return run_dir, start, best, history
+        run.dir = make_run_dir(run.cfg)
+    with open(os.path.join(run.dir, "config.json"), "w") as fh:
+        json.dump(dict(run.cfg, classes=run.classes), fh, indent=2)
+    return run
 
 
-def prepare_splits(model, data, cfg, device, norm):
-    """-> (the trained part, {"train": Split, "val": Split}). The frozen layers run once per image here, not once
-    per epoch (and the convolutional part once per process), except for augmented training images."""
-    prefix, head = split_frozen_prefix(model)
-    splits = {}
-    for split in ("train", "val"):
-        images = data[split][0]
-        if len(prefix) and not (split == "train" and cfg["augment"]):
-            feats = run_prefix(prefix, images, *norm, cfg, device, data.setdefault("conv_memo", {}),
-                               (split, cfg["precision"], cfg["weights"], str(device)))
-            splits[split] = Split(feats, as_is)
-        else:
-            splits[split] = Split(images, functools.partial(through_frozen, prefix, *norm, cfg, device))
-    return head, splits
-
-
-# ---- TensorBoard: every write in one place ----
-
-def log_step(writer, step, loss):
-    writer.add_scalar("loss/train_step", loss, step)
-
-
-def log_epoch(writer, cfg, record, confusion_fig=None, final=None):
-    """One epoch's scalars (and the confusion matrix when it is the best so far). final: the run's end, given as
-    (best validation accuracy, last epoch's record): its hyper-parameters and results go to the HParams tab."""
-    if record is not None:
-        for tag, key in (("loss/train", "loss_train"), ("loss/val", "loss_val"), ("accuracy/train", "accuracy_train"),
-                         ("accuracy/val", "accuracy_val"), ("lr", "lr")):
-            writer.add_scalar(tag, record[key], record["epoch"])
-    if confusion_fig is not None:
-        writer.add_figure("confusion_matrix/val", confusion_fig, record["epoch"])
-    if final is not None:
-        best, last = final
-        writer.add_hparams({k: cfg[k] for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
-                                                "epochs", "precision")} | {"augment": str(cfg["augment"])},
-                           {"hparam/best_accuracy_val": best, "hparam/final_accuracy_val": last.get("accuracy_val", 0),
-                            "hparam/final_accuracy_train": last.get("accuracy_train", 0)}, run_name=".")
-
-
-def train_run(cfg, data, resume=None):
-    """Train one (remove, train) configuration; returns its metrics dict. data: the decoded splits. resume: (run
-    folder, its last.pt) to continue. A run that diverges stops and is returned with metrics["diverged"] set."""
-    from torch.utils.tensorboard import SummaryWriter
-    t0 = time.time()  # the run's time includes its one-off frozen-layer pass
-    device = resolve_device(cfg["device"])
-    warn_if_slow_bf16(cfg["precision"], device)
-    seed_everything(cfg["seed"])
-    classes = data["classes"]
-    cfg.setdefault("lr_segments", [[0, cfg["epochs"], cfg["lr"]]])
-    model, trained, params, norm = build_model(cfg, len(classes), device)
-    optimizer = SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
-    run_dir, start, best, history = start_or_resume(cfg, classes, model, optimizer, resume)
-    print(f"\n== run {run_dir}: remove {cfg['remove']} FC layer(s), train {cfg['train']}, "
-          f"augment {cfg['augment']}, {cfg['precision']} on {device}\n{summary(model, trained)}")
-    head, splits = prepare_splits(model, data, cfg, device, norm)
-    labels = {s: data[s][1] for s in ("train", "val")}
-    steps_per_epoch = math.ceil(len(labels["train"]) / cfg["batch_size"])
-    # purge_step: a resumed run drops the step losses an interrupted epoch had logged after the last checkpoint
-    writer = SummaryWriter(run_dir, purge_step=start * steps_per_epoch if resume else None)
-    run = dict(cfg=cfg, data=data, classes=classes, params=params, run_dir=run_dir, model=model, optimizer=optimizer)
-    try:
-        best, diverged = train_epochs(run, head, splits, labels, device, writer, start, best, history)
-    except BaseException:  # Ctrl-C, a full disk: what was logged reaches the disk, then the error goes on
-        writer.close()
-        raise
-    metrics = write_metrics(run_dir, cfg, classes, history, best, None, data, params, diverged)
-    log_epoch(writer, cfg, None, final=(best, history[-1] if history else {}))
-    writer.close()
-    metrics["seconds_total"], metrics["run_dir"] = time.time() - t0, run_dir
-    return metrics
-
-
-def save_checkpoint(run, name, epoch, best, history):
-    atomic_save({"model": run["model"].state_dict(), "optimizer": run["optimizer"].state_dict(), "epoch": epoch,
-                 "best_val_accuracy": best, "config": run["cfg"], "classes": run["classes"], "history": history},
-                os.path.join(run["run_dir"], name))
-
-
-def train_epochs(run, head, splits, labels, device, writer, start, best, history):
-    """The epochs from `start` to cfg["epochs"]: train, evaluate, log, write metrics.json and the checkpoints.
-    Ctrl-C saves interrupted.pt and re-raises; a diverging loss ends the run. -> (best val accuracy, why it
-    diverged or None); history grows by one record per epoch."""
-    cfg, classes, optimizer, run_dir = run["cfg"], run["classes"], run["optimizer"], run["run_dir"]
-    step = [start * math.ceil(len(labels["train"]) / cfg["batch_size"])]
-
-    def log_train_step(loss):
-        log_step(writer, step[0], loss)
-        step[0] += 1
-
-    epoch = start
-    try:
-        for epoch in range(start, cfg["epochs"]):
-            for g in optimizer.param_groups:
-                g["lr"] = lr_at(cfg["lr_segments"], epoch)
-            # dropout draws from the global generator: seeded from (seed, epoch), so that a run resumed at this
-            # epoch replays exactly what the uninterrupted run does (shuffling and crops have their own generators)
-            torch.manual_seed(cfg["seed"] * 1000 + epoch + 999)
-            te = time.time()
-            tr_loss, tr_acc = train_one_epoch(head, splits["train"], labels["train"], optimizer, cfg, epoch, device,
-                                              log_train_step)
-            t_train = time.time() - te
-            va_loss, va_acc, confusion = evaluate(head, splits["val"], labels["val"], cfg, device, len(classes))
-            history.append({"epoch": epoch + 1, "loss_train": tr_loss, "loss_val": va_loss, "accuracy_train": tr_acc,
-                            "accuracy_val": va_acc, "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - te,
-                            "seconds_train": t_train})
-            improved = va_acc > best
-            best = max(best, va_acc)
-            log_epoch(writer, cfg, history[-1], confusion_figure(confusion, classes) if improved else None)
-            # the metrics first: small, and kept even if the disk fills up while the checkpoints are written
-            write_metrics(run_dir, cfg, classes, history, best, confusion if improved else None, run["data"],
-                          run["params"])
-            save_checkpoint(run, "last.pt", epoch + 1, best, history)
-            if improved:  # the same bytes as last.pt: one file on disk under both names, not two 230 MB copies
-                link_checkpoint(os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt"))
-            print(f"epoch {epoch + 1:3d}/{cfg['epochs']}  loss {tr_loss:.4f} / {va_loss:.4f}  "
-                  f"accuracy {tr_acc:.3f} / {va_acc:.3f} (train, running under dropout/augmentation / val)  "
-                  f"{time.time() - te:5.1f}s" + ("  * best" if improved else ""))
-    except KeyboardInterrupt:
-        save_checkpoint(run, "interrupted.pt", epoch, best, history)
-        print(f"\ninterrupted in epoch {epoch + 1}: last.pt holds the {epoch} finished epoch(s), interrupted.pt the "
-              f"weights at the moment of Ctrl-C; continue with: python assignment_4a.py --resume {run_dir}")
-        raise
-    except FloatingPointError as e:
-        diverged = f"{e}; the checkpoints of the finished epochs are in {run_dir}"
-        print(f"error: run {os.path.basename(run_dir)} diverged: {diverged}", file=sys.stderr)
-        return best, diverged
-    return best, None
-
-
-def _through_prefix(prefix, x, precision, device):
-    if not len(prefix):
-        return x
-    with torch.no_grad(), autocast(precision, device):
-        return prefix(x).float()
-
-
-def write_metrics(run_dir, cfg, classes, history, best, confusion, data, params, diverged=None):
-    path = os.path.join(run_dir, "metrics.json")
-    old = json.load(open(path)) if os.path.exists(path) else {}
-    best_row = max(history, key=lambda h: h["accuracy_val"]) if history else None
-    m = {"run": os.path.basename(run_dir), "remove": cfg["remove"], "train": cfg["train"], "classes": classes,
-         "counts": {s: {c: int((data[s][1] == i).sum()) for i, c in enumerate(classes)} for s in ("train", "val")},
-         "skipped_images": {s: data[s][2] for s in ("train", "val")},
-         "parameters": params, "epochs": history, "best": best_row, "best_val_accuracy": best,
-         "best_confusion": confusion.tolist() if confusion is not None else old.get("best_confusion"),
-         "diverged": diverged}
-    with open(path + ".tmp", "w") as fh:
-        json.dump(m, fh, indent=2)
-    os.replace(path + ".tmp", path)
-    return m
-
-
-def load_data(cfg, expected_classes=None, run=None):
-    train_files, train_labels, classes = list_split(cfg["data"], "train")
-    if expected_classes is not None:  # before decoding anything: a resumed run needs the styles it was trained on
-        check_classes(run, expected_classes, classes)
-    val_files, val_labels, _ = list_split(cfg["data"], "val", classes)
-    cache = os.path.join(cfg["data"], ".cache")
-    data = {"classes": classes,
-            "train": load_split_cached(train_files, train_labels, cache, "train", cfg["workers"]),
-            "val": load_split_cached(val_files, val_labels, cache, "val", cfg["workers"])}
-    skipped = data["train"][2] + data["val"][2]
-    print(f"dataset {cfg['data']}: {len(classes)} styles, {len(data['train'][1])} train / {len(data['val'][1])} val "
-          f"images" + (f"; skipped {skipped} unusable image(s)" if skipped else ""))
-    return data
-
-
-def comparison_table(results):
-    head = f"{'run':36s} {'remove':>6s} {'train':>5s} {'epochs':>6s} {'best val':>8s} {'final train':>11s} " \
-           f"{'final val':>9s} {'time':>7s}"
-    rows = [head, "-" * len(head)]
-    for m in results:
-        f = m["epochs"][-1] if m["epochs"] else {"epoch": 0}
-        cells = (f"{m['best_val_accuracy']:8.3f} {f['accuracy_train']:11.3f} {f['accuracy_val']:9.3f}" if m["epochs"]
-                 else f"{'-':>8s} {'-':>11s} {'-':>9s}")
-        rows.append(f"{m['run']:36s} {m['remove']:6d} {m['train']:>5s} {f['epoch']:6d} {cells} "
-                    f"{m['seconds_total']:6.0f}s" + (f"  DIVERGED in epoch {f['epoch'] + 1}" if m.get("diverged") else ""))
-    return "\n".join(rows)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    torch.backends.cudnn.benchmark = True
-    results = []
-    try:
-        if args.resume:
-            cfg, ck = resume_config(args)
-            plan, resume = [cfg], (args.resume, ck)
-        else:
-            base = {k: v for k, v in vars(args).items() if k not in ("remove", "train", "compare", "resume", "given")}
-            plan, resume = [], None
-            for r in args.remove:
-                for t in args.train:
-                    plan.append(dict(base, remove=r, train=t,
-                                     augment=(t == "all") if args.augment == "auto" else args.augment == "on"))
-        data = load_data(plan[0], expected_classes=list(ck["classes"]) if resume else None, run=args.resume)
-        for cfg in plan:
-            results.append(train_run(cfg, data, resume=resume))
-    except (FileNotFoundError, ValueError, RunError) as e:
-        sys.exit(f"error: {e}")
-    except KeyboardInterrupt:
-        sys.exit(130)
-    if len(results) > 1 or args.compare:
-        print("\n" + comparison_table(results))
-    print(f"\nTensorBoard: tensorboard --logdir {os.path.dirname(os.path.normpath(results[-1]['run_dir']))}")
-    diverged = [m for m in results if m.get("diverged")]
-    if diverged:
-        sys.exit("error: " + "; ".join(f"run {m['run']} diverged: {m['diverged']}" for m in diverged))
+def make_run_dir(cfg):
+    """A new folder for the run, created exclusively: two runs started in the same second get -2, -3 ...; an existing
+    --name is refused unless --overwrite."""
+    os.makedirs(cfg["runs"], exist_ok=True)
+    if cfg.get("name"):
+        path = os.path.join(cfg["runs"], cfg["name"])
+        if os.path.exists(path):
+            if not cfg.get("overwrite"):
+                raise ValueError(f"--name {cfg['name']}: {path} already exists; choose another --name, continue it "
+                                 f"with --resume {path}, or replace it with --overwrite")
+            shutil.rmtree(path)
+        os.makedirs(path)
+        return path
+    base = os.path.join(cfg["runs"], f"remove{cfg['remove']}-{cfg['train']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    for k in range(1, 1000):
+        path = base if k == 1 else f"{base}-{k}"
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            continue
+    raise RunError(f"could not create a new run folder like {base}")
 
 
 if __name__ == "__main__":

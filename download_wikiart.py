@@ -28,6 +28,7 @@ import csv
 import functools
 import hashlib
 import io
+import itertools
 import json
 import os
 import random
@@ -48,7 +49,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
 # ---- defaults ----
-OUT_DIR = os.path.join("datasets", "wikiart")
+ROOT = os.path.dirname(os.path.abspath(__file__))
+OUT_DIR = os.path.join(ROOT, "datasets", "wikiart")  # the project's, from whatever folder the script runs
 DATASET = "huggan/wikiart"
 VIEWER_URL = "https://datasets-server.huggingface.co"   # dataset viewer API: /info, /rows, /filter
 HUB_URL = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")  # huggingface_hub's convention
@@ -90,24 +92,16 @@ class SourceError(RuntimeError):
     """A source cannot be used (unreachable, wrong protocol, unreadable listing); the message says what to do."""
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Adds "(default: X)" to a flag's help, unless the help already says it or there is nothing to say."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Download a balanced, labelled WikiArt style subset (train/val split).",
-                                formatter_class=HelpFormatter)
-    p.add_argument("--out", default=OUT_DIR, help="output folder (train/, val/, manifest.csv)")
+    p = argparse.ArgumentParser(description="Download a balanced, labelled WikiArt style subset (train/val split).")
+    p.add_argument("--out", default=OUT_DIR, help="output folder (train/, val/, manifest.csv) (default: %(default)s)")
     p.add_argument("--source", choices=["viewer", "parquet", "viewer+parquet"], default="viewer",
                    help="viewer: the dataset viewer API (partial export, quick); parquet: the full dataset's shards "
                         f"(up to {PARQUET_SHARDS} x ~{PARQUET_SHARD_MB} MB, read one at a time, stopping once every "
                         "style has its quota); viewer+parquet: viewer first, then only the shard rows the viewer did "
-                        "not serve, for the styles that fell short")
+                        "not serve, for the styles that fell short (default: %(default)s)")
     p.add_argument("--from-dir", default=None, metavar="PATH",
                    help="build the subset from a local WikiArt folder (one sub-folder per style) instead; file names "
                         "like claude-monet_water-lilies.jpg (WikiArt's own) give the artist")
@@ -123,23 +117,23 @@ def parse_args(argv=None):
     p.add_argument("--per-style", type=per_style, default=PER_STYLE,
                    help="images wanted per style, or `all`. The literature's benchmark (Tan et al. 2016: 27 styles, "
                         "all 81,444 paintings) is --source parquet --styles all --per-style all: every shard is read "
-                        f"({PARQUET_SHARDS} x ~{PARQUET_SHARD_MB} MB, one at a time; a rerun skips the shards already read)")
-    p.add_argument("--val-fraction", type=float, default=VAL_FRACTION, help="share of each style kept for validation")
+                        f"({PARQUET_SHARDS} x ~{PARQUET_SHARD_MB} MB, one at a time; a rerun skips the shards already read) (default: %(default)s)")
+    p.add_argument("--val-fraction", type=float, default=VAL_FRACTION, help="share of each style kept for validation (default: %(default)s)")
     p.add_argument("--split-by-artist", action="store_true",
                    help="put each artist's paintings all in train or all in val, in every style with two or more "
                         "artists, so that validation accuracy measures style, not recognising an artist seen in "
                         "training (the viewer's export has few artists per style: Baroque is all Rembrandt)")
-    p.add_argument("--seed", type=int, default=SEED, help="which images are chosen and how they are split")
-    p.add_argument("--workers", type=int, default=WORKERS, help="parallel downloads and page reads")
+    p.add_argument("--seed", type=int, default=SEED, help="which images are chosen and how they are split (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=WORKERS, help="parallel downloads and page reads (default: %(default)s)")
     p.add_argument("--retries", type=int, default=RETRIES,
                    help="retries per request on connection errors, timeouts, 429 and 5xx, with exponential backoff; "
-                        f"a server's Retry-After is honoured up to {RETRY_AFTER_CAP} s")
+                        f"a server's Retry-After is honoured up to {RETRY_AFTER_CAP} s (default: %(default)s)")
     p.add_argument("--backoff", type=float, default=BACKOFF,
-                   help="seconds before the second retry, doubled after each (urllib3 retries once at once)")
+                   help="seconds before the second retry, doubled after each (urllib3 retries once at once) (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=TIMEOUT,
-                   help=f"seconds without a byte before a request is given up; a whole response gets {DEADLINE} s")
-    p.add_argument("--dataset", default=DATASET, help="Hugging Face dataset id")
-    p.add_argument("--viewer-url", default=VIEWER_URL, help="dataset viewer API base URL (a mirror, or a test server)")
+                   help=f"seconds without a byte before a request is given up; a whole response gets {DEADLINE} s (default: %(default)s)")
+    p.add_argument("--dataset", default=DATASET, help="Hugging Face dataset id (default: %(default)s)")
+    p.add_argument("--viewer-url", default=VIEWER_URL, help="dataset viewer API base URL (a mirror, or a test server) (default: %(default)s)")
     p.add_argument("--hub-url", default=HUB_URL,
                    help="Hugging Face Hub base URL for the parquet shards (default: $HF_ENDPOINT, else huggingface.co)")
     p.add_argument("--retry-failed", action="store_true", help="try again the images that failed in earlier runs")
@@ -239,7 +233,7 @@ class Http:
     def get(self, url, ok=(200,), headers=None, max_bytes=None):
         """GET url -> (response, body bytes, decoded when gzipped). A status outside ok raises requests.HTTPError
         (after urllib3's retries for 429/5xx); a body cut short is retried here."""
-        for attempt in range(self.retries + 1):
+        for attempt in itertools.count():  # ends by a return, or by the raise of the last attempt's error
             try:
                 with self.session.get(url, timeout=self.timeout, headers=headers, stream=True) as r:
                     if r.status_code not in ok:
@@ -248,12 +242,10 @@ class Http:
                                                  f"{url.split('?')[0]}", response=r)
                     return r, read_body(r, self.deadline, max_bytes)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, urllib3.exceptions.HTTPError,
-                    TrickleError) as e:
+                    TrickleError):
                 if attempt == self.retries:
                     raise
-                err = e
             time.sleep(self.backoff * 2 ** attempt)
-        raise err  # not reached
 
 
 def read_body(r, deadline, max_bytes=None):

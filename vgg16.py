@@ -73,7 +73,7 @@ def _read_state_dict(path):
                                  f"{str(e).splitlines()[0] if str(e) else ''}); download it again") from None
     if isinstance(state, dict) and {"model", "config", "classes"} <= set(state):
         raise WeightsUnavailable(f"weights file {path} is a checkpoint of assignment_4a.py, not ImageNet weights: "
-                                 "explain it with --checkpoint instead")
+                                 "explain it with saliency_extras.py --checkpoint instead")
     return state.get("model", state) if isinstance(state, dict) else state
 
 

@@ -12,7 +12,6 @@ smallest and the largest N (goal: < 300 MB; the decoded images themselves are 19
 """
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -25,12 +24,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def peak_rss_mb():
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return float("nan")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 def anon_rss_mb():
     """Resident memory the process owns (heap, tensors), without file pages mapped from the cache: those are the
     kernel's page cache, dropped under memory pressure, so they never exhaust the machine."""
+    if not os.path.exists("/proc/self/status"):  # Linux only
+        return float("nan")
     for line in open("/proc/self/status"):
         if line.startswith("RssAnon:"):
             return int(line.split()[1]) / 1024

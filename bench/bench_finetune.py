@@ -11,9 +11,7 @@ ImageFolder, RandomResizedCrop, DataLoader), interleaved in rounds, medians (tar
 not depend on their values.
 """
 import argparse
-import functools
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -61,6 +59,14 @@ def plain_steps(model, batches, labels, precision):
     return run
 
 
+def peak_rss_gib():
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return float("nan")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: kilobytes
+
+
 def ours_steps(images, labels, weights, cfg, device):
     """assignment_4a.py's own epoch (train_one_epoch: crops and flips from the uint8 cache, the written-out SGD) on
     these images, with the model built as train_run builds it (--remove 1 --train all, channels_last)."""
@@ -71,9 +77,9 @@ def ours_steps(images, labels, weights, cfg, device):
     prefix, head = a4a.split_frozen_prefix(model)
     tf = w.transforms()
     mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
-    split = a4a.Split(images, functools.partial(a4a.through_frozen, prefix, mean, std, dict(cfg, augment=True), device))
+    split = a4a.Split(images, labels, prefix, (mean, std), augment=True)
     opt = a4a.SGD(trained, lr=1e-3, momentum=0.9, weight_decay=5e-4)
-    return lambda: a4a.train_one_epoch(head, split, labels, opt, dict(cfg, augment=True), 0, device, lambda loss: None)
+    return lambda: a4a.train_one_epoch(head, split, opt, dict(cfg, augment=True), 0, device, lambda step, loss: None, 0)
 
 
 def tutorial_steps(data_dir, weights_path, n, batch, device):
@@ -151,7 +157,7 @@ def main(argv=None):
         print(f"decode once into the cache: {n_all / (time.perf_counter() - t):.0f} img/s")
 
         n = min(args.images, args.steps * args.batch_size)
-        images, labels = data["train"][0][:n], data["train"][1][:n]
+        images, labels = data.train.images[:n], data.train.labels[:n]
         g = torch.Generator().manual_seed(0)
         variants = {"ours": ours_steps(images, labels, weights, cfg, device)}
         for fmt_name, fmt in (("floor NCHW", torch.contiguous_format), ("floor CL", torch.channels_last)):
@@ -179,7 +185,8 @@ def main(argv=None):
               f"{rate['ours'] / rate['tutorial loop']:.2f} | channels_last / NCHW floor "
               f"{rate['floor CL'] / rate['floor NCHW']:.2f}")
 
-        new = a4a.train_run(dict(cfg, remove=1, train="new", augment=False, name="new", epochs=10), data)
+        new = a4a.train_run(dict(cfg, remove=1, train="new", augment=False, name="new", epochs=10,
+                                 lr_segments=[[0, 10, cfg["lr"]]]), data)
         t_new = np.median([e["seconds"] for e in new["epochs"][1:]])
         t_first = new["seconds_total"] - sum(e["seconds"] for e in new["epochs"][1:])
         t_tut = tutorial_epoch(data_dir, weights, args.batch_size, device)
@@ -187,8 +194,7 @@ def main(argv=None):
               f"one-off frozen-layer pass: {t_first:.1f}s) vs "
               f"tutorial-style epoch {t_tut:.1f}s = {t_tut / t_new:.0f}x per epoch; over 10 epochs "
               f"{10 * t_tut / new['seconds_total']:.1f}x (target >= 20x per epoch)")
-        mem = (torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda"
-               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+        mem = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else peak_rss_gib()
         print(f"peak memory {mem:.2f} GiB ({'GPU' if device.type == 'cuda' else 'process RSS, whole benchmark'}, "
               f"batch {args.batch_size}; target <= 4 GB)")
     finally:

@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import assignment_4b as a4b  # noqa: E402
+import saliency_extras as ex  # noqa: E402
 import vgg16  # noqa: E402
 
 
@@ -119,7 +120,7 @@ def main(argv=None):
               + f" | channels_last / NCHW floor {rate['floor CL'] / rate['floor NCHW']:.2f}")
     if len(maps) == 2:
         a, b = maps["fp32"].flatten().cpu().numpy(), maps["bf16"].flatten().cpu().numpy()
-        rho = a4b.rank_correlation(maps["fp32"].cpu(), maps["bf16"].cpu())
+        rho = ex.rank_correlation(maps["fp32"].cpu(), maps["bf16"].cpu())
         top = lambda v: set(np.argsort(v)[-len(v) // 20:])  # noqa: E731 (top 5% of pixels)
         print(f"bf16 vs fp32 maps: Spearman rho {rho.mean():.4f} (min {rho.min():.4f}), top-5% pixel overlap "
               f"{len(top(a) & top(b)) / len(top(a)):.1%}")
@@ -128,17 +129,17 @@ def main(argv=None):
         _, c2, _ = a4b.saliency_maps(ours, x2)
         base = torch.zeros(1, 3, 1, 1, device=device)
         runs = {"vanilla": lambda: a4b.saliency_maps(ours, x2, c2),
-                "smoothgrad": lambda: a4b.smoothgrad(ours, x2, c2, chunk=args.batch_size),
-                "integrated-gradients": lambda: a4b.integrated_gradients(ours, x2, c2, base, chunk=args.batch_size),
-                "gradcam": lambda: a4b.gradcam(ours, x2, c2)}
+                "smoothgrad": lambda: ex.smoothgrad(ours, x2, c2, chunk=args.batch_size),
+                "integrated-gradients": lambda: ex.integrated_gradients(ours, x2, c2, base, chunk=args.batch_size),
+                "gradcam": lambda: ex.gradcam(ours, x2, c2)}
         out = []
         for name, fn in runs.items():
             t = time.perf_counter()
             fn()
             sync(device)
             out.append(f"{name} {(time.perf_counter() - t) / len(x2):.2f}")
-        print(f"seconds per image, fp32, {len(x2)} images, chunks of {args.batch_size} (SmoothGrad {a4b.SG_SAMPLES} "
-              f"samples, Integrated Gradients {a4b.IG_STEPS} steps): " + ", ".join(out))
+        print(f"seconds per image, fp32, {len(x2)} images, chunks of {args.batch_size} (SmoothGrad {ex.SG_SAMPLES} "
+              f"samples, Integrated Gradients {ex.IG_STEPS} steps): " + ", ".join(out))
 
 
 if __name__ == "__main__":

@@ -35,27 +35,19 @@ BULKY = re.compile(r"\.(pt|pth|ckpt|parquet|safetensors|npz|h5)$", re.I)   # lef
 SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.cache|\.ipynb_checkpoints)(/|$)|\.(pyc|zip|part|tmp)$")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Adds "(default: X)" to a flag's help, unless the help already says it or there is nothing to say."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Write the course's submission archive (no datasets, no caches).",
-                                formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(description="Write the course's submission archive (no datasets, no caches).")
     p.add_argument("--login", required=True, help="your course login: the archive is cs587_<login>_assignment<N>.<format>")
     p.add_argument("--assignment", type=int, default=SHEET_NUMBER,
                    help="N in the archive's name: the sheet says cs587_mylogin_assignment3 although this is "
-                        "assignment 4, so 3 follows the sheet to the letter; 4 names it by its number")
-    p.add_argument("--format", choices=["zip", "tar.gz"], default="zip", help="archive format (the sheet allows zip, rar or gz)")
+                        "assignment 4, so 3 follows the sheet to the letter; 4 names it by its number (default: %(default)s)")
+    p.add_argument("--format", choices=["zip", "tar.gz"], default="zip", help="archive format (the sheet allows zip, rar or gz) (default: %(default)s)")
     p.add_argument("--allow-no-name", action="store_true",
                    help="write the archive even if report/report.md lacks your name and student ID")
-    p.add_argument("--out", default=".", help="folder the archive is written to")
-    p.add_argument("--root", default=ROOT, help="the repository to pack")
+    p.add_argument("--out", default=".", help="folder the archive is written to (default: %(default)s)")
+    p.add_argument("--root", default=ROOT, help="the repository to pack (default: %(default)s)")
     p.add_argument("--with-checkpoints", action="store_true",
                    help="also pack each run's best.pt and last.pt (large: ~230 MB each for AlexNet)")
     args = p.parse_args(argv)

@@ -22,6 +22,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)  # the scripts' own figure code: assignment_4a.pyplot, assignment_4a.confusion_figure
 # ---- defaults ----
 RUNS_DIR = os.path.join(ROOT, "runs")
 SALIENCY_DIR = os.path.join(ROOT, "report", "saliency")
@@ -44,25 +45,17 @@ LITERATURE = [
 ]
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Adds "(default: X)" to a flag's help, unless the help already says it or there is nothing to say."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Build the assignment report (Markdown and PDF) from the runs on disk.",
-                                formatter_class=HelpFormatter)
-    p.add_argument("--runs", default=RUNS_DIR, help="folder of assignment_4a.py runs")
-    p.add_argument("--saliency", default=SALIENCY_DIR, help="output folder of assignment_4b.py")
+    p = argparse.ArgumentParser(description="Build the assignment report (Markdown and PDF) from the runs on disk.")
+    p.add_argument("--runs", default=RUNS_DIR, help="folder of assignment_4a.py runs (default: %(default)s)")
+    p.add_argument("--saliency", default=SALIENCY_DIR, help="output folder of assignment_4b.py (default: %(default)s)")
     p.add_argument("--paintings", default=PAINTINGS_DIR,
-                   help="output folder of assignment_4b.py --checkpoint (saliency of the painting-style model)")
-    p.add_argument("--data", default=DATA_DIR, help="dataset folder written by download_wikiart.py")
-    p.add_argument("--images", default=IMAGES_DIR, help="folder with expected.csv for the saliency images")
-    p.add_argument("--out", default=OUT_DIR, help="where report.md, report.pdf and figures/ go")
+                   help="output folder of saliency_extras.py --checkpoint (saliency of the painting-style model) (default: %(default)s)")
+    p.add_argument("--data", default=DATA_DIR, help="dataset folder written by download_wikiart.py (default: %(default)s)")
+    p.add_argument("--images", default=IMAGES_DIR, help="folder with expected.csv for the saliency images (default: %(default)s)")
+    p.add_argument("--out", default=OUT_DIR, help="where report.md, report.pdf and figures/ go (default: %(default)s)")
     p.add_argument("--name", default=None,
                    help="your name, for the report's first page (the sheet asks for it); remembered in "
                         "<out>/student.json for later runs")
@@ -202,10 +195,8 @@ def load_saliency(sal_dir, images_dir):
 # ---- figures ----
 
 def plt_():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+    import assignment_4a  # the one matplotlib set-up (Agg: files only)
+    return assignment_4a.pyplot()
 
 
 def curves_figure(runs, path):
@@ -228,18 +219,13 @@ def curves_figure(runs, path):
 
 
 def confusion_figure(conf, classes, path):
-    plt = plt_()
-    c = conf / np.maximum(conf.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(7, 6))
-    ax.imshow(c, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    ax.set(xlabel="predicted style", ylabel="true style")
-    for (i, j), v in np.ndenumerate(c):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v > 0.5 else "black")
-    fig.tight_layout()
+    """The same figure as TensorBoard's confusion matrix (assignment_4a.confusion_figure), as a file."""
+    import torch
+
+    import assignment_4a
+    fig = assignment_4a.confusion_figure(torch.as_tensor(conf), classes)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plt_().close(fig)
 
 
 # ---- the document: a list of blocks, rendered to Markdown and to PDF ----
@@ -418,6 +404,7 @@ def part2_blocks(rows, sal_dir, out_dir):
     settings = load_settings(sal_dir)
     methods = settings.get("methods") or [k[len("center_share_"):] for k in rows[0] if k.startswith("center_share_")]
     model = settings.get("model", "VGG-16 (ImageNet)")
+    share = f"center_share_{methods[0]}"  # the first method's map: the paper's, unless another was chosen alone
     B += [("p", f"For each image: forward pass through {model}, class scores before the softmax, a one-hot "
                 "derivative for the class C at the score layer, back-propagation to the pixels, and the saliency "
                 "map max over colour channels of |dS_C/dI| (Simonyan et al. 2014, section 3.1).")]
@@ -433,9 +420,9 @@ def part2_blocks(rows, sal_dir, out_dir):
             page += 1
     B.append(("table", ["image", "prediction", "probability", "plausible?", "saliency in centre box"],
               [[r["file"], r["top1_name"], f"{float(r['top1_prob']):.3f}", r["plausible"],
-                pct(float(r["saliency_center_share"])) if r.get("saliency_center_share") else "n/a"] for r in rows]))
+                pct(float(r[share])) if r.get(share) else "n/a"] for r in rows]))
     judged = [r for r in rows if r["plausible"] != "not judged"]
-    shares = [float(r["saliency_center_share"]) for r in rows if r.get("saliency_center_share")]
+    shares = [float(r[share]) for r in rows if r.get(share)]
     text = (f"{sum(r['plausible'] != 'no' for r in judged)} of {len(judged)} judged predictions are plausible "
             "(an expected class of `My-Images/expected.csv` among the top 5). " if judged else "")
     if shares:
@@ -450,13 +437,13 @@ def part2_blocks(rows, sal_dir, out_dir):
             B.append(("img", os.path.relpath(os.path.join(sal_dir, f), out_dir),
                       "Class model visualisation (Simonyan et al. 2014, section 2): the image that maximises the "
                       "class score with an L2 penalty, found by gradient ascent from a zero image "
-                      f"(`{f}`, from `python assignment_4b.py --class-model CLASS`).", 90))
+                      f"(`{f}`, from `python saliency_extras.py --class-model CLASS`).", 90))
     boxes = os.path.join(sal_dir, "localisation.png")
     if os.path.isfile(boxes):
         B.append(("img", os.path.relpath(boxes, out_dir),
                   "Weakly supervised localisation (Simonyan et al. 2014, section 3.2): GrabCut seeded with the pixels "
                   "above the 95% (foreground) and below the 30% (background) saliency quantiles; the mask and the box "
-                  "of its largest connected component (`python assignment_4b.py --localise`, boxes.csv).", 150))
+                  "of its largest connected component (`python saliency_extras.py --localise`, boxes.csv).", 150))
     B += trust_blocks(sal_dir, out_dir)
     if len(methods) > 1:
         B += methods_blocks(rows, methods, settings)
@@ -497,13 +484,13 @@ def load_settings(folder):
 
 
 def paintings_blocks(folder, out_dir):
-    """Saliency of the fine-tuned painting-style model (assignment_4b.py --checkpoint), if it was run."""
+    """Saliency of the fine-tuned painting-style model (saliency_extras.py --checkpoint), if it was run."""
     path = os.path.join(folder, "predictions.csv")
     if not os.path.isfile(path):
         return []
     rows = list(csv.DictReader(open(path)))
     B = [("h3", "What drives the painting-style model"),
-         ("p", "`python assignment_4b.py --checkpoint runs/<run>/best.pt --images <paintings>` explains the fine-tuned "
+         ("p", "`python saliency_extras.py --checkpoint runs/<run>/best.pt --images <paintings>` explains the fine-tuned "
                "AlexNet instead of VGG-16: the maps show which regions of each painting drive its style prediction.")]
     if os.path.isfile(os.path.join(folder, "grid.png")):
         B.append(("img", os.path.relpath(os.path.join(folder, "grid.png"), out_dir),
@@ -514,7 +501,7 @@ def paintings_blocks(folder, out_dir):
 
 
 def trust_blocks(sal_dir, out_dir):
-    """How far to trust each map, from `assignment_4b.py --trust`'s sanity.csv and deletion_insertion.csv."""
+    """How far to trust each map, from `saliency_extras.py --trust`'s sanity.csv and deletion_insertion.csv."""
     sanity_path, di_path = os.path.join(sal_dir, "sanity.csv"), os.path.join(sal_dir, "deletion_insertion.csv")
     if not (os.path.isfile(sanity_path) and os.path.isfile(di_path)):
         return []

@@ -71,37 +71,74 @@ def test_loss_and_accuracy_written_out_match_torch():
     assert a4a.accuracy(logits, y) == (logits.argmax(1) == y).float().mean().item()
 
 
-def test_learns_and_logs_everything(alexnet_weights, dataset, tmp_path):
-    run_dir = run(dataset, tmp_path, "--remove", "1", "--train", "new", "--epochs", "6")
-    m = json.load(open(run_dir / "metrics.json"))
-    epochs = m["epochs"]
-    assert len(epochs) == 6 and m["classes"] == ["Blue_Period", "Green_Period", "Red_Period"]
-    assert epochs[-1]["loss_train"] < 0.7 * epochs[0]["loss_train"]
+@pytest.fixture(scope="module")
+def six_epochs(alexnet_weights, dataset, tmp_path_factory):
+    """One --remove 1 --train new run of 6 epochs: (run folder, metrics.json, TensorBoard's reading of the events)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    run_dir = run(dataset, tmp_path_factory.mktemp("six"), "--remove", "1", "--train", "new", "--epochs", "6")
+    ea = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0})
+    ea.Reload()
+    return run_dir, json.load(open(run_dir / "metrics.json")), ea
+
+
+def test_the_new_layer_learns_the_styles(six_epochs):
+    """Catches: a head that does not train (frozen new layer, lr unused, gradients zeroed after the step)."""
+    _, m, _ = six_epochs
+    assert m["epochs"][-1]["loss_train"] < 0.7 * m["epochs"][0]["loss_train"]
     assert m["best_val_accuracy"] >= 0.8  # chance is 1/3
+
+
+def test_metrics_json_counts_the_data_and_the_confusion_matrix(six_epochs):
+    """Catches: counts of the wrong split, a confusion matrix of another size or of part of the validation set."""
+    _, m, _ = six_epochs
+    assert len(m["epochs"]) == 6 and m["classes"] == ["Blue_Period", "Green_Period", "Red_Period"]
     assert m["counts"]["train"] == {"Blue_Period": 12, "Green_Period": 12, "Red_Period": 12}
     assert len(m["best_confusion"]) == 3 and sum(map(sum, m["best_confusion"])) == 18
 
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    ea = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0})
-    ea.Reload()
-    tags = ea.Tags()
-    for tag in ("loss/train", "loss/val", "accuracy/train", "accuracy/val", "lr", "loss/train_step"):
-        assert tag in tags["scalars"], tag
-    assert [e.step for e in ea.Scalars("accuracy/val")] == [1, 2, 3, 4, 5, 6]
-    assert [round(e.value, 5) for e in ea.Scalars("accuracy/val")] == [round(e["accuracy_val"], 5) for e in epochs]
-    assert all(0 <= e.value <= 1 for e in ea.Scalars("accuracy/train"))
-    assert "confusion_matrix/val" in tags["images"]
-    assert any(f.startswith("events.out.tfevents") for f in os.listdir(run_dir))  # hparams summary too
 
-    for name in ("best.pt", "last.pt"):
-        ck = torch.load(run_dir / name, weights_only=True)
-        assert {"model", "optimizer", "epoch", "best_val_accuracy", "config", "classes"} <= set(ck)
-    assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 6
-    accs = [e["accuracy_val"] for e in epochs]
-    best_epoch = accs.index(max(accs)) + 1  # the first epoch that reached the best accuracy
+@pytest.mark.parametrize("tag", ["loss/train", "loss/val", "accuracy/train", "accuracy/val", "lr"])
+def test_tensorboard_has_each_epoch_scalar_at_epochs_1_to_n(six_epochs, tag):
+    """Catches: a scalar the sheet asks for missing, or logged at step 0..n-1 or at global steps."""
+    _, m, ea = six_epochs
+    assert [e.step for e in ea.Scalars(tag)] == [1, 2, 3, 4, 5, 6]
+    key = tag.replace("/", "_") if tag != "lr" else "lr"
+    assert [round(e.value, 5) for e in ea.Scalars(tag)] == [round(h[key], 5) for h in m["epochs"]]
+
+
+def test_tensorboard_step_losses_are_one_per_sgd_step(six_epochs):
+    """Catches: step losses logged at the epoch's index (overwriting each other), or a step counter that restarts."""
+    _, _, ea = six_epochs
+    assert [e.step for e in ea.Scalars("loss/train_step")] == list(range(6 * 5))  # 36 images / batch 8 = 5 steps
+
+
+def test_tensorboard_shows_the_confusion_matrix(six_epochs):
+    """Catches: the confusion figure never reaching TensorBoard."""
+    assert "confusion_matrix/val" in six_epochs[2].Tags()["images"]
+
+
+def test_best_pt_is_the_first_epoch_with_the_best_validation_accuracy(six_epochs):
+    """Catches: best.pt saved every epoch (the last, not the best), or on ties (a later equal epoch)."""
+    run_dir, m, _ = six_epochs
+    accs = [e["accuracy_val"] for e in m["epochs"]]
+    best_epoch = accs.index(max(accs)) + 1
     assert torch.load(run_dir / "best.pt", weights_only=True)["epoch"] == best_epoch
+    assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 6
     assert os.path.samefile(run_dir / "best.pt", run_dir / "last.pt") == (best_epoch == 6)
-    assert json.load(open(run_dir / "config.json"))["train"] == "new"
+
+
+def test_checkpoints_hold_what_a_resume_needs(six_epochs):
+    """Catches: a checkpoint without the optimizer, the configuration or the style names."""
+    ck = torch.load(six_epochs[0] / "last.pt", weights_only=True)
+    assert {"model", "optimizer", "epoch", "best_val_accuracy", "config", "classes", "history"} <= set(ck)
+    assert ck["config"]["train"] == "new" and ck["classes"] == six_epochs[1]["classes"]
+
+
+def test_the_epoch_line_says_what_was_active(alexnet_weights, dataset, tmp_path, capsys):
+    """Catches: "running under dropout/augmentation" printed for a linear probe, where neither is on."""
+    run(dataset, tmp_path, "--remove", "1", "--train", "new", "--epochs", "1")
+    run(dataset, tmp_path, "--remove", "2", "--train", "new", "--epochs", "1")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert "(train, as evaluated / val)" in lines[0] and "(train, under dropout / val)" in lines[1]
 
 
 def test_frozen_weights_stay_bit_identical(alexnet_weights, dataset, tmp_path):
@@ -117,10 +154,11 @@ def test_frozen_weights_stay_bit_identical(alexnet_weights, dataset, tmp_path):
 def test_full_finetune_with_augmentation_trains_conv_layers(alexnet_weights, dataset, tmp_path, monkeypatch):
     real, seen = a4a.train_one_epoch, {}
 
-    def spy(head, data, *rest):  # catches: the model or its inputs left out of channels_last, the fast path
+    def spy(head, split, *rest):  # catches: the model or its inputs left out of channels_last, the fast path
         seen["weights"] = head[0].weight.is_contiguous(memory_format=torch.channels_last)
-        seen["input"] = data.prepare(data.x[:2], False, None).is_contiguous(memory_format=torch.channels_last)
-        return real(head, data, *rest)
+        seen["input"] = split.batch(torch.arange(2), torch.device("cpu"), "fp32").is_contiguous(
+            memory_format=torch.channels_last)
+        return real(head, split, *rest)
     monkeypatch.setattr(a4a, "train_one_epoch", spy)
     run_dir = run(dataset, tmp_path, "--train", "all", "--epochs", "1")
     assert seen == {"weights": True, "input": True}
@@ -326,9 +364,7 @@ def test_evaluate_is_in_eval_mode_and_the_confusion_matrix_is_true_by_predicted(
     logits = torch.tensor([[0.0, 5.0, 0.0], [0.0, 4.0, 0.0], [0.0, 3.0, 0.0], [1.0, 0.0, 0.0]])
     labels = torch.tensor([0, 0, 1, 2])  # predictions 1, 1, 1, 0
     head = nn.Sequential(nn.Dropout(0.9)).train()  # left in train mode by the epoch before
-    data = a4a.Split(logits, a4a.as_is)
-    cfg = {"precision": "fp32"}
-    loss, acc, conf = a4a.evaluate(head, data, labels, cfg, torch.device("cpu"), 3)
+    loss, acc, conf = a4a.evaluate(head, a4a.Split(logits, labels), {"precision": "fp32"}, torch.device("cpu"), 3)
     assert conf.tolist() == [[0, 2, 0], [0, 1, 0], [1, 0, 0]]
     assert acc == 0.25 and loss == pytest.approx(nn.functional.cross_entropy(logits, labels).item())
 

@@ -29,10 +29,11 @@ def history(run_dir):
 
 
 def interrupt_at(monkeypatch, epoch_index):
+    import inspect
     real = a4a.train_one_epoch
 
     def cut(*args, **kwargs):
-        if args[5] == epoch_index:
+        if inspect.signature(real).bind(*args, **kwargs).arguments["epoch"] == epoch_index:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
     monkeypatch.setattr(a4a, "train_one_epoch", cut)
@@ -183,19 +184,23 @@ def test_best_pt_is_last_pt_on_disk_until_last_pt_moves_on(tmp_path, monkeypatch
     assert not os.path.samefile(last, best) and torch.load(best, weights_only=True)["epoch"] == 3
 
 
-def test_bad_numbers_are_refused_and_a_diverging_run_does_not_stop_the_others(alexnet_weights, small, tmp_path,
-                                                                              monkeypatch, capsys):
-    """Catches: --lr nan accepted (NaN weights in best.pt); one diverging run ending a --compare."""
-    for flag, value in (("--lr", "nan"), ("--lr", "inf"), ("--weight-decay", "nan"), ("--momentum", "-1")):
-        with pytest.raises(SystemExit) as e:
-            a4a.parse_args([flag, value])
-        assert e.value.code == 2 and f"{flag} " in capsys.readouterr().err
+@pytest.mark.parametrize("flag,value", [("--lr", "nan"), ("--lr", "inf"), ("--lr", "0"), ("--weight-decay", "nan"),
+                                        ("--momentum", "-1")])
+def test_bad_numbers_are_refused(flag, value, capsys):
+    """Catches: --lr nan accepted (NaN weights in best.pt)."""
+    with pytest.raises(SystemExit) as e:
+        a4a.parse_args([flag, value])
+    assert e.value.code == 2 and f"{flag} {float(value)}: must be a finite number" in capsys.readouterr().err
+
+
+def test_a_diverging_run_does_not_stop_the_others(alexnet_weights, small, tmp_path, monkeypatch, capsys):
+    """Catches: one diverging run ending a --compare, or the table hiding which one diverged."""
     real = a4a.train_one_epoch
 
-    def diverge_remove2(head, data, labels, optimizer, cfg, epoch, *rest):
+    def diverge_remove2(head, split, optimizer, cfg, epoch, *rest):
         if cfg["remove"] == 2 and epoch == 1:
             raise FloatingPointError("the training loss became nan in epoch 2 (step 1): lower --lr and run again")
-        return real(head, data, labels, optimizer, cfg, epoch, *rest)
+        return real(head, split, optimizer, cfg, epoch, *rest)
     monkeypatch.setattr(a4a, "train_one_epoch", diverge_remove2)
     with pytest.raises(SystemExit) as e:
         train(small, tmp_path / "runs", "--remove", "2", "1", "--epochs", "2")
@@ -208,46 +213,63 @@ def test_bad_numbers_are_refused_and_a_diverging_run_does_not_stop_the_others(al
     assert len(history(r1)) == 2
 
 
-def test_data_edge_cases(alexnet_weights, tmp_path, capsys, deadline):
-    """Catches: an empty style trained silently, a broken link or a pipe aborting (or hanging) the run, a damaged
-    cache giving a traceback, 16-bit and transparent PNGs decoded differently from assignment_4b.py."""
+def test_a_style_without_training_images_is_refused_in_one_sentence(alexnet_weights, tmp_path):
+    """Catches: an empty style folder trained silently (a class the model can never predict)."""
     data = make_style_dataset(tmp_path / "d", n_train=3, n_val=2)
     empty = data / "train" / "Red_Period"
-    saved = tmp_path / "saved"
-    shutil.move(str(empty), saved)
+    shutil.rmtree(empty)
     empty.mkdir()
     with pytest.raises(SystemExit) as e:
         train(data, tmp_path / "runs", "--epochs", "1")
     assert str(e.value) == (f"error: {empty} has no images: every style needs training images; fill it (python "
                             "download_wikiart.py) or remove the folder from train/ and val/")
-    empty.rmdir()
-    shutil.move(str(saved), empty)
+
+
+def test_a_style_without_validation_images_is_a_warning(alexnet_weights, tmp_path, capsys):
+    """Catches: an empty val/<Style> stopping the run, or passing without a word."""
+    data = make_style_dataset(tmp_path / "d", n_train=3, n_val=2)
     for f in (data / "val" / "Green_Period").iterdir():
         f.unlink()
+    train(data, tmp_path / "runs", "--epochs", "1", "--name", "a")
+    assert f"warning: {data / 'val' / 'Green_Period'} has no images" in capsys.readouterr().err
+
+
+def test_broken_links_and_pipes_are_skipped_not_opened(alexnet_weights, tmp_path, capsys, deadline):
+    """Catches: a broken link aborting the run, a pipe named .jpg hanging it."""
+    data = make_style_dataset(tmp_path / "d", n_train=3, n_val=2)
     os.symlink(tmp_path / "nowhere.jpg", data / "train" / "Blue_Period" / "gone.jpg")
     os.mkfifo(data / "train" / "Blue_Period" / "pipe.jpg")
     train(data, tmp_path / "runs", "--epochs", "1", "--name", "a")
-    printed = capsys.readouterr()
-    assert f"warning: {data / 'val' / 'Green_Period'} has no images" in printed.err
-    assert "gone.jpg: not a usable image (not a regular file" in printed.err and "pipe.jpg" in printed.err
+    err = capsys.readouterr().err
+    assert "gone.jpg: not a usable image (not a regular file" in err and "pipe.jpg" in err
     assert json.load(open(tmp_path / "runs" / "a" / "metrics.json"))["skipped_images"] == {"train": 2, "val": 0}
+
+
+def test_a_damaged_cache_is_decoded_again(alexnet_weights, tmp_path, capsys):
+    """Catches: a traceback from a cache cut short by a kill or a full disk; training on its garbage."""
+    data = make_style_dataset(tmp_path / "d", n_train=3, n_val=2)
+    train(data, tmp_path / "runs", "--epochs", "1", "--name", "a")
     for f in (data / ".cache").iterdir():
-        f.write_bytes(f.read_bytes()[:100])  # killed mid-write by an older version, or a full disk
+        f.write_bytes(f.read_bytes()[:100])
     train(data, tmp_path / "runs", "--epochs", "1", "--name", "b")
     assert "is damaged (" in capsys.readouterr().err
     assert history(tmp_path / "runs" / "b")[0]["loss_train"] == history(tmp_path / "runs" / "a")[0]["loss_train"]
 
+
+@pytest.mark.parametrize("kind,expected", [("gray16", 128), ("rgba", 255)])
+def test_training_decodes_images_as_the_saliency_script_does(tmp_path, kind, expected):
+    """Catches: 16-bit and transparent PNGs decoded one way for training and another for saliency."""
     import assignment_4b as a4b
-    gray16 = tmp_path / "gray16.png"
-    Image.fromarray(np.full((300, 300), 32896, dtype=np.uint16)).save(gray16)  # 32896 / 65535 * 255 = 128
-    rgba = tmp_path / "rgba.png"
-    arr = np.zeros((300, 300, 4), dtype=np.uint8)
-    arr[..., 0] = 255  # red hidden under alpha 0
-    Image.fromarray(arr, "RGBA").save(rgba)
-    for f, expected in ((gray16, 128), (rgba, 255)):
-        x = a4a.decode(str(f))
-        assert x.shape == (3, 256, 256) and (x == expected).all(), (f, x.float().mean())
-        assert np.array_equal(np.asarray(a4a.open_rgb(str(f))), np.asarray(a4b.open_rgb(str(f))))
+    path = tmp_path / f"{kind}.png"
+    if kind == "gray16":
+        Image.fromarray(np.full((300, 300), 32896, dtype=np.uint16)).save(path)  # 32896 / 65535 * 255 = 128
+    else:
+        arr = np.zeros((300, 300, 4), dtype=np.uint8)
+        arr[..., 0] = 255  # red hidden under alpha 0
+        Image.fromarray(arr, "RGBA").save(path)
+    x = a4a.decode(str(path))
+    assert x.shape == (3, 256, 256) and (x == expected).all(), x.float().mean()
+    assert np.array_equal(np.asarray(a4a.open_rgb(str(path))), np.asarray(a4b.open_rgb(str(path))))
 
 
 def test_a_bad_weights_file_is_one_sentence(tmp_path, monkeypatch, small):

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 import assignment_4a as a4a
-import assignment_4b as a4b
+import saliency_extras as ex
 from conftest import ROOT, make_style_dataset, write_image
 
 
@@ -47,8 +47,8 @@ def project(tmp_path_factory, alexnet_weights, vgg_weights):
     write_image(imgs / "a.jpg", seed=1)
     write_image(imgs / "b.png", seed=2)
     (imgs / "expected.csv").write_text("file,expected\na.jpg,tabby\nb.png,\n")
-    a4b.main(["--images", str(imgs), "--out", str(root / "report" / "saliency"), "--method", "all",
-              "--sg-samples", "2", "--ig-steps", "2"])
+    ex.main(["--images", str(imgs), "--out", str(root / "report" / "saliency"), "--method", "all",
+             "--sg-samples", "2", "--ig-steps", "2"])
     # --trust's files in their format (the real computation is tested in test_saliency.py)
     sal = root / "report" / "saliency"
     (sal / "sanity.csv").write_text("method,layers_randomised,last_layer_randomised,mean_rank_correlation\n"
@@ -57,8 +57,8 @@ def project(tmp_path_factory, alexnet_weights, vgg_weights):
                                                 "a.jpg,gradcam,0.1000,0.5000\nb.png,gradcam,0.3000,0.7000\n")
     # the painting-style model explained, into its default folder beside report/saliency
     runs = sorted((root / "runs").iterdir())
-    a4b.main(["--images", str(imgs), "--checkpoint", str(runs[0] / "best.pt"),
-              "--out", str(root / "report" / "saliency_paintings")])
+    ex.main(["--images", str(imgs), "--checkpoint", str(runs[0] / "best.pt"),
+             "--out", str(root / "report" / "saliency_paintings")])
     return root
 
 
@@ -285,7 +285,7 @@ def test_package_leaves_out_secrets_outside_links_and_stray_weights(project, tmp
 
 
 @pytest.mark.parametrize("script", ["download_wikiart.py", "assignment_4a.py", "assignment_4b.py",
-                                    "report/make_report.py", "report/make_package.py", "bench/bench_saliency.py",
+                                    "saliency_extras.py", "report/make_report.py", "report/make_package.py", "bench/bench_saliency.py",
                                     "bench/bench_finetune.py", "bench/bench_cache_memory.py"])
 def test_every_script_explains_its_flags(script):
     """Catches: a help text argparse cannot format (a bare '%' crashed assignment_4b.py --help), and a flag with no
