@@ -505,7 +505,12 @@ def train_run(cfg, data, resume=None):
     run = start_or_resume(Run(cfg, data.classes, "", model, optimizer, params, data, device), resume)
     print(f"\n== run {run.dir}: remove {cfg['remove']} FC layer(s), train {cfg['train']}, "
           f"augment {cfg['augment']}, {cfg['precision']} on {device}\n{summary(model, trained)}")
-    head, splits = prepare_splits(run, norm)
+    try:
+        head, splits = prepare_splits(run, norm)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted before epoch {run.start + 1}, while the frozen layers ran once over the images: "
+              + what_was_kept(run, run.start))
+        raise
     steps_per_epoch = math.ceil(len(data.train.labels) / cfg["batch_size"])
     # purge_step: a resumed run drops the step losses an interrupted epoch had logged after the last checkpoint
     writer = SummaryWriter(run.dir, purge_step=run.start * steps_per_epoch if resume else None)
@@ -514,6 +519,10 @@ def train_run(cfg, data, resume=None):
         log_epoch(writer, cfg, None, final=(run.best, run.history[-1] if run.history else {}))
     finally:  # Ctrl-C, a full disk: what was logged reaches the disk, then the error goes on
         writer.close()
+    stale = os.path.join(run.dir, "interrupted.pt")
+    if not run.diverged and os.path.exists(stale):  # the epochs it was cut from are trained now
+        os.remove(stale)
+        print(f"removed {stale}: the weights of an earlier Ctrl-C, now behind last.pt")
     metrics = write_metrics(run)
     metrics["seconds_total"], metrics["run_dir"] = time.time() - t0, run.dir
     return metrics
@@ -549,12 +558,21 @@ def train_epochs(run, head, splits, writer, steps_per_epoch):
                   f"{time.time() - te:5.1f}s" + ("  * best" if improved else ""))
     except KeyboardInterrupt:
         save_checkpoint(run, "interrupted.pt", epoch)
-        print(f"\ninterrupted in epoch {epoch + 1}: last.pt holds the {epoch} finished epoch(s), interrupted.pt the "
-              f"weights at the moment of Ctrl-C; continue with: python assignment_4a.py --resume {run.dir}")
+        print(f"\ninterrupted in epoch {epoch + 1}: interrupted.pt holds the weights at the moment of Ctrl-C; "
+              + what_was_kept(run, epoch))
         raise
     except FloatingPointError as e:
         run.diverged = f"{e}; the checkpoints of the finished epochs are in {run.dir}"
         print(f"error: run {os.path.basename(run.dir)} diverged: {run.diverged}", file=sys.stderr)
+
+
+def what_was_kept(run, finished):
+    """After Ctrl-C: what the run folder holds, and the command that goes on from there."""
+    if finished:
+        return (f"last.pt holds the {finished} finished epoch(s); continue with: python assignment_4a.py --resume "
+                f"{run.dir}")
+    return (f"no epoch finished, so there is nothing to resume: start the run again (add --name "
+            f"{os.path.basename(run.dir)} --overwrite to reuse its folder {run.dir})")
 
 
 def build_model(cfg, num_classes, device):
@@ -601,7 +619,12 @@ def main(argv=None):
             plan, resume = [cfg], (args.resume, ck)
         else:
             plan, resume = plan_runs(args), None
-        data = load_data(plan[0], expected_classes=list(ck["classes"]) if resume else None, run=args.resume)
+        try:
+            data = load_data(plan[0], expected_classes=list(ck["classes"]) if resume else None, run=args.resume)
+        except KeyboardInterrupt:
+            print("\ninterrupted while decoding the images into the cache: nothing was trained yet; the same command "
+                  "starts again (the cache is written whole or not at all)")
+            raise
         for cfg in plan:
             results.append(train_run(cfg, data, resume=resume))
     except (FileNotFoundError, ValueError, RunError) as e:
@@ -938,14 +961,18 @@ def resume_config(args):
     """--resume: the run's saved configuration, with the flags that may change applied and the others checked.
     -> (cfg, checkpoint)"""
     path = os.path.join(args.resume, "last.pt")
+    if not os.path.isfile(path) and os.path.isfile(os.path.join(args.resume, "config.json")):
+        raise FileNotFoundError(f"--resume {args.resume}: that run never finished an epoch (no last.pt), so there is "
+                                f"nothing to resume: start it again (--name {os.path.basename(os.path.normpath(args.resume))}"
+                                " --overwrite reuses its folder)")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--resume {args.resume}: no last.pt there (give a run folder under {args.runs}/)")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
         cfg, done = dict(ck["config"]), int(ck["epoch"])
     except Exception as e:  # truncated, not a checkpoint of this script, or pickled code
-        raise ValueError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); "
-                         "best.pt or interrupted.pt in the same folder may still be usable") from None
+        raise ValueError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); if best.pt "
+                         "there is intact, copy it over last.pt to resume from the best epoch, or start a new run") from None
     saved = dict(cfg, remove=[cfg["remove"]], train=[cfg["train"]], compare=False, overwrite=False,
                  augment={True: "on", False: "off"}[cfg["augment"]])
     for flag in sorted(args.given & set(RESUME_FIXED)):

@@ -193,9 +193,41 @@ def check_style_names(styles):
 
 # ---- HTTP: urllib3's Retry for statuses and connections, a deadline and a size cap for bodies ----
 
+class RetryLog:
+    """What urllib3's retries did, for the progress bar (a count), and said once per host when it cannot be reached,
+    at its first failure: urllib3 retries silently, and an offline run would otherwise print nothing for ~40 s."""
+
+    def __init__(self, retries, backoff):
+        self.count, self.unreachable, self.lock = 0, set(), threading.Lock()
+        self.retries, self.backoff = retries, backoff
+
+    def retried(self, host, error):
+        with self.lock:
+            self.count += 1
+            first = error is not None and host not in self.unreachable and isinstance(
+                error, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+            if first:
+                self.unreachable.add(host)
+        if first:
+            wait = sum(self.backoff * 2 ** k for k in range(self.retries))
+            print(f"note: {host} does not answer ({error.__class__.__name__}); retrying up to {self.retries} times "
+                  f"over about {wait:.0f} s (--retries, --backoff) before giving up", file=sys.stderr)
+
+
 class CappedRetry(Retry):
     """urllib3's Retry (exponential backoff, the status list, Retry-After as seconds or as an HTTP date), with the
-    server's Retry-After capped at RETRY_AFTER_CAP seconds, and said aloud when it is."""
+    server's Retry-After capped at RETRY_AFTER_CAP seconds, and said aloud when it is; every retry goes to .log."""
+    log = None  # a RetryLog, carried over to the copies urllib3 makes at each retry
+
+    def new(self, **kw):
+        copy = super().new(**kw)
+        copy.log = self.log
+        return copy
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if self.log is not None:
+            self.log.retried(getattr(_pool, "host", "the server"), error)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def get_retry_after(self, response):
         after = super().get_retry_after(response)
@@ -224,6 +256,7 @@ class Http:
         retry = CappedRetry(total=args.retries, connect=min(args.retries, 2), backoff_factor=args.backoff / 2,
                             status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET", "HEAD"}),
                             raise_on_status=False, respect_retry_after_header=True)
+        retry.log = self.log = RetryLog(args.retries, args.backoff)
         self.session = requests.Session()
         adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=max(10, 2 * args.workers))
         self.session.mount("http://", adapter)
@@ -617,16 +650,22 @@ def download(store_, http, candidates, keeper, workers, seed, retry_failed, desc
     pos = {s: 0 for s in keeper.wanted}
     bar = tqdm(total=sum(keeper.wanted.values()) if max(keeper.wanted.values(), default=0) < ALL else None, desc=desc,
                unit="img", file=sys.stderr)
+    lock, tally = threading.Lock(), Counter()
 
-    def one(cand):
+    def one(cand):  # in a worker thread: the bar moves as each image lands, not when its wave is done
         try:
             data = store_.pooled_bytes(cand.sid) or cand.fetch(http)
             store_.add(cand, data)
             store_.save_now_and_then()
-            return None
+            err = None
         except (requests.RequestException, ValueError, OSError) as e:
             store_.fail(cand.sid, cand.style, f"{e.__class__.__name__}: {e}"[:300])
-            return e
+            err = e
+        with lock:
+            tally["failed" if err else "fetched"] += 1
+            bar.update(0 if err else 1)
+            bar.set_postfix(failed=tally["failed"], retries=http.log.count, refresh=False)
+        return err
 
     with ThreadPoolExecutor(workers) as pool:
         while True:
@@ -649,8 +688,10 @@ def download(store_, http, candidates, keeper, workers, seed, retry_failed, desc
                 err = errors.get(cand.sid)
                 if err is not None:
                     tqdm.write(f"warning: {cand.sid} ({cand.style}): {err}", file=sys.stderr)
-                elif keeper.offer(cand.sid, cand.style):
-                    bar.update(1)
+                elif not keeper.offer(cand.sid, cand.style):
+                    bar.update(-1 if cand.sid in errors else 0)  # a duplicate: counted when it landed, not kept
+                elif cand.sid not in errors:
+                    bar.update(1)  # finished in an earlier run
             store_.save_state()
     bar.close()
     return keeper.kept

@@ -111,6 +111,7 @@ class FakeHF:
         # gzip (Content-Encoding: gzip), trickle (a byte every 20 ms), huge (a 2 MB body)
         self.truncate, self.expire, self.evict, self.not_image = set(), set(), set(), set()
         self.gzip, self.trickle, self.huge = set(), set(), set()
+        self.slow = {}                 # row_idx -> seconds its image takes to start (a slow CDN edge)
         self.page_version = Counter()  # offset -> times the page was served (signed URLs carry it)
         self.lock = threading.Lock()
 
@@ -228,7 +229,7 @@ class FakeHF:
                 return self.send_json(body)
 
             def asset(self, i, q):
-                time.sleep(fake.delay)
+                time.sleep(fake.delay + fake.slow.get(i, 0))
                 with fake.lock:
                     if fake.rate_limited > 0:
                         fake.rate_limited -= 1

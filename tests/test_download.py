@@ -252,3 +252,58 @@ def test_the_default_styles_come_whole_from_the_viewers_partial_export(tmp_path,
     assert len({r["sha256"] for r in rows}) == 400  # 400 distinct paintings, duplicates replaced
     assert "fell short" not in capsys.readouterr().out
     assert "Rococo" not in PARTIAL_EXPORT_TENTH and PARTIAL_EXPORT_TENTH["Cubism"] < 40  # why they are not the default
+
+
+def test_the_bar_moves_as_each_image_lands_not_when_its_wave_is_done(tmp_path, monkeypatch):
+    """Catches: a bar that waits for a whole wave, so one slow image holds it at 0 while hundreds are done."""
+    import time
+
+    import tqdm
+    fake = FakeHF(counts={0: 12}).start()
+    fake.slow[0] = 2.0  # the first row's image takes 2 s; the other 11 come at once
+    seen, real = [], tqdm.tqdm.update
+
+    def update(bar, n=1):
+        out = real(bar, n)
+        if bar.desc == "downloading":
+            seen.append((time.monotonic(), bar.n))
+        return out
+    monkeypatch.setattr(tqdm.tqdm, "update", update)
+    try:
+        dw.main(["--out", str(tmp_path / "w"), "--viewer-url", fake.url, "--hub-url", fake.url, "--styles", "Baroque",
+                 "--per-style", "12", "--workers", "12", "--backoff", "0.01"])
+    finally:
+        fake.stop()
+    done = max(t for t, n in seen)
+    assert max(n for t, n in seen if t < done - 1.0) == 11  # 11 shown a second before the slow one landed
+
+
+def test_an_unreachable_service_is_said_at_its_first_failure(tmp_path):
+    """Catches: an offline run that prints nothing while urllib3 retries for ~40 s."""
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    from conftest import ROOT
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "download_wikiart.py"), "--out", str(tmp_path / "w"),
+                          "--viewer-url", f"http://127.0.0.1:{port}", "--retries", "8", "--backoff", "4"],
+                         stderr=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(p.stderr.readline, "")), daemon=True)
+    reader.start()
+    start = time.monotonic()
+    try:
+        while not any("does not answer" in line for line in lines) and time.monotonic() - start < 15:
+            time.sleep(0.1)
+        waited = time.monotonic() - start
+    finally:
+        p.kill()
+        p.wait()
+    assert any("note: 127.0.0.1 does not answer (NewConnectionError); retrying up to 8 times" in line
+               for line in lines), lines
+    assert waited < 10  # the interpreter's start and the imports included

@@ -272,7 +272,9 @@ def test_damaged_checkpoint_on_resume(tmp_path):
     (tmp_path / "run" / "last.pt").write_bytes(b"half a checkpoint")
     with pytest.raises(SystemExit) as e:
         a4a.main(["--resume", str(tmp_path / "run")])
-    assert str(e.value).startswith(f"error: --resume {tmp_path / 'run'}: last.pt could not be read")
+    assert str(e.value).startswith(f"error: --resume {tmp_path / 'run'}: last.pt could not be read (")
+    assert str(e.value).endswith("); if best.pt there is intact, copy it over last.pt to resume from the best epoch, or "
+                                 "start a new run")
 
 
 def test_missing_weights_offline(dataset, tmp_path, monkeypatch):

@@ -298,3 +298,49 @@ def test_a_bad_weights_file_is_one_sentence(tmp_path, monkeypatch, small):
     with pytest.raises(SystemExit) as e:
         a4b.main(["--images", str(small / "val" / "Red_Period"), "--out", str(tmp_path / "o"), "--weights", str(ck)])
     assert "is a checkpoint of assignment_4a.py, not ImageNet weights" in str(e.value)
+
+
+def test_ctrl_c_before_the_first_epoch_says_there_is_nothing_to_resume(alexnet_weights, small, tmp_path, monkeypatch,
+                                                                       capsys):
+    """Catches: exit 130 with no word during the frozen-layer pass, leaving a folder --resume calls "no last.pt"."""
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(a4a, "run_prefix", interrupted)
+    with pytest.raises(SystemExit) as e:
+        train(small, tmp_path / "runs", "--epochs", "1", "--name", "r")
+    assert e.value.code == 130
+    out = capsys.readouterr().out
+    assert "interrupted before epoch 1, while the frozen layers ran once over the images: no epoch finished, so there" \
+           f" is nothing to resume: start the run again (add --name r --overwrite to reuse its folder" in out
+
+
+def test_resuming_a_run_that_never_finished_an_epoch_says_so(tmp_path):
+    """Catches: "no last.pt there" for a run folder that exists but was stopped in its first epoch."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text("{}")
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--resume", str(tmp_path / "r")])
+    assert str(e.value) == (f"error: --resume {tmp_path / 'r'}: that run never finished an epoch (no last.pt), so "
+                            "there is nothing to resume: start it again (--name r --overwrite reuses its folder)")
+
+
+def test_ctrl_c_in_a_later_epoch_names_the_resume_command(alexnet_weights, small, tmp_path, monkeypatch, capsys):
+    """Catches: a Ctrl-C message without the command that continues the run."""
+    interrupt_at(monkeypatch, 1)
+    with pytest.raises(SystemExit):
+        train(small, tmp_path / "runs", "--epochs", "2", "--name", "r")
+    assert (f"interrupted in epoch 2: interrupted.pt holds the weights at the moment of Ctrl-C; last.pt holds the 1 "
+            f"finished epoch(s); continue with: python assignment_4a.py --resume {tmp_path / 'runs' / 'r'}"
+            in capsys.readouterr().out)
+
+
+def test_a_resume_that_finishes_removes_the_stale_interrupted_pt(alexnet_weights, small, tmp_path, monkeypatch, capsys):
+    """Catches: a 446 MB interrupted.pt left behind by every Ctrl-C, after the run it was cut from has finished."""
+    real = interrupt_at(monkeypatch, 1)
+    with pytest.raises(SystemExit):
+        train(small, tmp_path / "runs", "--epochs", "2", "--name", "r")
+    assert (tmp_path / "runs" / "r" / "interrupted.pt").exists()
+    monkeypatch.setattr(a4a, "train_one_epoch", real)
+    a4a.main(["--resume", str(tmp_path / "runs" / "r")])
+    assert not (tmp_path / "runs" / "r" / "interrupted.pt").exists()
+    assert f"removed {tmp_path / 'runs' / 'r' / 'interrupted.pt'}" in capsys.readouterr().out
