@@ -14,8 +14,9 @@ For every image in My-Images/ (the comments "# 1." ... "# 5." mark the lines tha
     python assignment_4b.py --images photos/ --out out/ --precision bf16 --weights vgg16-397923af.pth
 
 Writes, into --out: <image>_saliency.png per image (input crop, map, map over the crop), grid.png (all images),
-predictions.csv (per image: the class explained, the top-5 labels and probabilities, the map's centre share),
-settings.json (what produced them, for the report).
+predictions.csv (per image: the class explained, the top-5 labels and probabilities, the map's centre share, and
+where My-Images/boxes.csv gives the object's box: whether the map's peak falls in it and the share of the map's mass
+inside it, beside what a uniform map and a centre prior give), settings.json (what produced them, for the report).
 
 Beyond the sheet: saliency_extras.py (SmoothGrad, Integrated Gradients, Grad-CAM, the class model, localisation,
 sanity checks, a fine-tuned painting model) imports this script and writes the same files.
@@ -26,6 +27,7 @@ import json
 import os
 import re
 import sys
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -40,6 +42,8 @@ OUT_DIR = os.path.join(ROOT, "report", "saliency")
 BATCH_SIZE = 8          # images per forward/backward pass
 TOP_K = 5               # predictions written to the CSV
 LABELS = {"vanilla": "saliency max_c |dS_C/dI|"}  # the figures' column title per method
+BOX_TOLERANCE = 15      # pointing game: a peak this many pixels (of the 224x224 input) outside the box still hits
+CENTRE_PRIOR_SIGMA = 0.25  # the centre-prior baseline: a Gaussian of this std (a fraction of the side), centred
 GRID_ROWS = 20          # images per grid page: grid.png, then grid-2.png ... (a 240-image grid would be 97 MB)
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
@@ -47,10 +51,11 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".
 
 
 def make_parser(description="Image-specific class saliency maps (Simonyan et al. 2014, sec. 3.1) from an "
-                            "ImageNet VGG-16."):
+                            "ImageNet VGG-16.", out_default="report/saliency/"):
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--images", default=IMAGES_DIR, help="folder of images to explain (default: My-Images/)")
-    p.add_argument("--out", default=None, help="folder for the figures and predictions.csv (default: report/saliency/)")
+    p.add_argument("--images", default=IMAGES_DIR, help="folder of images to explain, with boxes.csv if the objects' "
+                                                        "boxes are known (default: My-Images/)")
+    p.add_argument("--out", default=None, help=f"folder for the figures and predictions.csv (default: {out_default})")
     p.add_argument("--class", dest="target", default=None,
                    help="class C to explain for every image: an index (0-999) or a class name ('tabby', 'tiger cat'; "
                         "a unique part of a name also works) (default: each image's top-scoring class)")
@@ -219,18 +224,27 @@ def open_rgb(path):
     return im.convert("RGB")  # also L, P, CMYK, YCbCr -> RGB
 
 
+class Images(NamedTuple):
+    files: list            # the usable files
+    batch: torch.Tensor    # (N, 3, 224, 224) normalised, as the network sees them
+    sizes: list            # (width, height) of each upright original, to map boxes through the preprocessing
+    skipped: int           # unusable files
+
+
 def load_images(files, preprocess):
-    """-> kept file names, (N, 3, 224, 224) normalised batch, skipped count. Unusable files are skipped with a warning."""
-    kept, tensors = [], []
+    """-> Images. Unusable files are skipped with a warning."""
+    kept, tensors, sizes = [], [], []
     for f in files:
         try:
-            tensors.append(preprocess(open_rgb(f)))
+            im = open_rgb(f)
+            tensors.append(preprocess(im))
             kept.append(f)
+            sizes.append(im.size)
         except ValueError as e:
             print(f"warning: skipping {f}: {e}", file=sys.stderr)
     if not tensors:
         raise ValueError(f"none of the files in {os.path.dirname(files[0])} could be read as an image")
-    return kept, torch.stack(tensors), len(files) - len(kept)
+    return Images(kept, torch.stack(tensors), sizes, len(files) - len(kept))
 
 
 # ---- outputs: figures, predictions.csv, settings.json ----
@@ -241,6 +255,83 @@ def center_share(maps):
     h, w = maps.shape[-2:]
     inner = maps[:, h // 4:h - h // 4, w // 4:w - w // 4].sum(dim=(1, 2))
     return inner / maps.sum(dim=(1, 2)).clamp(min=1e-30)
+
+
+def read_boxes(folder):
+    """boxes.csv beside the images: file, x0, y0, x1, y1 (pixels of the upright original, x1 and y1 exclusive),
+    object. -> {file name: ((x0, y0, x1, y1), object)}; a row that cannot be used is a warning."""
+    path = os.path.join(folder, "boxes.csv")
+    if not os.path.isfile(path):
+        return {}
+    boxes = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for line, r in enumerate(csv.DictReader(fh), start=2):
+            try:
+                box = tuple(float(r[k]) for k in ("x0", "y0", "x1", "y1"))
+                if not (box[0] < box[2] and box[1] < box[3]):
+                    raise ValueError("x0 < x1 and y0 < y1 are needed")
+                boxes[r["file"]] = box, (r.get("object") or "the object").strip()
+            except (KeyError, TypeError, ValueError) as e:
+                print(f"warning: {path} line {line}: not a box ({e}); give file,x0,y0,x1,y1,object", file=sys.stderr)
+    return boxes
+
+
+def box_in_crop(box, size, preprocess):
+    """A box in the original's pixels -> the same box in the network's input, through the preprocessing's resize
+    (shorter side to resize_size, as torchvision computes it) and centre crop. -> (x0, y0, x1, y1) clipped to the
+    crop, and the share of the box's area that lies in it (0: the crop shows none of it)."""
+    w, h = size
+    short = preprocess.resize_size[0]
+    rw, rh = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)  # torchvision's rounding
+    crop = preprocess.crop_size[0]
+    left, top = int(round((rw - crop) / 2.0)), int(round((rh - crop) / 2.0))
+    x0, y0, x1, y1 = box[0] * rw / w - left, box[1] * rh / h - top, box[2] * rw / w - left, box[3] * rh / h - top
+    clipped = (max(x0, 0), max(y0, 0), min(x1, crop), min(y1, crop))
+    inside = max(clipped[2] - clipped[0], 0) * max(clipped[3] - clipped[1], 0)
+    return clipped, inside / ((x1 - x0) * (y1 - y0))
+
+
+def box_measures(smap, box, tolerance=BOX_TOLERANCE):
+    """smap (H, W) >= 0, box (x0, y0, x1, y1) in its pixels. -> whether the map's maximum lies in the box or within
+    `tolerance` pixels of it (the pointing game, Zhang et al. 2016), and the share of the map's mass in the box."""
+    y, x = divmod(int(smap.argmax()), smap.shape[1])
+    x0, y0, x1, y1 = box
+    hit = x0 - tolerance <= x + 0.5 <= x1 + tolerance and y0 - tolerance <= y + 0.5 <= y1 + tolerance
+    cols, rows = torch.arange(smap.shape[1]) + 0.5, torch.arange(smap.shape[0]) + 0.5  # pixel centres
+    inside = ((rows >= y0) & (rows < y1))[:, None] & ((cols >= x0) & (cols < x1))[None, :]
+    return hit, float(smap[inside].sum() / smap.sum().clamp(min=1e-30))
+
+
+def centre_prior(h, w, sigma=CENTRE_PRIOR_SIGMA):
+    """The baseline that knows nothing of the image: a Gaussian at the centre, std sigma x the side. (H, W)."""
+    ys, xs = (torch.arange(h) + 0.5 - h / 2) / (sigma * h), (torch.arange(w) + 0.5 - w / 2) / (sigma * w)
+    return torch.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2))
+
+
+def box_columns(images, maps, boxes, preprocess):
+    """predictions.csv's box columns for every image: the object, its box in the crop, the box's share of the crop
+    (what a uniform map puts in it), and for each method's map and for the centre prior: the pointing game's hit and
+    the share of the map's mass in the box. Empty for an image without a box; 'outside the crop' for a box the crop
+    does not show."""
+    cols = {k: [] for k in ["object", "box_in_crop", "box_share_of_crop"] + [f"{k}_{m}" for m in list(maps) +
+                                                                               ["centre_prior"] for k in ("hit", "box_mass")]}
+    for i, (f, size) in enumerate(zip(images.files, images.sizes)):
+        box, what = boxes.get(os.path.basename(f), (None, ""))
+        if box is None:
+            for k in cols:
+                cols[k].append("")
+            continue
+        crop, seen = box_in_crop(box, size, preprocess)
+        cols["object"].append(what)
+        cols["box_in_crop"].append("outside the crop" if seen == 0 else " ".join(f"{v:.0f}" for v in crop))
+        side = preprocess.crop_size[0]
+        cols["box_share_of_crop"].append(f"{(crop[2] - crop[0]) * (crop[3] - crop[1]) / side ** 2:.4f}" if seen else "")
+        for name, m in list(maps.items()) + [("centre_prior", centre_prior(side, side)[None].expand(len(images.files),
+                                                                                                    -1, -1))]:
+            hit, mass = box_measures(m[i], crop) if seen else (None, None)
+            cols[f"hit_{name}"].append("" if hit is None else int(hit))
+            cols[f"box_mass_{name}"].append("" if mass is None else f"{mass:.4f}")
+    return cols
 
 
 def denormalise(x, preprocess):
@@ -346,12 +437,14 @@ def write_settings(path, args, methods, n_images, skipped, model="VGG-16 (ImageN
                    "images": n_images, "skipped": skipped, **extra}, fh, indent=2)
 
 
-def write_outputs(args, files, batch, preprocess, maps, classes, probs, categories, titles, skipped):
-    """The figures, predictions.csv and settings.json of the paper's map."""
-    save_figures(args.out, files, [denormalise(x, preprocess) for x in batch], {"vanilla": maps.numpy()}, titles)
-    write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, {"vanilla": maps})
-    write_settings(os.path.join(args.out, "settings.json"), args, ["vanilla"], len(files), skipped)
-    print_written(args.out, len(files), skipped)
+def write_outputs(args, images, preprocess, maps, classes, probs, categories, titles):
+    """The figures, predictions.csv (with the box measures where boxes.csv has the image) and settings.json."""
+    save_figures(args.out, images.files, [denormalise(x, preprocess) for x in images.batch], {"vanilla": maps.numpy()},
+                 titles)
+    write_predictions(os.path.join(args.out, "predictions.csv"), images.files, probs, classes, categories,
+                      {"vanilla": maps}, extra=box_columns(images, {"vanilla": maps}, read_boxes(args.images), preprocess))
+    write_settings(os.path.join(args.out, "settings.json"), args, ["vanilla"], len(images.files), images.skipped)
+    print_written(args.out, len(images.files), images.skipped)
 
 
 def print_written(out_dir, n, skipped):
@@ -394,13 +487,13 @@ def main(argv=None):
     try:
         prepare_out(args.out)
         target = resolve_class(args.target, categories)
-        files, batch, skipped = load_images(list_images(args.images), preprocess)
+        images = load_images(list_images(args.images), preprocess)
         model, device = load_vgg16(args)
     except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
         sys.exit(f"error: {e}")
-    maps, classes, probs = compute_maps(model, batch, target, args, device)
-    titles = print_predictions(files, classes, probs, categories)
-    write_outputs(args, files, batch, preprocess, maps, classes, probs, categories, titles, skipped)
+    maps, classes, probs = compute_maps(model, images.batch, target, args, device)
+    titles = print_predictions(images.files, classes, probs, categories)
+    write_outputs(args, images, preprocess, maps, classes, probs, categories, titles)
 
 
 if __name__ == "__main__":

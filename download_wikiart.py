@@ -37,6 +37,7 @@ import shlex
 import sys
 import threading
 import time
+import unicodedata
 from collections import Counter, namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
@@ -65,6 +66,8 @@ STYLES = ["Art_Nouveau", "Baroque", "Expressionism", "Impressionism", "Northern_
           "Realism", "Romanticism", "Naive_Art_Primitivism", "Symbolism"]
 STYLES_FROM_SHARDS = "--styles Art_Nouveau Baroque Expressionism Impressionism Rococo Post_Impressionism Realism " \
                      "Romanticism Cubism Symbolism --source viewer+parquet"  # ~15 shards read, ~8 GB
+STAND_INS = {"Northern_Renaissance": "Neoclassicism", "Naive_Art_Primitivism": "Surrealism", "Rococo": "Neoclassicism",
+             "Cubism": "Surrealism"}  # a style of ours -> the course's style that huggan/wikiart lacks
 PER_STYLE = 400
 ALL = 10 ** 9           # --per-style all: no cap (more than any style has)
 VAL_FRACTION = 0.2
@@ -83,6 +86,7 @@ SPLITS = ("train", "val")
 DATASET_ROWS = 81444    # huggan/wikiart's train split, when /info does not say
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 # one painting the source offers: fetch(http) -> the image's bytes
 Candidate = namedtuple("Candidate", "sid style artist genre fetch")
@@ -167,8 +171,14 @@ def count(n):
 
 
 def safe_name(text):
-    """A file or folder name from untrusted text: letters, digits, '_', '-', '.' only; never '', '.' or '..'."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("._")[:100]
+    """A file or folder name from untrusted text that Linux, macOS and Windows all hold: letters and digits of any
+    script, '_', '-' and '.'; separators, control and other characters become '_'. Never '', '.', '..', a name that
+    ends in a dot or a space, a name Windows reserves (CON, aux.jpg ...), or more than 100 bytes of UTF-8."""
+    name = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", str(text))).strip("._ ")  # \w: any script
+    name = name.encode("utf-8")[:100].decode("utf-8", "ignore").rstrip("._ ")
+    first, dot, rest = name.partition(".")
+    if first.upper() in WINDOWS_RESERVED:
+        name = first + "_" + dot + rest  # aux.jpg -> aux_.jpg
     return name or "unnamed"
 
 
@@ -183,11 +193,12 @@ def inside(root, *parts):
 def check_style_names(styles):
     """Two styles whose folder names would be the same after sanitising ("Art Nouveau", "Art_Nouveau") are refused."""
     folders = {}
-    for s in styles:
-        folders.setdefault(safe_name(s), []).append(s)
+    for s in styles:  # casefold: Baroque and baroque are one folder on Windows' and macOS's disks
+        folders.setdefault(safe_name(s).casefold(), []).append(s)
     for folder, names in folders.items():
         if len(names) > 1:
-            raise SourceError(f"styles {' and '.join(repr(n) for n in names)} would share the folder {folder}: "
+            raise SourceError(f"styles {' and '.join(repr(n) for n in names)} would share the folder "
+                              f"{safe_name(names[0])} (on a disk that ignores case, as Windows' and macOS's do): "
                               "rename one of them (or leave one out of --styles)")
 
 
@@ -398,12 +409,12 @@ def label(names, index):
 def local_ids(style, files):
     """One id per file of a style folder, unique: the sanitised stem, plus a short hash of the real file name where
     sanitising changed it or another file has the same stem (a.jpg and a.png; two non-Latin names)."""
-    stems = Counter(os.path.splitext(f)[0] for f in files)
+    stems = Counter(safe_name(os.path.splitext(f)[0]).casefold() for f in files)
     ids = {}
     for f in files:
         stem = os.path.splitext(f)[0]
         sid = f"local-{safe_name(style)}-{safe_name(stem)}"
-        if safe_name(stem) != stem or stems[stem] > 1:
+        if safe_name(stem) != stem or stems[safe_name(stem).casefold()] > 1:
             sid += "-" + hashlib.sha1(f.encode("utf-8", "surrogateescape")).hexdigest()[:8]
         ids[f] = sid
     return ids
@@ -953,8 +964,8 @@ def artists_line(artists):
     known = Counter({a: n for a, n in artists.items() if a})
     if not known:
         return "artists unknown"
-    top, n = known.most_common(1)[0]
-    return f"{len(known)} artist{'s' * (len(known) > 1)}, top {top} {n / sum(artists.values()):.0%}"
+    top, n = min(known.items(), key=lambda kv: (-kv[1], kv[0]))  # a tie goes to the first name, as in the report
+    return f"{len(known)} artist{'s' * (len(known) > 1)}, top {top} {n / sum(known.values()):.0%}"
 
 
 def print_plan(cands, wanted, source, argv, viewer_rows, partial, dataset_rows=DATASET_ROWS):
@@ -964,6 +975,8 @@ def print_plan(cands, wanted, source, argv, viewer_rows, partial, dataset_rows=D
     for c in cands:
         by_style[c.style][c.artist] += 1
     print(f"plan ({source}{f', {viewer_rows} rows, a partial export' if partial else ''}):")
+    if stand_ins(wanted):
+        print(f"  {stand_ins(wanted)}")
     print(f"  {'style':24s} {'candidates':>10s} {'wanted':>6s}  artists")
     short = []
     for s, artists in by_style.items():
@@ -997,8 +1010,16 @@ def strip_source(argv):
     return out
 
 
+def stand_ins(styles):
+    """The sentence that says which of these styles stand in for a course style huggan/wikiart does not have."""
+    pairs = [f"{s} for {STAND_INS[s]}" for s in styles if s in STAND_INS]
+    return (f"stand-ins for the course's styles that huggan/wikiart does not have: {', '.join(pairs)}" if pairs
+            else "")
+
+
 def summary(kept, wanted, failed_counts, dup_counts, images):
-    lines = [f"{'style':24s} {'wanted':>6s} {'got':>5s} {'failed':>6s} {'dupl.':>5s}  artists"]
+    lines = [stand_ins(wanted)] if stand_ins(wanted) else []
+    lines.append(f"{'style':24s} {'wanted':>6s} {'got':>5s} {'failed':>6s} {'dupl.':>5s}  artists")
     for s in wanted:
         short = wanted[s] - len(kept[s]) if wanted[s] < ALL else 0
         artists = Counter(images[i].get("artist", "") for i in kept[s])

@@ -13,7 +13,8 @@ assignment_4b.py is the assignment (the paper's section 3.1); this script import
     python saliency_extras.py --class-model "tiger cat" --cm-steps 200
     python saliency_extras.py --method all --trust --localise
 
-Writes what assignment_4b.py writes (figures, predictions.csv with a centre-share column per method, settings.json),
+Writes, into report/saliency_extras/ (never over assignment_4b.py's report/saliency/), what assignment_4b.py writes
+(figures, predictions.csv with the centre share and the box measures per method, settings.json),
 plus: ig_completeness_gap in predictions.csv (Integrated Gradients), boxes.csv and localisation.png (--localise),
 sanity.csv, sanity.png and deletion_insertion.csv (--trust), class_model_<index>_<name>.png (--class-model).
 """
@@ -32,6 +33,7 @@ import assignment_4b as a4b
 import vgg16
 
 # ---- defaults ----
+OUT_DIR = os.path.join(a4b.ROOT, "report", "saliency_extras")  # beside assignment_4b.py's, never over it
 PAINTINGS_OUT_DIR = os.path.join(a4b.ROOT, "report", "saliency_paintings")  # the default --out with --checkpoint
 METHODS = ["vanilla", "smoothgrad", "integrated-gradients", "gradcam"]
 LABELS = dict(a4b.LABELS, **{"smoothgrad": "SmoothGrad", "integrated-gradients": "Integrated Gradients",
@@ -53,7 +55,8 @@ RANDOMISE_SEED = 0      # cascading randomisation: seed of the re-initialised we
 
 def parse_args(argv=None):
     p = a4b.make_parser("Saliency beyond the sheet: SmoothGrad, Integrated Gradients, Grad-CAM, a fine-tuned "
-                        "painting model, the class model, localisation and sanity checks.")
+                        "painting model, the class model, localisation and sanity checks.",
+                        out_default="report/saliency_extras/, or report/saliency_paintings/ with --checkpoint")
     p.add_argument("--method", choices=METHODS + ["all"], default="vanilla",
                    help="vanilla: the paper's gradient map; smoothgrad: averaged over noisy copies; integrated-gradients: "
                         "gradients along a path from a baseline image; gradcam: class activation map of the last conv "
@@ -74,7 +77,8 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint", default=None, metavar="RUN/best.pt",
                    help="explain a painting-style model fine-tuned by assignment_4a.py (runs/<run>/best.pt) instead of "
                         "VGG-16: its AlexNet, its style names, its preprocessing; --out then defaults to "
-                        "report/saliency_paintings/")
+                        "report/saliency_paintings/ (otherwise report/saliency_extras/, so that the paper's maps of "
+                        "assignment_4b.py in report/saliency/ are never overwritten)")
     p.add_argument("--class-model", default=None, metavar="CLASS",
                    help="instead of explaining images: the image that maximises this class's score with an L2 "
                         "penalty (Simonyan et al. 2014, sec. 2), by gradient ascent from a zero image; a name or index")
@@ -91,7 +95,7 @@ def parse_args(argv=None):
                         "costs one map per weight layer, 16 for VGG-16) and deletion/insertion AUCs (Petsiuk et al. "
                         "2018); writes sanity.csv, sanity.png, deletion_insertion.csv")
     args = p.parse_args(argv)
-    args = a4b.parse_args(argv, p, default_out=PAINTINGS_OUT_DIR if args.checkpoint else a4b.OUT_DIR)
+    args = a4b.parse_args(argv, p, default_out=PAINTINGS_OUT_DIR if args.checkpoint else OUT_DIR)
     for flag in ("sg_samples", "ig_steps", "cm_steps"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
@@ -472,12 +476,13 @@ def main(argv=None):
             return run_class_model(args, model, categories, a4b.resolve_class(args.class_model, categories), device,
                                    preprocess)
         target = a4b.resolve_class(args.target, categories)
-        files, batch, skipped = a4b.load_images(a4b.list_images(args.images), preprocess)
+        images = a4b.load_images(a4b.list_images(args.images), preprocess)
     except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
         sys.exit(f"error: {e}")
     methods = METHODS if args.method == "all" else [args.method]
     table = make_explainers(args, ig_baseline(args.ig_baseline, preprocess, device))
     explainers = {m: table[m] for m in methods}
+    files, batch = images.files, images.batch
     maps, classes, probs, columns = compute_maps(model, batch, target, explainers, args, device)
     gaps = columns.get("ig_completeness_gap")
     titles = a4b.print_predictions(files, classes, probs, categories, notes=gaps and [
@@ -487,8 +492,9 @@ def main(argv=None):
     crops = [a4b.denormalise(x, preprocess) for x in batch]
     a4b.save_figures(args.out, files, crops, {m: v.numpy() for m, v in maps.items()}, titles, LABELS, OVERLAID)
     a4b.write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, maps,
-                          extra={name: [f"{v:.4f}" for v in values] for name, values in columns.items()})
-    a4b.write_settings(os.path.join(args.out, "settings.json"), args, methods, len(files), skipped,
+                          extra={**{name: [f"{v:.4f}" for v in values] for name, values in columns.items()},
+                                 **a4b.box_columns(images, maps, a4b.read_boxes(args.images), preprocess)})
+    a4b.write_settings(os.path.join(args.out, "settings.json"), args, methods, len(files), images.skipped,
                        model=f"--checkpoint {args.checkpoint}" if args.checkpoint else "VGG-16 (ImageNet)",
                        sg_samples=args.sg_samples, sg_noise=args.sg_noise, ig_steps=args.ig_steps,
                        ig_baseline=args.ig_baseline)
@@ -496,7 +502,7 @@ def main(argv=None):
         localise_all(args.out, files, crops, maps[methods[0]].numpy(), titles)
     if args.trust:
         write_trust(args.out, files, *trust_scores(model, batch.to(device), classes.to(device), maps, explainers, args))
-    a4b.print_written(args.out, len(files), skipped)
+    a4b.print_written(args.out, len(files), images.skipped)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ says which command produces it.
 """
 import argparse
 import csv
+import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -27,6 +29,8 @@ sys.path.insert(0, ROOT)  # the scripts' own figure code: assignment_4a.pyplot, 
 RUNS_DIR = os.path.join(ROOT, "runs")
 SALIENCY_DIR = os.path.join(ROOT, "report", "saliency")
 PAINTINGS_DIR = os.path.join(ROOT, "report", "saliency_paintings")
+EXTRAS_DIR = os.path.join(ROOT, "report", "saliency_extras")
+BOX_TOLERANCE = 15  # assignment_4b.BOX_TOLERANCE: the pointing game's tolerance in pixels of the 224x224 input
 DATA_DIR = os.path.join(ROOT, "datasets", "wikiart")
 IMAGES_DIR = os.path.join(ROOT, "My-Images")
 OUT_DIR = os.path.join(ROOT, "report")
@@ -50,6 +54,7 @@ LITERATURE = [
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Build the assignment report (Markdown and PDF) from the runs on disk.")
     p.add_argument("--runs", default=RUNS_DIR, help="folder of assignment_4a.py runs (default: %(default)s)")
+    p.add_argument("--extras", default=EXTRAS_DIR, help="output folder of saliency_extras.py (default: %(default)s)")
     p.add_argument("--saliency", default=SALIENCY_DIR, help="output folder of assignment_4b.py (default: %(default)s)")
     p.add_argument("--paintings", default=PAINTINGS_DIR,
                    help="output folder of saliency_extras.py --checkpoint (saliency of the painting-style model) (default: %(default)s)")
@@ -62,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--student-id", default=None,
                    help="your student ID, for the report's first page; remembered like --name")
     p.add_argument("--no-pdf", action="store_true", help="write the Markdown only")
+    p.add_argument("--compare-runs", nargs="+", default=None, metavar="RUN",
+                   help="the run folders (names under --runs) to compare (default: the newest set of finished runs "
+                        "that differ only in --remove and --train; the others are listed with the reason)")
     return p.parse_args(argv)
 
 
@@ -106,8 +114,69 @@ def load_runs(runs_dir):
             continue
         if m["epochs"]:  # a run that diverged before its first epoch has nothing to show
             m["dir"] = os.path.join(runs_dir, name)
+            try:
+                m["config"] = json.load(open(os.path.join(m["dir"], "config.json")))
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                m["config"] = {}
             runs.append(m)
     return runs
+
+
+SETTINGS = ("epochs", "lr", "momentum", "weight_decay", "batch_size", "seed", "precision", "weights")
+
+
+def run_settings(m):
+    """What a run was trained with, beyond what the sheet varies (--remove, --train): the data (a fingerprint of its
+    per-style counts), the training settings of config.json, and augmentation where it is not --train's default."""
+    cfg = m.get("config", {})
+    out = {"data": hashlib.sha1(json.dumps(m.get("counts", {}), sort_keys=True).encode()).hexdigest()[:8]}
+    out.update({k: cfg.get(k) for k in SETTINGS})
+    out["augment"] = "default" if cfg.get("augment", m["train"] == "all") == (m["train"] == "all") else cfg["augment"]
+    return out
+
+
+def why_not_compared(m, key):
+    """Why a finished run is not in the compared set: the settings in which it differs, with both values."""
+    mine = run_settings(m)
+    diffs = [f"{k} {mine[k]} vs {key[k]}" if k != "data" else "other data" for k in key if mine[k] != key[k]]
+    return "different " + ", ".join(diffs) if diffs else "an older run of the same variant"
+
+
+def select_runs(runs, chosen=None):
+    """The runs the report compares: by default the newest set of finished runs that differ only in what the sheet
+    varies (--remove, --train), the newest run of each variant; or the runs named in `chosen`. -> (compared, [(run,
+    why it is left out)], what the chosen runs differ in besides --remove and --train)."""
+    def finished(m):
+        planned = m.get("config", {}).get("epochs", len(m["epochs"]))
+        return None if m.get("diverged") is None and len(m["epochs"]) >= planned else (
+            "diverged" if m.get("diverged") else f"unfinished ({len(m['epochs'])} of {planned} epochs)")
+    if chosen:
+        compared = [m for m in runs if m["run"] in chosen]
+        keys = [run_settings(m) for m in compared]
+        differ = sorted(k for k in keys[0] if len({json.dumps(x[k]) for x in keys}) > 1) if keys else []
+        return compared, [(m, "not named with --compare-runs") for m in runs if m["run"] not in chosen], differ
+    left, groups = [], {}
+    for m in runs:
+        why = finished(m)
+        if why:
+            left.append((m, why))
+        else:
+            groups.setdefault(json.dumps(run_settings(m), sort_keys=True), []).append(m)
+    if not groups:
+        return [], left, []
+    newest = lambda ms: max(os.path.getmtime(os.path.join(m["dir"], "metrics.json")) for m in ms)  # noqa: E731
+    best_key = max(groups, key=lambda k: (len({(m["remove"], m["train"]) for m in groups[k]}) > 1, newest(groups[k])))
+    compared = {}
+    for m in sorted(groups[best_key], key=lambda m: os.path.getmtime(os.path.join(m["dir"], "metrics.json"))):
+        old = compared.get((m["remove"], m["train"]))
+        if old:
+            left.append((old, f"an older run of the same variant than {m['run']}"))
+        compared[(m["remove"], m["train"])] = m
+    key = json.loads(best_key)
+    for k, ms in groups.items():
+        if k != best_key:
+            left += [(m, why_not_compared(m, key)) for m in ms]
+    return sorted(compared.values(), key=lambda m: (m["remove"], m["train"])), left, []
 
 
 def metrics_problem(m):
@@ -234,44 +303,137 @@ def pct(x):
     return f"{100 * x:.1f}%"
 
 
-def part1_blocks(runs, counts, sizes, fig_dir):
+# ---- statistics, written out (tests compare them with scipy.stats) ----
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+ALPHA = 0.05             # a difference or an accuracy above chance is called significant below this p-value
+
+
+def wilson_interval(k, n, z=Z95):
+    """95% Wilson score interval of a proportion k/n (Wilson 1927): unlike p +- z sqrt(p(1-p)/n) it stays inside
+    [0, 1] and keeps its coverage for small n and for p near 0 or 1."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def binomial_pmf(k, n, p):
+    """P(X = k) for X ~ Binomial(n, p), in log space so that n in the tens of thousands does not overflow."""
+    if p in (0.0, 1.0):
+        return float(k == (n if p == 1.0 else 0))
+    return math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p)
+                    + (n - k) * math.log1p(-p))
+
+
+def above_chance_p(k, n, chance):
+    """One-sided exact binomial test: P(at least k of n right | each right with probability `chance`)."""
+    return min(1.0, sum(binomial_pmf(i, n, chance) for i in range(k, n + 1)))
+
+
+def mcnemar_exact(b, c):
+    """Exact McNemar test of two classifiers on the same paintings: b paintings only the first got right, c only the
+    second. Under "no difference" each of the b + c discordant paintings goes either way with probability 1/2; the
+    two-sided p-value is twice the smaller tail (capped at 1)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(binomial_pmf(i, n, 0.5) for i in range(0, min(b, c) + 1)))
+
+
+def fmt_p(p):
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+
+
+def accuracy_with_interval(m):
+    """'61.3% (95% CI 57.9-64.6%)' for a run's best validation accuracy, over its validation paintings."""
+    n = val_count(m)
+    if not n:
+        return pct(m["best_val_accuracy"])
+    lo, hi = wilson_interval(round(m["best_val_accuracy"] * n), n)
+    return f"{pct(m['best_val_accuracy'])} (95% CI {100 * lo:.1f}-{100 * hi:.1f}%)"
+
+
+def val_count(m):
+    return sum(m.get("counts", {}).get("val", {}).values()) or (sum(map(sum, m["best_confusion"]))
+                                                                 if m.get("best_confusion") else 0)
+
+
+def per_painting(m):
+    """A run's val_predictions.csv -> {file: right?}, or None where the run has none (older versions)."""
+    name = m.get("val_predictions")
+    path = os.path.join(m["dir"], name) if name else None
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        return {r["file"]: r["true_style"] == r["predicted_style"] for r in csv.DictReader(open(path, encoding="utf-8"))}
+    except (OSError, KeyError, csv.Error, UnicodeDecodeError) as e:
+        print(f"warning: ignoring {path}: {e}", file=sys.stderr)
+        return None
+
+
+def paired_test(a, b):
+    """McNemar on the paintings both runs predicted. -> (paintings, only a right, only b right, p) or None."""
+    pa, pb = per_painting(a), per_painting(b)
+    if pa is None or pb is None:
+        return None
+    common = sorted(set(pa) & set(pb))
+    if not common:
+        return None
+    only_a = sum(pa[f] and not pb[f] for f in common)
+    only_b = sum(pb[f] and not pa[f] for f in common)
+    return len(common), only_a, only_b, mcnemar_exact(only_a, only_b)
+
+
+def at_chance(m):
+    """Whether a run's best validation accuracy is within what guessing gives (one-sided binomial test)."""
+    n = val_count(m)
+    return not n or above_chance_p(round(m["best_val_accuracy"] * n), n, 1 / len(m["classes"])) >= ALPHA
+
+
+def f1_table(conf):
+    """-> per style (precision, recall, F1) from a confusion matrix (true x predicted), and the macro-F1."""
+    conf = np.asarray(conf, dtype=float)
+    tp = conf.diagonal()
+    precision = tp / np.maximum(conf.sum(0), 1)
+    recall = tp / np.maximum(conf.sum(1), 1)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    return list(zip(precision, recall, f1)), float(f1.mean())
+
+
+def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None):
     B = [("h2", "Part 1: transfer learning with AlexNet on WikiArt")]
     if not runs:
         return B + [("p", f"No training runs found. Produce them with `{DOWNLOAD_CMD}` then `{TRAIN_CMD}`; "
                           "this section then shows their results.")]
-    k = len(runs[0]["classes"])
-    rows = []
-    train_counts = list(runs[0].get("counts", {}).get("train", {}).values())
-    for m in runs:
-        f = m["epochs"][-1]
-        minutes = sum(h.get("seconds", 0) for h in m["epochs"]) / 60
-        rows.append([m["run"], str(m["remove"]), m["train"], str(f["epoch"]), pct(m["best_val_accuracy"]),
-                     pct(f["accuracy_train"]), pct(f["accuracy_val"]), f"{minutes:.1f} min"])
-    balanced = bool(train_counts) and max(train_counts) == min(train_counts)
-    chance = (f"Chance level with {k} equally sized styles is {pct(1 / k)}." if balanced else
-              f"Chance level with {k} styles is {pct(1 / k)} for a uniform guess" +
-              (f"; always predicting the largest style would score {pct(max(train_counts) / sum(train_counts))} "
-               "on data split like the training set." if train_counts else "."))
-    B += [("p", f"{len(runs)} run(s) read from `runs/`. {chance} The final train accuracy is the running "
-                "figure of the last epoch, measured while the weights changed and with dropout (and augmentation, "
-                "if on) active; validation accuracy is measured after the epoch in eval mode."),
-          ("table", ["run", "removed FC", "trained", "epochs", "best val acc", "final train acc (running)",
-                     "final val acc", "time"], rows)]
-    curves_figure(runs, os.path.join(fig_dir, "training_curves.png"))
-    B += [("img", "figures/training_curves.png", "Training loss and accuracy per epoch, every run.")]
-    best = max(runs, key=lambda m: m["best_val_accuracy"])
+    compared, left, differ = select_runs(runs, chosen)
+    if not compared:
+        return B + [("p", f"{len(runs)} run(s) found, none finished: " + "; ".join(f"{m['run']}: {why}" for m, why
+                                                                              in left) + f". `{TRAIN_CMD}` trains them.")]
+    B += [("p", f"{len(runs)} run(s) read from `runs/`; {len(compared)} compared: "
+                + ("the runs named with --compare-runs" + (f", which differ in {', '.join(differ)} besides what "
+                                                          "the sheet varies" if differ else "") if chosen else
+                   "the newest set that differs only in what the sheet varies (which FC layers are removed, what "
+                   "trains): same data, epochs and training settings") + ". " + chance_sentence(compared)
+                + " The final train accuracy is the running figure of the last epoch, measured while the weights "
+                  "changed and with dropout (and augmentation, if on) active; validation accuracy is measured after "
+                  "the epoch in eval mode. Intervals are 95% Wilson intervals over the validation paintings."),
+          ("table", ["run", "removed FC", "trained", "epochs", "best val acc (95% CI)", "macro-F1",
+                     "final train acc (running)", "final val acc", "time"], [result_row(m) for m in compared])]
+    if left:
+        B += [("p", "Left out of the comparison:"),
+              ("table", ["run", "removed FC", "trained", "why"], [[m["run"], str(m["remove"]), m["train"], why]
+                                                                  for m, why in left])]
+    curves_figure(compared, os.path.join(fig_dir, "training_curves.png"))
+    B += [("img", "figures/training_curves.png", "Training loss and accuracy per epoch, every compared run.")]
+    best = max(compared, key=lambda m: m["best_val_accuracy"])
     conf = np.array(best["best_confusion"]) if best.get("best_confusion") else None
     if conf is not None:
-        classes = best["classes"]
-        confusion_figure(conf, classes, os.path.join(fig_dir, "confusion_best.png"))
-        per_style = conf.diagonal() / np.maximum(conf.sum(1), 1)
-        B += [("img", "figures/confusion_best.png",
-               f"Validation confusion matrix of the best run ({best['run']}, epoch {best['best']['epoch']}), "
-               "rows normalised.", 120),
-              ("table", ["style", "val images", "val accuracy"],
-               [[c, str(int(conf[i].sum())), pct(per_style[i])] for i, c in enumerate(classes)])]
-    B += [("h3", "What removing one or two FC layers does")] + [("p", t) for t in compare_text(runs)]
-    B += [("h3", "What limits the accuracy on this dataset")] + [("list", limits(runs, counts, sizes, best, conf))]
+        B += best_run_blocks(best, conf, fig_dir, data_dir)
+    B += [("h3", "What removing one or two FC layers does")] + [("p", t) for t in compare_text(compared)]
+    B += [("h3", "What limits the accuracy on this dataset")] + [("list", limits(compared, counts, sizes, best, conf))]
     lo, hi = (min(c["train"] for c in counts.values()), max(c["train"] for c in counts.values())) if counts else (0, 0)
     ours = (f"our subset has {len(counts)} styles and {lo if lo == hi else f'{lo}-{hi}'} training paintings each"
             if counts else
@@ -282,37 +444,134 @@ def part1_blocks(runs, counts, sizes, fig_dir):
     return B
 
 
+def result_row(m):
+    f = m["epochs"][-1]
+    minutes = sum(h.get("seconds", 0) for h in m["epochs"]) / 60
+    macro = f"{f1_table(m['best_confusion'])[1]:.3f}" if m.get("best_confusion") else "n/a"
+    return [m["run"], str(m["remove"]), m["train"], str(f["epoch"]), accuracy_with_interval(m), macro,
+            pct(f["accuracy_train"]), pct(f["accuracy_val"]), f"{minutes:.1f} min"]
+
+
+def chance_sentence(runs):
+    """Chance and the majority-class rate, and whether each run is above chance (one-sided binomial test)."""
+    k = len(runs[0]["classes"])
+    train = list(runs[0].get("counts", {}).get("train", {}).values())
+    val = list(runs[0].get("counts", {}).get("val", {}).values())
+    balanced = bool(train) and max(train) == min(train)
+    text = (f"Chance level with {k} equally sized styles is {pct(1 / k)}." if balanced else
+            f"Chance level with {k} styles is {pct(1 / k)} for a uniform guess" +
+            (f"; always predicting the largest style would score {pct(max(train) / sum(train))} on data split like "
+             "the training set." if train else "."))
+    if val and max(val) != min(val):
+        text += f" On these validation paintings the majority style alone would score {pct(max(val) / sum(val))}."
+    chance = [m["run"] for m in runs if at_chance(m)]
+    if len(chance) == len(runs):
+        return text + (" **Every compared run is at chance level** (no best validation accuracy is above guessing at "
+                       f"{ALPHA:g}, one-sided binomial test), so these numbers cannot rank the variants. Likely causes: "
+                       "too few epochs, a learning rate too small or too large, weights that are not the pretrained "
+                       "ImageNet ones (`--weights`), or too few or mislabelled paintings.")
+    return text + (f" {', '.join(chance)} {'is' if len(chance) == 1 else 'are'} not above chance (one-sided binomial "
+                   f"test at {ALPHA:g}); the others are." if chance else
+                   f" Every compared run is above chance (one-sided binomial test, {ALPHA:g}).")
+
+
+def best_run_blocks(best, conf, fig_dir, data_dir):
+    """The best run's confusion matrix, per-style precision, recall and F1, and its most confident mistakes."""
+    classes = best["classes"]
+    confusion_figure(conf, classes, os.path.join(fig_dir, "confusion_best.png"))
+    scores, macro = f1_table(conf)
+    B = [("img", "figures/confusion_best.png", f"Validation confusion matrix of the best run ({best['run']}, epoch "
+                                               f"{best['best']['epoch']}), rows normalised.", 120),
+         ("table", ["style", "val images", "recall (style accuracy)", "precision", "F1"],
+          [[c, str(int(conf[i].sum())), pct(r), pct(p), f"{f:.3f}"] for i, (c, (p, r, f)) in enumerate(zip(classes, scores))]
+          + [["macro mean", str(int(conf.sum())), pct(np.mean([r for _, r, _ in scores])),
+              pct(np.mean([p for p, _, _ in scores])), f"{macro:.3f}"]])]
+    path = mistakes_gallery(best, data_dir, os.path.join(fig_dir, "mistakes_best.png"))
+    if path:
+        B.append(("img", "figures/mistakes_best.png", f"The validation paintings the best run ({best['run']}) gets "
+                                                      "most confidently wrong: true style, predicted style and its "
+                                                      "probability.", 160))
+    return B
+
+
+def mistakes_gallery(m, data_dir, path, k=8):
+    """Thumbnails of the run's most confident mistakes, from its val_predictions.csv and the dataset's files."""
+    name = m.get("val_predictions")
+    csv_path = os.path.join(m["dir"], name) if name else None
+    if not csv_path or not os.path.isfile(csv_path):
+        return None
+    from PIL import Image
+    rows = [r for r in csv.DictReader(open(csv_path, encoding="utf-8")) if r["true_style"] != r["predicted_style"]]
+    rows = sorted(rows, key=lambda r: -float(r["p_predicted"]))[:k]
+    rows = [r for r in rows if os.path.isfile(os.path.join(data_dir, r["file"]))]
+    if not rows:
+        return None
+    plt = plt_()
+    fig, axes = plt.subplots(1, len(rows), figsize=(2.1 * len(rows), 2.7), squeeze=False)
+    for ax, r in zip(axes[0], rows):
+        with Image.open(os.path.join(data_dir, r["file"])) as im:
+            im.thumbnail((256, 256))
+            ax.imshow(im.convert("RGB"))
+        ax.set_title(f"true {r['true_style']}\npredicted {r['predicted_style']}\np = {float(r['p_predicted']):.2f}",
+                     fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def compare_text(runs):
+    """Each comparison the sheet asks about, with its paired test; a cause only where the test says there is an
+    effect, and "cannot tell" where the difference is inside the noise."""
     by = {(m["remove"], m["train"]): m for m in runs}
     out = []
+    noise = all(at_chance(m) for m in runs)
     for train in ("new", "fc", "all"):
         a, b = by.get((1, train)), by.get((2, train))
         if a and b:
-            d = a["best_val_accuracy"] - b["best_val_accuracy"]
-            out.append(
-                f"Training `{train}`: removing fc8 only reached {pct(a['best_val_accuracy'])} best validation accuracy, "
-                f"removing fc7 and fc8 {pct(b['best_val_accuracy'])} ({'+' if d >= 0 else ''}{100 * d:.1f} points for "
-                f"keeping fc7). " + ("The new layer on top of fc7 sees features that have been through one more "
-                                      "ImageNet-trained layer; here they served the styles better." if d > 0 else
-                                      "fc6's features, one layer less specialised to ImageNet objects, served the "
-                                      "styles at least as well as fc7's." if d < 0 else "Both did equally well."))
+            out.append(f"Training `{train}`: removing fc8 only reached {accuracy_with_interval(a)} best validation "
+                       f"accuracy, removing fc7 and fc8 {accuracy_with_interval(b)}. " + difference_text(a, b, noise))
         elif a or b:
             missing = 2 if a else 1
-            out.append(f"Training `{train}`: only `--remove {1 if a else 2}` was run; "
+            out.append(f"Training `{train}`: only `--remove {1 if a else 2}` was compared; "
                        f"`python assignment_4a.py --remove {missing} --train {train}` gives the other variant.")
-    trained = {t: max((m["best_val_accuracy"] for m in runs if m["train"] == t), default=None) for t in ("new", "fc", "all")}
-    have = {t: v for t, v in trained.items() if v is not None}
+    trained = {t: [m for m in runs if m["train"] == t] for t in ("new", "fc", "all")}
+    have = {t: max(ms, key=lambda m: m["best_val_accuracy"]) for t, ms in trained.items() if ms}
     if len(have) > 1:
         out.append("Best validation accuracy by what was trained: " +
-                   ", ".join(f"`{t}` {pct(v)}" for t, v in have.items()) + ".")
+                   ", ".join(f"`{t}` {accuracy_with_interval(m)}" for t, m in have.items()) + ".")
     gaps = [(m, m["epochs"][-1]["accuracy_train"] - m["epochs"][-1]["accuracy_val"]) for m in runs]
     worst = max(gaps, key=lambda g: g[1])
-    trained_n = (f" ({worst[0]['parameters']['trained'] / 1e6:.1f} M parameters trained)"
+    trained_n = (f", {worst[0]['parameters']['trained'] / 1e6:.1f} M parameters trained"
                  if worst[0].get("parameters") else "")
-    out.append(f"The largest gap between final (running) train and validation accuracy is {100 * worst[1]:.1f} "
-               f"points ({worst[0]['run']}{trained_n}): the more parameters train, the more the model can fit the "
-               "training paintings rather than the styles.")
+    text = (f"The largest gap between final (running) train and validation accuracy is {100 * worst[1]:.1f} points "
+            f"({worst[0]['run']}{trained_n}).")
+    counted = [(m["parameters"]["trained"], g) for m, g in gaps if m.get("parameters")]
+    if len({n for n, _ in counted}) >= 3 and [g for _, g in sorted(counted)] == sorted(g for _, g in counted) \
+            and not noise:
+        text += " Here the gap grows with the number of trained parameters: the more parameters train, the more " \
+                "the model can fit the training paintings rather than the styles."
+    out.append(text)
     return out
+
+
+def difference_text(a, b, noise):
+    """The paired test of two runs on the same validation paintings, in words that follow it."""
+    test = paired_test(a, b)
+    if test is None:
+        return ("No per-painting predictions for both runs (val_predictions.csv, written by assignment_4a.py since "
+                "this version), so no paired test: compare the intervals above, and retrain for a test.")
+    n, only_a, only_b, p = test
+    counts = (f"Of the {n} validation paintings, {only_a} were right only with fc7 kept and {only_b} only without it "
+              f"(exact McNemar test, {fmt_p(p)}).")
+    if p >= ALPHA or noise:
+        return counts + f" These {n} paintings cannot tell the two apart."
+    if only_a > only_b:
+        return counts + (" Keeping fc7 helped: the new layer on top of fc7 sees features that have been through one "
+                         "more ImageNet-trained layer, and here they served the styles better.")
+    return counts + (" Removing fc7 helped: fc6's features, one layer less specialised to ImageNet objects, served "
+                     "the styles better here.")
 
 
 def artist_stats(c):
@@ -320,7 +579,7 @@ def artist_stats(c):
     both = c.get("artists", {}).get("train", Counter()) + c.get("artists", {}).get("val", Counter())
     if not both:
         return None
-    top, n = both.most_common(1)[0]
+    top, n = min(both.items(), key=lambda kv: (-kv[1], kv[0]))  # a tie goes to the first name, as in the download
     shared = set(c["artists"]["train"]) & set(c["artists"]["val"])
     return len(both), top, n / sum(both.values()), len(shared)
 
@@ -344,6 +603,27 @@ def artist_sentence(counts):
     return text + ". No artist appears in both training and validation, so the accuracy measures style."
 
 
+RESIZE, CROP = 256, 224  # the weights' preprocessing: shorter side to 256, then the centre 224x224
+
+
+def size_sentence(sizes):
+    """The paintings' sizes as the network meets them: enlarged or shrunk to a shorter side of 256 (counted), and the
+    share of each painting the 224x224 centre crop never shows (through that pipeline)."""
+    shorter = np.array([min(w, h) for w, h in sizes])
+    ratios = np.array([max(w, h) / min(w, h) for w, h in sizes])
+    unseen = np.mean(1 - CROP ** 2 / (RESIZE ** 2 * ratios))      # outside the centre 224x224 of the resized painting
+    unseen_aug = np.mean(1 - 1 / ratios)                            # outside the centre 256x256 the random crops roam
+    enlarged = int((shorter < RESIZE).sum())
+    how = ("all enlarged" if enlarged == len(sizes) else "all shrunk" if enlarged == 0 else
+           f"{enlarged} of {len(sizes)} enlarged, the others shrunk")
+    return (f"Image sizes and shapes: the paintings' median size is {int(np.median([w for w, _ in sizes]))}x"
+            f"{int(np.median([h for _, h in sizes]))} pixels (shorter side: median {int(np.median(shorter))}); "
+            f"resizing the shorter side to {RESIZE} pixels leaves them {how}. Their median aspect ratio is "
+            f"{np.median(ratios):.2f}, and the {CROP}x{CROP} centre crop the network sees never shows, on average, "
+            f"{pct(unseen)} of a painting (with `--augment`'s random crops during training: {pct(unseen_aug)}, the "
+            "part outside the central square).")
+
+
 def limits(runs, counts, sizes, best, conf):
     """The reasons the best accuracy is what it is, each sentence with the figures of these runs and this data."""
     p = next((m["parameters"] for m in runs if m.get("parameters")), None)
@@ -356,11 +636,7 @@ def limits(runs, counts, sizes, best, conf):
                  "palette and composition shared across subjects, so the top layers' object features transfer "
                  "only partly.")
     if sizes:
-        ratios = np.array([max(w, h) / min(w, h) for w, h in sizes])
-        lost = np.mean(1 - 1 / ratios)
-        items.append(f"Image sizes and shapes: the paintings' median size is {int(np.median([w for w, _ in sizes]))}x"
-                     f"{int(np.median([h for _, h in sizes]))} pixels, shrunk to 224x224; their median aspect ratio is "
-                     f"{np.median(ratios):.2f}, and the centre crop discards on average {pct(lost)} of each painting.")
+        items.append(size_sentence(sizes))
     else:
         items.append("Image sizes and shapes: without manifest.csv this report cannot measure them; every painting "
                      "is shrunk to 256 pixels on its shorter side and centre-cropped to 224x224.")
@@ -396,57 +672,124 @@ QUESTIONS = [
 ]
 
 
-def part2_blocks(rows, sal_dir, out_dir):
+METHOD_NAMES = {"vanilla": "the saliency map max over colour channels of |dS_C/dI| (Simonyan et al. 2014, section 3.1)",
+                "smoothgrad": "SmoothGrad's map (the vanilla map averaged over noisy copies)",
+                "integrated-gradients": "Integrated Gradients' map", "gradcam": "Grad-CAM's map"}
+
+
+def part2_blocks(rows, sal_dir, out_dir, images_dir):
     B = [("h2", "Part 2: image-specific class saliency maps (VGG-16)")]
     if rows is None:
         return B + [("p", f"No saliency outputs found in `{os.path.relpath(sal_dir, ROOT)}`. Produce them with "
                           f"`{SALIENCY_CMD}`; this section then shows them.")]
     settings = load_settings(sal_dir)
     methods = settings.get("methods") or [k[len("center_share_"):] for k in rows[0] if k.startswith("center_share_")]
+    shown = methods[0]  # what the grid's first map column and the measures below are about
     model = settings.get("model", "VGG-16 (ImageNet)")
-    share = f"center_share_{methods[0]}"  # the first method's map: the paper's, unless another was chosen alone
     B += [("p", f"For each image: forward pass through {model}, class scores before the softmax, a one-hot "
-                "derivative for the class C at the score layer, back-propagation to the pixels, and the saliency "
-                "map max over colour channels of |dS_C/dI| (Simonyan et al. 2014, section 3.1).")]
+                "derivative for the class C at the score layer, back-propagation to the pixels; shown and measured "
+                f"here: {METHOD_NAMES.get(shown, shown)}"
+                + (f" (`settings.json` of `{os.path.relpath(sal_dir, ROOT)}` says {', '.join(methods)} were computed)"
+                   if len(methods) > 1 or shown != "vanilla" else "") + ".")]
     grid = os.path.join(sal_dir, "grid.png")
     if os.path.isfile(grid):
         B.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, then " +
-                  ("its saliency map and the map over the crop." if len(methods) == 1 else
+                  ("its map and the map over the crop." if len(methods) == 1 else
                    "its map by " + ", ".join(methods) + ".")))
         page = 2
         while os.path.isfile(os.path.join(sal_dir, f"grid-{page}.png")):  # assignment_4b.py pages long grids
             B.append(("img", os.path.relpath(os.path.join(sal_dir, f"grid-{page}.png"), out_dir),
                       f"The saliency grid, continued (page {page})."))
             page += 1
-    B.append(("table", ["image", "prediction", "probability", "plausible?", "saliency in centre box"],
-              [[r["file"], r["top1_name"], f"{float(r['top1_prob']):.3f}", r["plausible"],
-                pct(float(r[share])) if r.get(share) else "n/a"] for r in rows]))
-    judged = [r for r in rows if r["plausible"] != "not judged"]
-    shares = [float(r[share]) for r in rows if r.get(share)]
-    text = (f"{sum(r['plausible'] != 'no' for r in judged)} of {len(judged)} judged predictions are plausible "
-            "(an expected class of `My-Images/expected.csv` among the top 5). " if judged else "")
-    if shares:
-        text += (f"The measure of whether the map falls on the object is the share of saliency mass inside the "
-                 f"central box (middle half of each side, 25% of the area): 25% means a map spread evenly, "
-                 f"more means it concentrates on the centred object. It ranges from {pct(min(shares))} to "
-                 f"{pct(max(shares))} here (mean {pct(np.mean(shares))}). It assumes the object is centred; judge "
-                 "off-centre objects by eye in the figures.")
-    B.append(("p", text))
-    for f in sorted(os.listdir(sal_dir)):
-        if f.startswith("class_model_") and f.endswith(".png"):
-            B.append(("img", os.path.relpath(os.path.join(sal_dir, f), out_dir),
-                      "Class model visualisation (Simonyan et al. 2014, section 2): the image that maximises the "
-                      "class score with an L2 penalty, found by gradient ascent from a zero image "
-                      f"(`{f}`, from `python saliency_extras.py --class-model CLASS`).", 90))
-    boxes = os.path.join(sal_dir, "localisation.png")
-    if os.path.isfile(boxes):
-        B.append(("img", os.path.relpath(boxes, out_dir),
-                  "Weakly supervised localisation (Simonyan et al. 2014, section 3.2): GrabCut seeded with the pixels "
-                  "above the 95% (foreground) and below the 30% (background) saliency quantiles; the mask and the box "
-                  "of its largest connected component (`python saliency_extras.py --localise`, boxes.csv).", 150))
-    B += trust_blocks(sal_dir, out_dir)
+    B += [("h3", "Are the images classified correctly? Is the classification based on the relevant parts?"),
+          ("p", "A box drawn by hand around each image's object (`My-Images/boxes.csv`, in the original's pixels) is "
+                "mapped through the network's own resize and centre crop. Two measures per map: whether its peak "
+                f"falls in the box (the pointing game of Zhang et al. 2016, with their {BOX_TOLERANCE}-pixel "
+                "tolerance), and the share of its mass inside the box, beside two baselines that see no model: a "
+                "uniform map (its share is the box's share of the crop) and a centre prior (a centred Gaussian)."),
+          ("table", ["image", "prediction (p)", "correct?", "object", "peak in box", "mass in box", "box's area",
+                     "centre prior's mass"], [image_row(r, shown) for r in rows]),
+          ("list", [image_sentence(r, shown, images_dir) for r in rows]),
+          ("p", overall_sentence(rows, shown))]
     if len(methods) > 1:
         B += methods_blocks(rows, methods, settings)
+    return B
+
+
+def image_row(r, m):
+    box = r.get("object") and r.get(f"box_mass_{m}")
+    return [r["file"], f"{r['top1_name']} ({float(r['top1_prob']):.2f})", r["plausible"], r.get("object") or "no box",
+            ("yes" if r[f"hit_{m}"] == "1" else "no") if box else "n/a", pct(float(r[f"box_mass_{m}"])) if box else "n/a",
+            pct(float(r["box_share_of_crop"])) if box else "n/a",
+            pct(float(r["box_mass_centre_prior"])) if box else "n/a"]
+
+
+def image_sentence(r, m, images_dir):
+    """The sheet's two questions for one image, answered with its numbers."""
+    correct = {"yes (top-1)": "correct", "yes (top-5)": "correct within the top 5 only", "no": "wrong",
+               "not judged": "not judged (no expected class in `expected.csv`)"}[r["plausible"]]
+    first = f"{r['file']}: classified as {r['top1_name']} (p = {float(r['top1_prob']):.2f}), {correct}"
+    if not r.get("object"):
+        return (first + f"; no box for it in `{os.path.relpath(os.path.join(images_dir, 'boxes.csv'), ROOT)}`, so "
+                "where the map points is not measured: add a row `file,x0,y0,x1,y1,object` (pixels of the original).")
+    if r.get("box_in_crop") == "outside the crop":
+        return first + f"; the box of {r['object']} lies outside the centre crop the network sees, so it is not measured."
+    where = "on" if r[f"hit_{m}"] == "1" else "off"
+    return (first + f"; the map's peak is {where} {r['object']}, and {pct(float(r[f'box_mass_{m}']))} of its mass "
+            f"lies in the box of {r['object']}, which covers {pct(float(r['box_share_of_crop']))} of the image "
+            f"(a centre prior puts {pct(float(r['box_mass_centre_prior']))} there).")
+
+
+def overall_sentence(rows, m):
+    """Both questions over all images, with a 95% interval on the pointing game and the baselines beside."""
+    judged = [r for r in rows if r["plausible"] != "not judged"]
+    text = (f"{sum(r['plausible'] == 'yes (top-1)' for r in judged)} of {len(judged)} judged images are classified "
+            f"correctly at top 1 ({sum(r['plausible'] != 'no' for r in judged)} within the top 5). " if judged else "")
+    boxed = [r for r in rows if r.get("object") and r.get(f"box_mass_{m}")]
+    if not boxed:
+        return text + "No image has a box, so whether the maps point at the objects is not measured."
+    hits, n = sum(r[f"hit_{m}"] == "1" for r in boxed), len(boxed)
+    prior = sum(r["hit_centre_prior"] == "1" for r in boxed)
+    lo, hi = wilson_interval(hits, n)
+    mass, area = np.mean([float(r[f"box_mass_{m}"]) for r in boxed]), np.mean([float(r["box_share_of_crop"]) for r in boxed])
+    prior_mass = np.mean([float(r["box_mass_centre_prior"]) for r in boxed])
+    text += (f"The map's peak falls on the object in {hits} of {n} images (95% CI {100 * lo:.0f}-{100 * hi:.0f}%; the "
+             f"centre prior's peak in {prior}); on average {pct(mass)} of the map's mass lies in the boxes, which cover "
+             f"{pct(area)} of the crops (what a uniform map gives), and a centre prior puts {pct(prior_mass)} there. ")
+    if n < 10:
+        text += (f"With {n} images these are descriptions, not evidence: the interval on the pointing game spans "
+                 f"{100 * (hi - lo):.0f} points.")
+    return text
+
+
+def extras_blocks(folder, out_dir):
+    """saliency_extras.py's outputs, if it was run: the methods side by side, how far to trust them, localisation and
+    the class model."""
+    rows = load_saliency(folder, folder)
+    found = [f for f in sorted(os.listdir(folder)) if f.startswith("class_model_") and f.endswith(".png")] \
+        if os.path.isdir(folder) else []
+    if rows is None and not found:
+        return []
+    B = [("h3", "Beyond the sheet (`saliency_extras.py`)")]
+    if rows is not None:
+        settings = load_settings(folder)
+        methods = settings.get("methods") or ["vanilla"]
+        if os.path.isfile(os.path.join(folder, "grid.png")):
+            B.append(("img", os.path.relpath(os.path.join(folder, "grid.png"), out_dir),
+                      "Each image's input crop, then its map by " + ", ".join(methods) + "."))
+        B += methods_blocks(rows, methods, settings)
+        boxes = os.path.join(folder, "localisation.png")
+        if os.path.isfile(boxes):
+            B.append(("img", os.path.relpath(boxes, out_dir),
+                      "Weakly supervised localisation (Simonyan et al. 2014, section 3.2): GrabCut seeded with the "
+                      "pixels above the 95% (foreground) and below the 30% (background) saliency quantiles; the mask "
+                      "and the box of its largest connected component (`python saliency_extras.py --localise`).", 150))
+        B += trust_blocks(folder, out_dir)
+    for f in found:
+        B.append(("img", os.path.relpath(os.path.join(folder, f), out_dir),
+                  "Class model visualisation (Simonyan et al. 2014, section 2): the image that maximises the class "
+                  "score with an L2 penalty, found by gradient ascent from a zero image "
+                  f"(`{f}`, from `python saliency_extras.py --class-model CLASS`).", 90))
     return B
 
 
@@ -465,12 +808,20 @@ def methods_blocks(rows, methods, settings):
     gaps = [float(r["ig_completeness_gap"]) for r in rows if r.get("ig_completeness_gap")]
     ig = (f" Integrated Gradients' completeness gap (how far the attributions' sum is from S_C(I) - "
           f"S_C(baseline)) ranges from {pct(min(gaps))} to {pct(max(gaps))}." if gaps else "")
-    return [("h3", "Explanation methods side by side"),
-            ("p", "`assignment_4b.py` rendered, per image, " + ", ".join(described.get(m, m) for m in methods)
-                  + f".{ig} The share of each map's mass inside the central box:"),
-            ("table", ["image"] + methods,
-             [[r["file"]] + [pct(float(r[f"center_share_{m}"])) for m in methods] for r in rows]
-             + [["mean"] + [pct(np.mean([float(r[f"center_share_{m}"]) for r in rows])) for m in methods]])]
+    B = [("h3", "Explanation methods side by side"),
+         ("p", "`saliency_extras.py` rendered, per image, " + ", ".join(described.get(m, m) for m in methods)
+               + f".{ig} The share of each map's mass inside the central box:"),
+         ("table", ["image"] + methods,
+          [[r["file"]] + [pct(float(r[f"center_share_{m}"])) for m in methods] for r in rows]
+          + [["mean"] + [pct(np.mean([float(r[f"center_share_{m}"]) for r in rows])) for m in methods]])]
+    boxed = [r for r in rows if r.get("object") and r.get(f"box_mass_{methods[0]}")]
+    if boxed:
+        B += [("p", f"Against the objects' boxes ({len(boxed)} images; the baselines see no model):"),
+              ("table", ["map", "peak in box", "mean mass in box"],
+               [[m, f"{sum(r[f'hit_{m}'] == '1' for r in boxed)} of {len(boxed)}",
+                 pct(np.mean([float(r[f'box_mass_{m}']) for r in boxed]))] for m in methods + ["centre_prior"]]
+               + [["uniform (the box's area)", "", pct(np.mean([float(r["box_share_of_crop"]) for r in boxed]))]])]
+    return B
 
 
 def load_settings(folder):
@@ -527,7 +878,7 @@ def trust_blocks(sal_dir, out_dir):
     return B
 
 
-def build_blocks(args, fig_dir, name="", sid=""):
+def build_blocks(args, fig_dir, name="", sid=""):  # noqa: C901
     runs = load_runs(args.runs)
     counts, sizes = dataset_counts(args.data)
     env = environment()
@@ -556,11 +907,12 @@ def build_blocks(args, fig_dir, name="", sid=""):
     else:
         B += [("p", f"No dataset found at `{os.path.relpath(args.data, ROOT)}`: `{DOWNLOAD_CMD}` downloads it.")]
     B += [("table", ["", ""], [[k, v] for k, v in env.items()])]
-    B += part1_blocks(runs, counts, sizes, fig_dir)
+    B += part1_blocks(runs, counts, sizes, fig_dir, args.data, args.compare_runs)
     B += [("h2", "Theoretical questions")]
     for q, a in QUESTIONS:
         B += [("p", f"**{q}** {a}")]
-    B += part2_blocks(load_saliency(args.saliency, args.images), args.saliency, args.out)
+    B += part2_blocks(load_saliency(args.saliency, args.images), args.saliency, args.out, args.images)
+    B += extras_blocks(args.extras, args.out)
     B += paintings_blocks(args.paintings, args.out)
     B += [("h2", "References"), ("list", LITERATURE)]
     return B, runs

@@ -153,3 +153,43 @@ def assert_maps_agree(a, b, within=0.05, share=0.98, rho=0.98):
     close = (a - b).abs() <= within * b.flatten(1).amax(1).view(-1, *[1] * (b.dim() - 1))
     assert close.double().mean().item() >= share, f"only {close.double().mean().item():.3f} of the pixels agree"
     assert rank_correlation(a, b).min().item() >= rho, f"rank correlation {rank_correlation(a, b).tolist()}"
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory, alexnet_weights, vgg_weights):
+    """A repository-like folder with a dataset, two real training runs and real saliency outputs."""
+    import csv
+
+    import assignment_4a as a4a
+    import assignment_4b as a4b
+    import saliency_extras as ex
+    root = tmp_path_factory.mktemp("project")
+    data = make_style_dataset(root / "datasets" / "wikiart")
+    with open(data / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["split", "style", "file", "source_id", "bytes", "sha256", "width", "height"])
+        for p in sorted(data.rglob("*.jpg")):
+            w.writerow([p.parts[-3], p.parts[-2], f"{p.parts[-3]}/{p.parts[-2]}/{p.name}", p.stem, p.stat().st_size,
+                        "0" * 64, 40, 32])
+    a4a.main(["--data", str(data), "--runs", str(root / "runs"), "--remove", "1", "2", "--train", "new",
+              "--epochs", "2", "--batch-size", "8", "--workers", "2"])
+    imgs = root / "My-Images"
+    imgs.mkdir()
+    write_image(imgs / "a.jpg", seed=1)
+    write_image(imgs / "b.png", seed=2)
+    (imgs / "expected.csv").write_text("file,expected\na.jpg,tabby\nb.png,\n")
+    (imgs / "boxes.csv").write_text("file,x0,y0,x1,y1,object\na.jpg,8,8,40,40,the blob\n")
+    a4b.main(["--images", str(imgs), "--out", str(root / "report" / "saliency")])
+    ex.main(["--images", str(imgs), "--out", str(root / "report" / "saliency_extras"), "--method", "all",
+             "--sg-samples", "2", "--ig-steps", "2"])
+    # --trust's files in their format (the real computation is tested in test_saliency_extras.py)
+    sal = root / "report" / "saliency_extras"
+    (sal / "sanity.csv").write_text("method,layers_randomised,last_layer_randomised,mean_rank_correlation\n"
+                                    "gradcam,0,none,1.0000\ngradcam,1,classifier.6,0.4127\n")
+    (sal / "deletion_insertion.csv").write_text("file,method,deletion_auc,insertion_auc\n"
+                                                "a.jpg,gradcam,0.1000,0.5000\nb.png,gradcam,0.3000,0.7000\n")
+    # the painting-style model explained, into its default folder beside report/saliency
+    runs = sorted((root / "runs").iterdir())
+    ex.main(["--images", str(imgs), "--checkpoint", str(runs[0] / "best.pt"),
+             "--out", str(root / "report" / "saliency_paintings")])
+    return root

@@ -307,3 +307,35 @@ def test_an_unreachable_service_is_said_at_its_first_failure(tmp_path):
     assert any("note: 127.0.0.1 does not answer (NewConnectionError); retrying up to 8 times" in line
                for line in lines), lines
     assert waited < 10  # the interpreter's start and the imports included
+
+
+def test_the_plan_and_the_summary_name_the_stand_in_styles(tmp_path, capsys):
+    """Catches: a student handing in Northern_Renaissance results as the course's Neoclassicism without being told."""
+    from fake_hf import WIKIART_27
+    fake = FakeHF(counts={WIKIART_27.index("Northern_Renaissance"): 6, WIKIART_27.index("Baroque"): 6},
+                  names=WIKIART_27).start()
+    try:
+        dl(fake, tmp_path / "w", "--styles", "Baroque", "Northern_Renaissance", "--per-style", "5")
+    finally:
+        fake.stop()
+    out = capsys.readouterr().out
+    line = "stand-ins for the course's styles that huggan/wikiart does not have: Northern_Renaissance for Neoclassicism"
+    assert out.count(line) == 2 and out.index(line) < out.index("plan") + 200  # in the plan and in the summary
+
+
+@pytest.mark.parametrize("name,folder", [("Réalisme", "Réalisme"), ("Ρεαλισμός", "Ρεαλισμός"), ("CON", "CON_"),
+                                         ("aux.jpg", "aux_.jpg"), ("a\x1b]0;x\x07b", "a_0_x_b"), ("Baroque. ", "Baroque")])
+def test_folder_names_keep_every_script_and_avoid_what_windows_refuses(name, folder):
+    """Catches: Greek style names turned into 'unnamed' (two of them colliding), 'Réalisme' into 'R_alisme', a
+    folder CON or aux.jpg that Windows cannot create, a control character in a file name."""
+    assert dw.safe_name(name) == folder
+
+
+def test_styles_that_differ_only_in_case_are_refused(tmp_path):
+    """Catches: Baroque/ and baroque/ merged into one folder on a Windows or macOS disk."""
+    for style in ("Baroque", "baroque"):
+        (tmp_path / "src" / style).mkdir(parents=True)
+        (tmp_path / "src" / style / "a.jpg").write_bytes(jpeg(0, 1))
+    with pytest.raises(SystemExit) as e:
+        dw.main(["--out", str(tmp_path / "d"), "--from-dir", str(tmp_path / "src"), "--styles", "Baroque", "baroque"])
+    assert "styles 'Baroque' and 'baroque' would share the folder Baroque (on a disk that ignores case" in str(e.value)

@@ -133,6 +133,38 @@ def test_checkpoints_hold_what_a_resume_needs(six_epochs):
     assert ck["config"]["train"] == "new" and ck["classes"] == six_epochs[1]["classes"]
 
 
+def test_val_predictions_are_the_best_epochs_per_painting_record(six_epochs):
+    """Catches: predictions of the last epoch instead of the best, rows out of step with the files, a loss that is
+    not -log p(true style). The report's paired tests rest on this file."""
+    import csv
+    run_dir, m, _ = six_epochs
+    assert m["val_predictions"] == "val_predictions.csv"
+    rows = list(csv.DictReader(open(run_dir / m["val_predictions"])))
+    assert len(rows) == 18 and all(r["file"].startswith("val/" + r["true_style"] + "/") for r in rows)
+    conf = m["best_confusion"]
+    assert sum(r["true_style"] == r["predicted_style"] for r in rows) == sum(conf[i][i] for i in range(3))
+    for r in rows:
+        assert float(r["loss"]) == pytest.approx(-math.log(float(r["p_true"])), rel=1e-5, abs=1e-7)
+        assert float(r["p_predicted"]) >= float(r["p_true"]) - 1e-6
+
+
+def test_most_confident_mistakes_are_the_wrong_ones_by_descending_confidence():
+    """Catches: right answers in the gallery, or the least confident mistakes shown first."""
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.05, 0.95], [0.7, 0.3]])
+    labels = torch.tensor([0, 0, 0, 0, 1])
+    assert a4a.most_confident_mistakes(labels, probs) == [3, 1, 4, 2]
+    assert a4a.most_confident_mistakes(labels, probs, k=2) == [3, 1]
+
+
+def test_tensorboard_shows_the_most_confident_mistakes(alexnet_weights, dataset, tmp_path):
+    """Catches: the gallery of mistakes never reaching TensorBoard."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    run_dir = run(dataset, tmp_path, "--remove", "1", "--train", "new", "--epochs", "1", "--lr", "1e-6")
+    ea = EventAccumulator(str(run_dir), size_guidance={"images": 0})
+    ea.Reload()
+    assert "most_confident_mistakes/val" in ea.Tags()["images"]
+
+
 def test_the_epoch_line_says_what_was_active(alexnet_weights, dataset, tmp_path, capsys):
     """Catches: "running under dropout/augmentation" printed for a linear probe, where neither is on."""
     run(dataset, tmp_path, "--remove", "1", "--train", "new", "--epochs", "1")
@@ -366,7 +398,9 @@ def test_evaluate_is_in_eval_mode_and_the_confusion_matrix_is_true_by_predicted(
     logits = torch.tensor([[0.0, 5.0, 0.0], [0.0, 4.0, 0.0], [0.0, 3.0, 0.0], [1.0, 0.0, 0.0]])
     labels = torch.tensor([0, 0, 1, 2])  # predictions 1, 1, 1, 0
     head = nn.Sequential(nn.Dropout(0.9)).train()  # left in train mode by the epoch before
-    loss, acc, conf = a4a.evaluate(head, a4a.Split(logits, labels), {"precision": "fp32"}, torch.device("cpu"), 3)
+    loss, acc, conf, probs = a4a.evaluate(head, a4a.Split(logits, labels), {"precision": "fp32"}, torch.device("cpu"),
+                                          3)
+    torch.testing.assert_close(probs, logits.softmax(1))
     assert conf.tolist() == [[0, 2, 0], [0, 1, 0], [1, 0, 0]]
     assert acc == 0.25 and loss == pytest.approx(nn.functional.cross_entropy(logits, labels).item())
 

@@ -311,7 +311,7 @@ def test_ctrl_c_before_the_first_epoch_says_there_is_nothing_to_resume(alexnet_w
     assert e.value.code == 130
     out = capsys.readouterr().out
     assert "interrupted before epoch 1, while the frozen layers ran once over the images: no epoch finished, so there" \
-           f" is nothing to resume: start the run again (add --name r --overwrite to reuse its folder" in out
+           " is nothing to resume: start the run again (add --name r --overwrite to reuse its folder" in out
 
 
 def test_resuming_a_run_that_never_finished_an_epoch_says_so(tmp_path):
@@ -344,3 +344,15 @@ def test_a_resume_that_finishes_removes_the_stale_interrupted_pt(alexnet_weights
     a4a.main(["--resume", str(tmp_path / "runs" / "r")])
     assert not (tmp_path / "runs" / "r" / "interrupted.pt").exists()
     assert f"removed {tmp_path / 'runs' / 'r' / 'interrupted.pt'}" in capsys.readouterr().out
+
+
+def test_defaults_are_the_projects_folders_whatever_the_current_folder(tmp_path, monkeypatch):
+    """Catches: `python ../project/assignment_4a.py` looking for datasets/ and writing runs/ where the user stands,
+    and download_wikiart.py creating a second datasets/ there."""
+    import download_wikiart as dw
+    from conftest import ROOT
+    monkeypatch.chdir(tmp_path)
+    args = a4a.parse_args([])
+    assert (args.data, args.runs) == (os.path.join(ROOT, "datasets", "wikiart"), os.path.join(ROOT, "runs"))
+    assert dw.parse_args([]).out == os.path.join(ROOT, "datasets", "wikiart")
+    assert a4a.parse_args(["--data", "d"]).data == "d"  # what the user types stays relative to where they are

@@ -8,9 +8,7 @@ import zipfile
 
 import pytest
 
-import assignment_4a as a4a
-import saliency_extras as ex
-from conftest import ROOT, make_style_dataset, write_image
+from conftest import ROOT
 
 
 def load(name):
@@ -29,79 +27,74 @@ def pdf_pages(path):
     return len(re.findall(rb"/Type\s*/Page\b(?!s)", data))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, alexnet_weights, vgg_weights):
-    """A repository-like folder with a dataset, two real training runs and real saliency outputs."""
-    root = tmp_path_factory.mktemp("project")
-    data = make_style_dataset(root / "datasets" / "wikiart")
-    with open(data / "manifest.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["split", "style", "file", "source_id", "bytes", "sha256", "width", "height"])
-        for p in sorted(data.rglob("*.jpg")):
-            w.writerow([p.parts[-3], p.parts[-2], f"{p.parts[-3]}/{p.parts[-2]}/{p.name}", p.stem, p.stat().st_size,
-                        "0" * 64, 40, 32])
-    a4a.main(["--data", str(data), "--runs", str(root / "runs"), "--remove", "1", "2", "--train", "new",
-              "--epochs", "2", "--batch-size", "8", "--workers", "2"])
-    imgs = root / "My-Images"
-    imgs.mkdir()
-    write_image(imgs / "a.jpg", seed=1)
-    write_image(imgs / "b.png", seed=2)
-    (imgs / "expected.csv").write_text("file,expected\na.jpg,tabby\nb.png,\n")
-    ex.main(["--images", str(imgs), "--out", str(root / "report" / "saliency"), "--method", "all",
-             "--sg-samples", "2", "--ig-steps", "2"])
-    # --trust's files in their format (the real computation is tested in test_saliency.py)
-    sal = root / "report" / "saliency"
-    (sal / "sanity.csv").write_text("method,layers_randomised,last_layer_randomised,mean_rank_correlation\n"
-                                    "gradcam,0,none,1.0000\ngradcam,1,classifier.6,0.4127\n")
-    (sal / "deletion_insertion.csv").write_text("file,method,deletion_auc,insertion_auc\n"
-                                                "a.jpg,gradcam,0.1000,0.5000\nb.png,gradcam,0.3000,0.7000\n")
-    # the painting-style model explained, into its default folder beside report/saliency
-    runs = sorted((root / "runs").iterdir())
-    ex.main(["--images", str(imgs), "--checkpoint", str(runs[0] / "best.pt"),
-             "--out", str(root / "report" / "saliency_paintings")])
-    return root
-
-
 def build(project, out):
     make_report.main(["--runs", str(project / "runs"), "--saliency", str(project / "report" / "saliency"),
                       "--paintings", str(project / "report" / "saliency_paintings"),
+                      "--extras", str(project / "report" / "saliency_extras"),
                       "--data", str(project / "datasets" / "wikiart"), "--images", str(project / "My-Images"),
                       "--out", str(out)])
     return (out / "report.md").read_text()
 
 
-def test_report_numbers_are_the_runs_numbers(project, tmp_path):
-    md = build(project, tmp_path / "rep")
-    runs = [json.load(open(p)) for p in sorted((project / "runs").glob("*/metrics.json"))]
-    assert len(runs) == 2
-    for m in runs:
+@pytest.fixture(scope="module")
+def report_md(project, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep")
+    return build(project, out), out
+
+
+def table_row(md, first):
+    row = next(line for line in md.splitlines() if line.startswith(f"| {first} |"))
+    return [c.strip() for c in row.strip("|").split("|")]
+
+
+def test_results_table_holds_each_runs_numbers_with_an_interval(project, report_md):
+    """Catches: a number in the table that is not the run's, an interval that is not Wilson's on the val count."""
+    md, _ = report_md
+    for p in sorted((project / "runs").glob("*/metrics.json")):
+        m = json.load(open(p))
         final = m["epochs"][-1]
-        row = next(line for line in md.splitlines() if line.startswith(f"| {m['run']} |"))
-        cells = [c.strip() for c in row.strip("|").split("|")]
+        cells = table_row(md, m["run"])
+        lo, hi = make_report.wilson_interval(round(m["best_val_accuracy"] * 18), 18)
         assert cells[1:4] == [str(m["remove"]), m["train"], "2"]
-        assert cells[4] == f"{100 * m['best_val_accuracy']:.1f}%"
-        assert cells[5] == f"{100 * final['accuracy_train']:.1f}%" and cells[6] == f"{100 * final['accuracy_val']:.1f}%"
-    best = max(runs, key=lambda m: m["best_val_accuracy"])
-    assert f"removing fc8 only reached {100 * runs[0]['best_val_accuracy']:.1f}% best validation accuracy" in md or \
-           f"removing fc8 only reached {100 * runs[1]['best_val_accuracy']:.1f}% best validation accuracy" in md
-    assert f"best run ({best['run']}" in md
+        assert cells[4] == f"{100 * m['best_val_accuracy']:.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%)"
+        assert cells[6] == f"{100 * final['accuracy_train']:.1f}%" and cells[7] == f"{100 * final['accuracy_val']:.1f}%"
+
+
+def test_dataset_table_holds_the_manifests_counts(report_md):
+    """Catches: counts of another split, or a total that is not the sum."""
+    md, _ = report_md
     assert "| Blue_Period | 12 | 6 |" in md and "| total | 36 | 18 |" in md
-    preds = list(csv.DictReader(open(project / "report" / "saliency" / "predictions.csv")))
-    for r in preds:
-        assert f"| {r['file']} | {r['top1_name']} | {float(r['top1_prob']):.3f} |" in md
-    assert "| b.png |" in md and "not judged" in md
+
+
+def test_part2_answers_both_questions_for_every_image(project, report_md):
+    """Catches: predictions and box measures of one image written on another's line, or an image left unanswered."""
+    md, _ = report_md
+    for r in csv.DictReader(open(project / "report" / "saliency" / "predictions.csv")):
+        line = next(line for line in md.splitlines() if line.startswith(f"- {r['file']}: classified as"))
+        assert f"classified as {r['top1_name']} (p = {float(r['top1_prob']):.2f})" in line
+        if r["object"]:
+            assert f"{100 * float(r['box_mass_vanilla']):.1f}% of its mass lies in the box of the blob" in line
+            assert f"covers {100 * float(r['box_share_of_crop']):.1f}% of the image" in line
+        else:
+            assert "no box for it" in line and "add a row `file,x0,y0,x1,y1,object`" in line
+    assert "The map's peak falls on the object in " in md and "of 1 images" in md
+
+
+def test_extras_and_trust_and_paintings_are_shown_from_their_own_folders(project, report_md):
+    """Catches: saliency_extras.py's comparison missing from the report, or read from the sheet's folder."""
+    md, _ = report_md
     assert "| image | vanilla | smoothgrad | integrated-gradients | gradcam |" in md
     assert "| gradcam | 0.200 | 0.600 | 0.413 |" in md and "How far to trust the maps" in md
-    paint = list(csv.DictReader(open(project / "report" / "saliency_paintings" / "predictions.csv")))
-    assert "What drives the painting-style model" in md
-    for r in paint:
+    for r in csv.DictReader(open(project / "report" / "saliency_paintings" / "predictions.csv")):
         assert f"| {r['file']} | {r['top1_name']} | {float(r['top1_prob']):.3f} | {r['class_used_name']} |" in md
-    for r in preds:
-        assert f"| {r['file']} | {100 * float(r['center_share_vanilla']):.1f}% |" in md
-    assert "Literature (for comparison, not our runs)" in md and "Tan et al., ICIP 2016" in md
+
+
+def test_the_pdf_has_the_figures(report_md):
+    """Catches: a figure written nowhere or a PDF that stops after the first page."""
+    _, out = report_md
     for fig in ("training_curves.png", "confusion_best.png"):
-        assert (tmp_path / "rep" / "figures" / fig).stat().st_size > 5000
-    assert pdf_pages(tmp_path / "rep" / "report.pdf") >= 3
+        assert (out / "figures" / fig).stat().st_size > 5000
+    assert pdf_pages(out / "report.pdf") >= 3
 
 
 def test_with_nothing_on_disk_it_says_what_to_run(tmp_path, capsys):
@@ -180,6 +173,7 @@ def test_name_and_id_on_the_first_page_remembered_and_required_by_the_package(pr
 def build_with(project, out, *extra):
     make_report.main(["--runs", str(project / "runs"), "--saliency", str(project / "report" / "saliency"),
                       "--paintings", str(project / "report" / "saliency_paintings"),
+                      "--extras", str(project / "report" / "saliency_extras"),
                       "--data", str(project / "datasets" / "wikiart"), "--images", str(project / "My-Images"),
                       "--out", str(out), "--no-pdf", *extra])
     return (out / "report.md").read_text()
@@ -196,7 +190,7 @@ def test_every_sentence_with_a_number_comes_from_the_files(project, tmp_path):
     assert "Chance level with 3 equally sized styles is 33.3%" in md
     assert "path of 2 steps from a black image" in md and "2 copies with noise of std 0.15" in md
     assert "final train acc (running)" in md
-    settings = project / "report" / "saliency" / "settings.json"
+    settings = project / "report" / "saliency_extras" / "settings.json"
     s = json.load(open(settings))
     try:
         json.dump(dict(s, ig_baseline="mean", ig_steps=64), open(settings, "w"))
@@ -224,11 +218,11 @@ def test_the_best_run_is_the_one_with_the_best_validation_accuracy(project, tmp_
     """Catches: choosing the best run by its final epoch instead of its best one."""
     runs = tmp_path / "runs"
     base = json.load(open(sorted((project / "runs").glob("*/metrics.json"))[0]))
-    for name, accs in (("peaked", [0.9, 0.5]), ("steady", [0.6, 0.7])):
+    for name, accs, remove in (("peaked", [0.9, 0.5], 1), ("steady", [0.6, 0.7], 2)):
         (runs / name).mkdir(parents=True)
         epochs = [dict(base["epochs"][0], epoch=i + 1, accuracy_val=a) for i, a in enumerate(accs)]
         best = max(epochs, key=lambda h: h["accuracy_val"])
-        json.dump(dict(base, run=name, epochs=epochs, best=best, best_val_accuracy=best["accuracy_val"]),
+        json.dump(dict(base, run=name, remove=remove, epochs=epochs, best=best, best_val_accuracy=best["accuracy_val"]),
                   open(runs / name / "metrics.json", "w"))
     make_report.main(["--runs", str(runs), "--saliency", str(tmp_path / "none"), "--paintings", str(tmp_path / "none"),
                       "--data", str(project / "datasets" / "wikiart"), "--images", str(tmp_path / "none"),

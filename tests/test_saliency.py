@@ -258,7 +258,7 @@ def test_predictions_csv_holds_the_top5_in_order_with_their_names(cli_run):
 def test_predictions_csv_centre_share_is_the_written_maps(cli_run, vgg_model):
     """Catches: a centre share computed from another map than the one rendered (or a constant)."""
     imgs, out, _, _ = cli_run
-    files, batch, _ = a4b.load_images([str(imgs / "ok.jpg")], vgg16.WEIGHTS.transforms())
+    batch = a4b.load_images([str(imgs / "ok.jpg")], vgg16.WEIGHTS.transforms()).batch
     maps, _, _ = a4b.saliency_maps(vgg_model, batch)
     (row,) = [r for r in csv.DictReader(open(out / "predictions.csv")) if r["file"] == "ok.jpg"]
     assert float(row["center_share_vanilla"]) == pytest.approx(float(a4b.center_share(maps)[0]), abs=2e-3)
@@ -400,3 +400,80 @@ def test_the_downloader_decodes_as_the_graded_scripts_do():
     for name in ("IMAGE_EXTENSIONS", "DRAFT_SIZE", "MAX_PIXELS"):
         assert getattr(a4a, name) == getattr(a4b, name), name
     assert (a4a.DRAFT_SIZE, a4a.MAX_PIXELS) == (dw.DRAFT_SIZE, dw.MAX_PIXELS)
+
+
+# ---- the sheet's second question: is the classification based on the relevant part of the image? ----
+
+@pytest.mark.parametrize("size,box", [((400, 200), (100, 50, 300, 150)), ((300, 451), (0, 0, 300, 395)),
+                                      ((512, 512), (20, 15, 365, 512)), ((640, 427), (303, 125, 342, 405))])
+def test_a_box_maps_through_the_same_resize_and_centre_crop_as_the_image(size, box):
+    """Catches: a box scaled by the wrong side, the crop offset forgotten, rounding other than torchvision's."""
+    pre = vgg16.WEIGHTS.transforms()
+    mask = Image.new("L", size, 0)
+    mask.paste(255, tuple(int(v) for v in box))
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+    seen = np.asarray(TF.center_crop(TF.resize(mask, pre.resize_size, interpolation=InterpolationMode.NEAREST),
+                                     pre.crop_size)) > 127
+    ys, xs = np.nonzero(seen)
+    (x0, y0, x1, y1), share = a4b.box_in_crop(box, size, pre)
+    assert share > 0
+    assert abs(x0 - xs.min()) <= 1 and abs(y0 - ys.min()) <= 1 and abs(x1 - xs.max() - 1) <= 1 \
+        and abs(y1 - ys.max() - 1) <= 1
+
+
+def test_a_box_the_crop_does_not_show_is_reported_not_clipped_to_nothing():
+    """Catches: a box outside the centre crop silently measured as an empty box."""
+    pre = vgg16.WEIGHTS.transforms()
+    assert a4b.box_in_crop((0, 0, 40, 200), (600, 200), pre)[1] == 0   # the left edge of a wide image
+    part = a4b.box_in_crop((0, 0, 300, 200), (600, 200), pre)  # resized to 768x256, cropped from x = 272
+    assert part[1] == pytest.approx(112 * 224 / (384 * 256)) and part[0][0] == 0 and part[0][2] == pytest.approx(112)
+
+
+@pytest.mark.parametrize("peak,expected", [((30, 30), False), ((36, 36), True), ((70, 70), True)])
+def test_the_pointing_game_counts_a_peak_in_the_box_or_within_15_pixels(peak, expected):
+    """Catches: the tolerance left out (Zhang et al. count 15 px), rows and columns swapped."""
+    smap = torch.zeros(224, 224)
+    smap[peak[1], peak[0] + 100] = 1.0   # x = peak[0] + 100, y = peak[1]
+    hit, _ = a4b.box_measures(smap, (150, 50, 200, 100))
+    assert hit == expected
+
+
+def test_mass_share_of_a_uniform_map_is_the_boxs_area_share():
+    """Catches: a mass share not normalised by the whole map, or a box read as (x, y, w, h)."""
+    _, mass = a4b.box_measures(torch.ones(224, 224), (56, 0, 168, 112))
+    assert mass == pytest.approx(112 * 112 / 224 ** 2)
+
+
+def test_the_centre_prior_is_centred():
+    """Catches: a prior off the centre, which would make the baseline a straw man."""
+    prior = a4b.centre_prior(224, 224)
+    assert divmod(int(prior.argmax()), 224) in [(111, 111), (111, 112), (112, 111), (112, 112)]
+    assert a4b.box_measures(prior, (56, 56, 168, 168))[1] > 0.25
+
+
+def test_predictions_csv_answers_the_box_questions_for_every_image_with_a_box(vgg_weights, tmp_path):
+    """Catches: box columns of one image written on another's row, an image without a box given numbers."""
+    imgs = tmp_path / "i"
+    imgs.mkdir()
+    write_image(imgs / "a.png", size=(64, 48), seed=1)
+    write_image(imgs / "b.png", size=(64, 48), seed=2)
+    (imgs / "boxes.csv").write_text("file,x0,y0,x1,y1,object\na.png,0,0,64,48,everything\n")
+    a4b.main(["--images", str(imgs), "--out", str(tmp_path / "o")])
+    rows = {r["file"]: r for r in csv.DictReader(open(tmp_path / "o" / "predictions.csv"))}
+    a, b = rows["a.png"], rows["b.png"]
+    assert a["object"] == "everything" and a["box_in_crop"] == "0 0 224 224" and float(a["box_share_of_crop"]) == 1
+    assert a["hit_vanilla"] == "1" and float(a["box_mass_vanilla"]) == pytest.approx(1.0)
+    assert a["hit_centre_prior"] == "1" and float(a["box_mass_centre_prior"]) == pytest.approx(1.0)
+    assert all(b[k] == "" for k in ("object", "box_in_crop", "hit_vanilla", "box_mass_vanilla"))
+
+
+def test_every_image_in_my_images_has_a_box_inside_it():
+    """Catches: a shipped image without a box (its question left unanswered), or a box beyond the picture."""
+    boxes = a4b.read_boxes(os.path.join(ROOT, "My-Images"))
+    images = a4b.list_images(os.path.join(ROOT, "My-Images"))
+    assert {os.path.basename(f) for f in images} == set(boxes)
+    for f in images:
+        (x0, y0, x1, y1), what = boxes[os.path.basename(f)]
+        w, h = a4b.open_rgb(f).size
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and what

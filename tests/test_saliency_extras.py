@@ -219,7 +219,7 @@ def test_non_finite_numbers_are_refused(flag, capsys):
 def test_painting_model_outputs_go_beside_the_imagenet_ones_by_default(tmp_path, monkeypatch):
     """Catches: a painting model's maps overwriting the ImageNet ones in report/saliency/."""
     monkeypatch.chdir(tmp_path)
-    assert ex.parse_args([]).out == os.path.join(ROOT, "report", "saliency")
+    assert ex.parse_args([]).out == os.path.join(ROOT, "report", "saliency_extras")
     assert ex.parse_args(["--checkpoint", "runs/r/best.pt"]).out == os.path.join(ROOT, "report", "saliency_paintings")
     assert ex.parse_args(["--checkpoint", "x.pt", "--out", "mine"]).out == "mine"
 

@@ -1,0 +1,215 @@
+"""The report's conclusions follow from the numbers: which runs are compared, intervals, paired tests, chance, and
+the words each result earns. Each test names the bug it catches."""
+import csv
+import importlib.util
+import json
+import os
+import time
+from collections import Counter
+
+import pytest
+from scipy.stats import binomtest
+
+from conftest import ROOT
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "report", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+make_report = load("make_report")
+CLASSES = ["A", "B", "C"]
+
+
+# ---- the statistics, against scipy ----
+
+@pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (400, 800), (45, 800), (1, 1)])
+def test_wilson_interval_is_scipys(k, n):
+    """Catches: a Wald interval (p +- z sqrt(p(1-p)/n)), a 1.96 rounded to 2, the continuity term dropped."""
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert make_report.wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-9)
+
+
+@pytest.mark.parametrize("b,c", [(5, 1), (12, 30), (100, 100), (1, 9), (0, 7), (250, 180)])
+def test_mcnemar_exact_is_scipys_binomial_test_of_the_discordant_pairs(b, c):
+    """Catches: a one-sided p-value, the concordant paintings counted, the chi-squared approximation."""
+    assert make_report.mcnemar_exact(b, c) == pytest.approx(binomtest(b, b + c, 0.5).pvalue, rel=1e-9)
+
+
+def test_mcnemar_with_no_discordant_painting_is_one():
+    """Catches: a division by zero when two runs agree on every painting."""
+    assert make_report.mcnemar_exact(0, 0) == 1.0
+
+
+@pytest.mark.parametrize("k,n,p", [(7, 18, 1 / 3), (12, 18, 1 / 3), (90, 800, 0.1), (300, 800, 0.1)])
+def test_above_chance_is_scipys_one_sided_binomial_test(k, n, p):
+    """Catches: a two-sided test (half as strict), or P(X > k) instead of P(X >= k)."""
+    assert make_report.above_chance_p(k, n, p) == pytest.approx(binomtest(k, n, p, alternative="greater").pvalue,
+                                                                rel=1e-9)
+
+
+def test_precision_recall_f1_from_the_confusion_matrix():
+    """Catches: precision and recall swapped (rows are true styles, columns predicted), a micro instead of a macro mean."""
+    scores, macro = make_report.f1_table([[5, 1], [2, 2]])
+    (p0, r0, f0), (p1, r1, f1) = scores
+    assert (p0, r0, p1, r1) == pytest.approx((5 / 7, 5 / 6, 2 / 3, 2 / 4))
+    assert f0 == pytest.approx(2 * p0 * r0 / (p0 + r0)) and macro == pytest.approx((f0 + f1) / 2)
+
+
+# ---- synthetic runs: what assignment_4a.py writes, with chosen per-painting results ----
+
+def make_run(runs, name, remove, train, right, epochs=2, planned=None, lr=0.001, mtime=None, n_val=None):
+    """A run folder: metrics.json, config.json and val_predictions.csv where painting i is right iff right[i]."""
+    d = runs / name
+    d.mkdir(parents=True)
+    n = len(right)
+    acc = sum(right) / n
+    per = Counter(i % 3 for i in range(n))
+    hist = [{"epoch": e + 1, "loss_train": 1.0, "loss_val": 1.0, "accuracy_train": acc, "accuracy_val": acc,
+             "lr": lr, "seconds": 1.0} for e in range(epochs)]
+    conf = [[0] * 3 for _ in range(3)]
+    with open(d / "val_predictions.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "true_style", "predicted_style", "p_true", "p_predicted", "loss"])
+        for i, ok in enumerate(right):
+            t = i % 3
+            p = t if ok else (t + 1) % 3
+            conf[t][p] += 1
+            w.writerow([f"val/{CLASSES[t]}/{i:04d}.jpg", CLASSES[t], CLASSES[p], 0.5, 0.6, 0.69])
+    m = {"run": name, "remove": remove, "train": train, "classes": CLASSES,
+         "counts": {"train": {c: 40 for c in CLASSES}, "val": {CLASSES[k]: per[k] for k in range(3)}},
+         "epochs": hist, "best": hist[0], "best_val_accuracy": acc, "best_confusion": conf,
+         "parameters": {"imagenet_alexnet": 61100840, "after_surgery": 57000000, "trained": 12291},
+         "val_predictions": "val_predictions.csv", "diverged": None}
+    json.dump(m, open(d / "metrics.json", "w"))
+    json.dump({"epochs": planned or epochs, "lr": lr, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 64,
+               "seed": 0, "precision": "fp32", "weights": None, "augment": train == "all"}, open(d / "config.json", "w"))
+    if mtime:
+        os.utime(d / "metrics.json", (mtime, mtime))
+    return d
+
+
+def report(tmp_path, runs, *extra):
+    make_report.main(["--runs", str(runs), "--saliency", str(tmp_path / "none"), "--paintings", str(tmp_path / "none"),
+                      "--extras", str(tmp_path / "none"), "--data", str(tmp_path / "none"), "--images",
+                      str(tmp_path / "none"), "--out", str(tmp_path / "rep"), "--no-pdf", *extra])
+    return (tmp_path / "rep" / "report.md").read_text()
+
+
+def pattern(n, right_share, offset=0):
+    return [((i + offset) % 100) < right_share * 100 for i in range(n)]
+
+
+# ---- which runs are compared ----
+
+def test_only_the_newest_set_that_differs_in_what_the_sheet_varies_is_compared(tmp_path):
+    """Catches: a 1-epoch stray run compared with 2-epoch runs without a word; an unfinished run compared."""
+    runs, now = tmp_path / "runs", time.time()
+    make_run(runs, "r1-new", 1, "new", pattern(300, 0.7), mtime=now - 10)
+    make_run(runs, "r2-new", 2, "new", pattern(300, 0.6), mtime=now - 9)
+    make_run(runs, "stray", 2, "new", pattern(300, 0.5), epochs=1, mtime=now - 100)
+    make_run(runs, "cut", 1, "fc", pattern(300, 0.5), epochs=1, planned=3, mtime=now)
+    md = report(tmp_path, runs)
+    results = md[md.index("| run | removed FC"):md.index("Left out of the comparison")]
+    assert "| r1-new |" in results and "| r2-new |" in results and "stray" not in results and "cut" not in results
+    assert "| stray | 2 | new | different epochs 1 vs 2 |" in md
+    assert "| cut | 1 | fc | unfinished (1 of 3 epochs) |" in md
+    assert "4 run(s) read from `runs/`; 2 compared" in md
+
+
+def test_runs_named_on_the_command_line_are_compared_with_what_differs_said(tmp_path):
+    """Catches: --compare-runs ignored, or two runs with other learning rates compared without saying so."""
+    runs = tmp_path / "runs"
+    make_run(runs, "a", 1, "new", pattern(300, 0.7))
+    make_run(runs, "b", 2, "new", pattern(300, 0.6), lr=0.01)
+    md = report(tmp_path, runs, "--compare-runs", "a", "b")
+    assert "the runs named with --compare-runs, which differ in lr besides what the sheet varies" in md
+
+
+# ---- the words follow the tests ----
+
+def test_a_difference_inside_the_noise_is_called_noise(tmp_path):
+    """Catches: "here they served the styles better" for 10.6% vs 10.5%."""
+    runs = tmp_path / "runs"
+    right = pattern(300, 0.7)
+    make_run(runs, "r1", 1, "new", right)
+    make_run(runs, "r2", 2, "new", [r if i != 5 else not r for i, r in enumerate(right)])
+    md = report(tmp_path, runs)
+    assert "These 300 paintings cannot tell the two apart." in md and "helped" not in md
+    assert "(exact McNemar test, p = 1.00)" in md
+
+
+def test_a_significant_difference_is_explained(tmp_path):
+    """Catches: a real difference reported as noise, or explained the wrong way round."""
+    runs = tmp_path / "runs"
+    a = pattern(300, 0.8)
+    b = [r and i % 4 != 0 for i, r in enumerate(a)]  # fc7 kept right on every painting the other gets right, and more
+    make_run(runs, "r1", 1, "new", a)
+    make_run(runs, "r2", 2, "new", b)
+    md = report(tmp_path, runs)
+    only = sum(x and not y for x, y in zip(a, b))
+    assert f"{only} were right only with fc7 kept and 0 only without it (exact McNemar test, p < 0.001)" in md
+    assert "Keeping fc7 helped" in md and "cannot tell" not in md
+
+
+def test_runs_at_chance_are_said_to_be_at_chance_and_not_interpreted(tmp_path):
+    """Catches: four runs at 10% interpreted as if their order meant something."""
+    runs = tmp_path / "runs"
+    make_run(runs, "r1", 1, "new", [i % 3 == 0 for i in range(18)])  # 6 of 18: one in three, as guessing gets
+    make_run(runs, "r2", 2, "new", [i % 3 == 1 for i in range(18)])
+    md = report(tmp_path, runs)
+    assert "**Every compared run is at chance level**" in md and "cannot rank the variants" in md
+    assert "helped" not in md and "cannot tell the two apart" in md
+
+
+def test_the_overfitting_sentence_appears_only_when_the_runs_show_it(tmp_path):
+    """Catches: "the more parameters train, the more the model can fit ..." printed whatever the data show."""
+    runs = tmp_path / "runs"
+    make_run(runs, "r1", 1, "new", pattern(300, 0.7))
+    make_run(runs, "r2", 2, "new", pattern(300, 0.6))
+    md = report(tmp_path, runs)
+    assert "The largest gap between final (running) train and validation accuracy" in md
+    assert "the more parameters train" not in md
+
+
+# ---- what the report says about the data ----
+
+def test_small_paintings_are_said_to_be_enlarged_and_the_unseen_share_follows_the_pipeline():
+    """Catches: "shrunk to 224x224" for 111x112 paintings; the crop's loss counted from the aspect ratio alone."""
+    text = make_report.size_sentence([(111, 112)] * 3 + [(150, 100)])
+    assert "leaves them all enlarged" in text
+    r = [112 / 111] * 3 + [1.5]
+    unseen = sum(1 - 224 ** 2 / (256 ** 2 * x) for x in r) / 4
+    assert f"never shows, on average, {100 * unseen:.1f}% of a painting" in text
+    assert "2 of 3 enlarged" in make_report.size_sentence([(100, 100), (200, 300), (1000, 800)])
+
+
+def test_a_tie_for_the_top_artist_is_named_alike_by_the_download_and_the_report():
+    """Catches: the download summary and the report naming different artists for one style."""
+    import download_wikiart as dw
+    artists = Counter({"zurbaran": 2, "goya": 2, "velazquez": 1})
+    c = {"train": 5, "val": 0, "artists": {"train": artists, "val": Counter()}}
+    assert make_report.artist_stats(c)[1] == "goya" and "top goya 40%" in dw.artists_line(artists)
+
+
+def test_the_caption_describes_the_method_the_folder_holds(tmp_path, project):
+    """Catches: a Grad-CAM grid shown under the caption of the paper's map max_c |dS_C/dI|."""
+    import shutil
+    sal = tmp_path / "sal"
+    shutil.copytree(project / "report" / "saliency", sal)
+    s = json.load(open(sal / "settings.json"))
+    json.dump(dict(s, methods=["gradcam"]), open(sal / "settings.json", "w"))
+    rows = [dict(r, center_share_gradcam=r["center_share_vanilla"], hit_gradcam=r["hit_vanilla"],
+                 box_mass_gradcam=r["box_mass_vanilla"]) for r in csv.DictReader(open(sal / "predictions.csv"))]
+    with open(sal / "predictions.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    make_report.main(["--runs", str(tmp_path / "none"), "--saliency", str(sal), "--paintings", str(tmp_path / "none"),
+                      "--extras", str(tmp_path / "none"), "--data", str(tmp_path / "none"), "--images",
+                      str(project / "My-Images"), "--out", str(tmp_path / "rep"), "--no-pdf"])
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "shown and measured here: Grad-CAM's map" in md and "max over colour channels" not in md
