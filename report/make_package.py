@@ -9,9 +9,10 @@ default follows the sheet to the letter; --assignment 4 names it by its number. 
 student's name and ID (the sheet's "do not forget"): without them no archive is written, unless
 --allow-no-name.
 
-Packs: the scripts, vgg16.py, requirements, README, Makefile, tests/, bench/, My-Images/, report/ (report.md,
-report.pdf, figures/, saliency/, these scripts), and from runs/ each run's events.out.tfevents.*, config.json
-and metrics.json. Never the datasets, caches, virtual environments or (unless asked) checkpoints, nor hidden
+Packs: the scripts, vgg16.py, requirements, environment.yml, README, Makefile, tests/, bench/, docs/, My-Images/,
+report/ (report.md, report.pdf, figures/, the saliency folders, these scripts), and from runs/ each run's
+events.out.tfevents.*, config.json, metrics.json and val_predictions.csv. Never the datasets, caches, virtual
+environments or (unless asked) checkpoints, nor hidden
 files (.env, tokens), links to files outside the project, or stray weights and data files (.pt, .pth, .parquet
 ...). It lists what it packed, what it left out and why, and the archive's size.
 """
@@ -26,10 +27,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHIVE = "cs587_{login}_assignment{number}"   # + .zip or .tar.gz
 SHEET_NUMBER = 3   # the sheet's archive name says assignment3 (a leftover from the previous year's sheet)
 NAME_LINE = re.compile(r"^\*\*Name:\*\* *\S.*\*\*Student ID:\*\* *\S", re.M)  # written by make_report.py
-TOP_FILES = ["download_wikiart.py", "assignment_4a.py", "assignment_4b.py", "vgg16.py", "requirements.txt",
-             "requirements-dev.txt", "README.md", "Makefile"]
-TREES = ["tests", "bench", "My-Images", "report"]        # packed whole, less what SKIP matches
-RUN_FILES = re.compile(r"^(events\.out\.tfevents\..*|config\.json|metrics\.json)$")
+TOP_FILES = ["download_wikiart.py", "assignment_4a.py", "assignment_4b.py", "saliency_extras.py", "vgg16.py",
+             "requirements.txt", "requirements-dev.txt", "environment.yml", "README.md", "Makefile"]
+TREES = ["tests", "bench", "docs", "My-Images", "report"]        # packed whole, less what SKIP matches
+RUN_FILES = re.compile(r"^(events\.out\.tfevents\..*|config\.json|metrics\.json|val_predictions\.csv)$")
 CHECKPOINTS = re.compile(r"^(best|last)\.pt$")
 BULKY = re.compile(r"\.(pt|pth|ckpt|parquet|safetensors|npz|h5)$", re.I)   # left out, and listed
 SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.cache|\.ipynb_checkpoints)(/|$)|\.(pyc|zip|part|tmp)$")

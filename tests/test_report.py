@@ -128,6 +128,7 @@ def test_package_contains_what_it_should_and_nothing_else(project, tmp_path, cap
     events = [n for n in names if "events.out.tfevents" in n]
     assert len({n.split("/")[1] for n in events}) == 2  # both runs' TensorBoard files
     assert sum(n.endswith("metrics.json") for n in names) == 2
+    assert sum(n.endswith("val_predictions.csv") for n in names) == 2  # what the paired tests rest on
     assert not [n for n in names if n.startswith("datasets/") or n.endswith((".pt", ".zip")) or "/.cache" in n]
     out = capsys.readouterr().out
     assert "report/report.pdf" in out and re.search(r"wrote .*cs587_jdoe_assignment3\.zip: \d+ files, [\d.]+ MB", out)
