@@ -27,7 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHIVE = "cs587_{login}_assignment{number}"   # + .zip or .tar.gz
 SHEET_NUMBER = 3   # the sheet's archive name says assignment3 (a leftover from the previous year's sheet)
 NAME_LINE = re.compile(r"^\*\*Name:\*\* *\S.*\*\*Student ID:\*\* *\S", re.M)  # written by make_report.py
-TOP_FILES = ["download_wikiart.py", "assignment_4a.py", "assignment_4b.py", "saliency_extras.py", "vgg16.py",
+TOP_FILES = ["download_wikiart.py", "assignment_4a.py", "assignment_4b.py", "saliency_extras.py",
+             "saliency_ground_truth.py", "vgg16.py",
              "requirements.txt", "requirements-dev.txt", "environment.yml", "README.md", "Makefile"]
 TREES = ["tests", "bench", "docs", "My-Images", "report"]        # packed whole, less what SKIP matches
 RUN_FILES = re.compile(r"^(events\.out\.tfevents\..*|config\.json|metrics\.json|val_predictions\.csv)$")

@@ -1,0 +1,139 @@
+"""saliency_ground_truth.py: a benchmark whose evidence is known. On a seeded small run, the methods that explain the
+model must beat the baselines that see no model, fall to them when the model is randomised, and a planted bug in a
+map must fall to them too. Each test names the bug it catches."""
+import csv
+
+import pytest
+import torch
+
+import saliency_ground_truth as gt
+
+
+@pytest.fixture(scope="module")
+def learned():
+    """A small seeded run: 600 training and 200 test images (enough for the pointing game's intervals to separate a
+    method from a baseline), the trained model, and the test images' true boxes."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x_train, y_train, _ = gt.make_data(600, g)
+    x, y, boxes = gt.make_data(200, g)
+    model = gt.train(gt.SmallCNN(), x_train, y_train, 12, 0)
+    return model, x, y, boxes
+
+
+def pointing(maps, boxes):
+    return gt.scores(maps, boxes)[0]
+
+
+def best_baseline(x, boxes):
+    return max((pointing(gt.baseline_maps(x, b, 0), boxes) for b in gt.BASELINES), key=lambda h: h.mean().item())
+
+
+def test_the_model_learns_the_task(learned):
+    """Catches: a benchmark on a model that learned nothing (its maps would explain noise)."""
+    model, x, y, _ = learned
+    assert gt.accuracy(model, x, y) >= gt.MIN_ACCURACY
+
+
+def test_the_true_box_holds_the_pattern_that_decides_the_class():
+    """Catches: boxes that do not frame the planted pattern (every score would be measured against the wrong place)."""
+    g = torch.Generator().manual_seed(3)
+    x, y, boxes = gt.make_data(4, g)
+    clean = torch.zeros_like(x)
+    g = torch.Generator().manual_seed(3)
+    labels = torch.randint(0, 2, (4,), generator=g)
+    assert torch.equal(labels, y)
+    for i, (x0, y0, x1, y1) in enumerate(boxes.int().tolist()):
+        gt.stamp(clean[i], gt.PATTERNS["TL"[y[i]]], y0, x0)
+        assert clean[i].sum() == 4 * gt.CELL ** 2 * gt.AMPLITUDE * 3 and (x1 - x0, y1 - y0) == (3 * gt.CELL,) * 2
+
+
+@pytest.mark.parametrize("method", ["vanilla", "gradcam"])
+def test_vanilla_saliency_and_gradcam_beat_every_baseline_on_the_pointing_game(learned, method):
+    """Catches: a method that points no better than a map that sees no model."""
+    model, x, y, boxes = learned
+    hits = pointing(gt.method_maps(model, x, y, method).detach(), boxes)
+    for b in gt.BASELINES:
+        assert gt.beats(hits, pointing(gt.baseline_maps(x, b, 0), boxes)), b
+
+
+@pytest.mark.parametrize("method", ["vanilla", "gradcam"])
+def test_randomising_the_model_brings_the_method_down_to_the_baselines(learned, method):
+    """Catches: a map that stays on the pattern when the model knows nothing any more: it would not be explaining the
+    model (Adebayo et al. 2018)."""
+    model, x, y, boxes = learned
+    rows = gt.randomisation_rows(model, x, y, boxes, 0)
+    every_layer = [r for r in rows if r[0] == f"{method} (randomised)"][-1]
+    assert not gt.beats(every_layer[3], best_baseline(x, boxes))
+
+
+def test_a_map_that_ignores_the_gradient_falls_to_the_baselines(learned):
+    """Catches: a map made of the input instead of its gradient (score_gradients returning x): it lights the distractor
+    as much as the pattern, and the paper's map beats it by far."""
+    import assignment_4b as a4b
+    model, x, y, boxes = learned
+    g = a4b.score_gradients(model, x, y)[2]
+    bug = pointing((x.detach() * 1 + 0 * g).abs().amax(dim=1), boxes)
+    assert not gt.beats(bug, best_baseline(x, boxes)) and gt.beats(pointing(g.abs().amax(dim=1), boxes), bug)
+
+
+def test_a_max_over_the_wrong_axis_falls_to_the_baselines(learned):
+    """Catches: max over the rows instead of the colour channels (a map that knows only the column)."""
+    import assignment_4b as a4b
+    model, x, y, boxes = learned
+    g = a4b.score_gradients(model, x, y)[2]
+    wrong = g.abs().amax(dim=(1, 2))[:, None, :].expand(-1, gt.SIDE, -1)
+    hits = pointing(wrong, boxes)
+    right = pointing(g.abs().amax(dim=1), boxes)
+    assert gt.beats(right, hits) and not gt.beats(hits, best_baseline(x, boxes))
+
+
+def test_rank_auc_is_the_mann_whitney_statistic():
+    """Catches: an AUC of values instead of ranks, or ties counted as wins."""
+    v = torch.tensor([0.1, 0.4, 0.35, 0.8, 0.4])
+    pos = torch.tensor([False, True, False, True, False])
+    # positives 0.4 and 0.8 against negatives 0.1, 0.35, 0.4: pairs won 2 + 3, one tie (0.4, 0.4) counted as half
+    assert gt.rank_auc(v, pos) == pytest.approx((2 + 0.5 + 3) / 6)
+
+
+@pytest.fixture(scope="module")
+def command_run(tmp_path_factory):
+    """The command as a user runs it, small: its output folder and what it printed."""
+    import contextlib
+    import io
+    out, printed = tmp_path_factory.mktemp("gt"), io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        gt.main(["--out", str(out), "--train-images", "600", "--test-images", "40", "--epochs", "12"])
+    return out, printed.getvalue()
+
+
+def test_the_command_writes_the_table_and_the_figure(command_run):
+    """Catches: ground_truth.csv without the randomisation rows or the intervals; no figure."""
+    tmp_path, printed = command_run
+    rows = list(csv.DictReader(open(tmp_path / "ground_truth.csv")))
+    assert [r["map"] for r in rows if r["kind"] != "randomised"] == gt.METHODS + gt.BASELINES
+    assert len([r for r in rows if r["kind"] == "randomised"]) == 2 * 4  # two methods x four weight layers
+    assert all(r["beats_brightness"] in ("yes", "no") for r in rows if r["kind"] == "method")
+    for r in rows:
+        assert float(r["pointing_lo"]) <= float(r["pointing"]) <= float(r["pointing_hi"])
+    assert (tmp_path / "ground_truth.png").stat().st_size > 10000
+    assert "small CNN: test accuracy" in printed
+
+
+def test_the_report_shows_the_benchmark_from_its_table(command_run, tmp_path):
+    """Catches: the report's benchmark numbers not being the run's, or the section missing when the run exists."""
+    import importlib.util
+    import os
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location("make_report", os.path.join(ROOT, "report", "make_report.py"))
+    make_report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_report)
+    none = str(tmp_path / "none")
+    make_report.main(["--runs", none, "--saliency", none, "--paintings", none, "--extras", none, "--data", none,
+                      "--images", none, "--ground-truth", str(command_run[0]), "--out", str(tmp_path / "rep"),
+                      "--no-pdf"])
+    md = (tmp_path / "rep" / "report.md").read_text()
+    (vanilla,) = [r for r in csv.DictReader(open(command_run[0] / "ground_truth.csv")) if r["map"] == "vanilla"]
+    p = lambda k: f"{100 * float(vanilla[k]):.1f}%"  # noqa: E731
+    assert f"| vanilla | {p('pointing')} ({p('pointing_lo')}-{p('pointing_hi')}) |" in md
+    assert "How far to trust these maps: a benchmark with known evidence" in md and "ground_truth.png" in md
