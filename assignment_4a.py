@@ -35,6 +35,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +69,7 @@ DECODE_VERSION = 3    # part of the cache key: bump when the cache changes (2: o
 MISTAKES_SHOWN = 8    # the validation paintings the best epoch gets most confidently wrong, in TensorBoard
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
+MAX_ASPECT = 20         # images longer than this many times their width (or wider) are refused
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 # On --resume: flags that may change (where the data is, what runs it, how long) and flags a run keeps
 RESUME_CHANGEABLE = ("data", "device", "workers", "precision", "epochs")
@@ -685,6 +687,8 @@ def main(argv=None):
             results.append(train_run(cfg, data, resume=resume))
     except (FileNotFoundError, ValueError, RunError) as e:
         sys.exit(f"error: {e}")
+    except PermissionError as e:  # --runs on a read-only drive
+        sys.exit(f"error: cannot write {e.filename} ({e.strerror}): give --runs a folder you can write to")
     except KeyboardInterrupt:
         sys.exit(130)
     if len(results) > 1 or args.compare:
@@ -759,9 +763,15 @@ def load_data(cfg, expected_classes=None, run=None):
     if expected_classes is not None:
         check_classes(run, expected_classes, classes)
     val_files, val_labels, _ = list_split(cfg["data"], "val", classes)
-    cache = os.path.join(cfg["data"], ".cache")
-    data = Data(classes, load_split_cached(train_files, train_labels, cache, "train", cfg["workers"]),
-                load_split_cached(val_files, val_labels, cache, "val", cfg["workers"]), {})
+    cache = cache_folder(cfg["data"])
+    data = Data(classes, load_split_cached(train_files, train_labels, cache, "train", cfg["workers"], cfg["data"]),
+                load_split_cached(val_files, val_labels, cache, "val", cfg["workers"], cfg["data"]), {})
+    usable = torch.bincount(data.train.labels, minlength=len(classes))
+    empty = [c for c, n in zip(classes, usable.tolist()) if n == 0]
+    if empty:
+        raise ValueError(f"{os.path.join(cfg['data'], 'train', empty[0])} has no usable image (every file there was "
+                         "skipped above): every style needs training images; replace them, or remove the style's "
+                         "folder from train/ and val/")
     skipped = data.train.skipped + data.val.skipped
     print(f"dataset {cfg['data']}: {len(classes)} styles, {len(data.train.labels)} train / {len(data.val.labels)} val "
           f"images" + (f"; skipped {skipped} unusable image(s)" if skipped else ""))
@@ -805,6 +815,9 @@ def open_rgb(path):
         with Image.open(path) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise ValueError(f"{im.width}x{im.height} pixels is above the {MAX_PIXELS // 10**6}-megapixel limit")
+            if max(im.size) > MAX_ASPECT * min(im.size):  # resized to 256 on its short side, a 1x20000 strip: 6 GB
+                raise ValueError(f"{im.width}x{im.height} pixels: a strip, not a picture (sides more than "
+                                 f"{MAX_ASPECT}:1)")
             im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))  # JPEG: decode at 1/2..1/8 scale, both sides kept >= this
             im = ImageOps.exif_transpose(im)  # also loads the pixels, so truncation shows up here
             im.load()
@@ -846,50 +859,104 @@ def file_stamp(path):
         return -1, 0
 
 
-def load_split_cached(files, labels, cache_dir, split, workers):
-    """Decode every image once into datasets/.../.cache/<split>-<key>.u8, a raw (N, 3, 256, 256) uint8 file written
-    image by image and read back memory-mapped, so memory stays flat however large the dataset (the full WikiArt is
-    16 GB decoded); <key> changes when any file's name, size or time does. -> images (N, 3, 256, 256) uint8
-    (memory-mapped), labels (N,), skipped count."""
+def cache_folder(data_dir, quiet=False):
+    """Where the decoded images are cached: datasets/<name>/.cache beside the images, or, where the dataset's folder
+    is read-only (a course's shared drive), the user's cache folder (~/.cache/assignment4/<the dataset's path's hash>,
+    or $XDG_CACHE_HOME's), said once."""
+    here = os.path.join(data_dir, ".cache")
+    try:
+        os.makedirs(here, exist_ok=True)
+        tempfile.TemporaryFile(dir=here).close()  # writable, not only present
+        return here
+    except OSError:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        alt = os.path.join(base, "assignment4", hashlib.sha1(os.path.abspath(data_dir).encode()).hexdigest()[:12])
+        try:
+            os.makedirs(alt, exist_ok=True)
+        except OSError as e:
+            raise RunError(f"cannot write the decode cache beside the dataset ({here}) nor in {alt} "
+                           f"({e.strerror}): make one of them writable") from None
+        if not quiet:
+            print(f"note: {data_dir} is read-only: the decoded images are cached in {alt} instead")
+        return alt
+
+
+def load_split_cached(files, labels, cache_dir, split, workers, root=None):
+    """Decode every image once into <cache_dir>/<split>-<key>.u8, a raw (N, 3, 256, 256) uint8 file written image by
+    image and read back memory-mapped, so memory stays flat however large the dataset (the full WikiArt is 16 GB
+    decoded); <key> changes when any file's name, size or time does. Safe for two runs started together: each writes
+    under its own temporary name, none removes another's, and the second waits for the first's cache and reuses it.
+    -> SplitData (the images memory-mapped; files relative to root, the dataset folder)."""
     from tqdm import tqdm
-    stat = [(os.path.relpath(f, cache_dir), *file_stamp(f)) for f in files]
+    root = root or os.path.dirname(cache_dir)
+    stat = [(os.path.relpath(f, root), *file_stamp(f)) for f in files]
     key = hashlib.sha1(json.dumps([CACHE_SIZE, DECODE_VERSION, stat]).encode()).hexdigest()[:16]
     data_path, meta_path = (os.path.join(cache_dir, f"{split}-{key}.{ext}") for ext in ("u8", "json"))
+    os.makedirs(cache_dir, exist_ok=True)
+    wait_for_another_decoder(cache_dir, os.path.basename(data_path), meta_path, split)
     if os.path.exists(meta_path):
         try:
             return open_cache(data_path, meta_path)
         except Exception as e:  # truncated by a kill or a full disk: decode again
             print(f"warning: the cache {data_path} is damaged ({e.__class__.__name__}: {e}); decoding the images "
                   "again", file=sys.stderr)
-    os.makedirs(cache_dir, exist_ok=True)
-    for old in os.listdir(cache_dir):  # the dataset changed: the old cache of this split is stale
-        if old.startswith(f"{split}-") and old.endswith((".pt", ".u8", ".json", ".part")):
-            os.remove(os.path.join(cache_dir, old))
+    remove_stale_caches(cache_dir, split, key)
+    part = f"{data_path}.{os.getpid()}-{threading.get_ident()}.part"  # this run's own: another run's is left alone
     kept = []
     try:
-        with open(data_path + ".part", "wb") as fh, ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL
+        with open(part, "wb") as fh, ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL
             for i, x in enumerate(tqdm(pool.map(decode, files), total=len(files), desc=f"decoding {split} (once)",
                                        unit="img", file=sys.stderr)):
                 if x is not None:
                     fh.write(x.numpy().tobytes())  # one image at a time: nothing accumulates in memory
                     kept.append(i)
-    except OSError as e:
-        if os.path.exists(data_path + ".part"):
-            os.remove(data_path + ".part")
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+    except BaseException as e:
+        if os.path.exists(part):
+            os.remove(part)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise RunError(f"no space left in {cache_dir} for the decoded images ({len(files) * 3 * CACHE_SIZE ** 2 / 1e9:.1f} GB "
                            "needed): free that much there") from None
         raise
     if not kept:
-        os.remove(data_path + ".part")
+        os.remove(part)
         raise ValueError(f"none of the {len(files)} {split} images could be decoded")
-    os.replace(data_path + ".part", data_path)
-    with open(meta_path + ".part", "w") as fh:  # written last: its presence says the images are complete
+    os.replace(part, data_path)  # a run that finished the same key first wrote the same bytes
+    with open(part + ".json", "w") as fh:  # written last: its presence says the images are complete
         json.dump({"count": len(kept), "shape": [3, CACHE_SIZE, CACHE_SIZE], "labels": [labels[i] for i in kept],
-                   "skipped": len(files) - len(kept),
-                   "files": [os.path.relpath(files[i], os.path.dirname(cache_dir)) for i in kept]}, fh)
-    os.replace(meta_path + ".part", meta_path)
+                   "skipped": len(files) - len(kept), "files": [stat[i][0] for i in kept]}, fh)
+    os.replace(part + ".json", meta_path)
     return open_cache(data_path, meta_path)
+
+
+def wait_for_another_decoder(cache_dir, name, meta_path, split, quiet_s=30):
+    """Another run decoding the same images (its temporary file grew in the last quiet_s seconds): wait until it has
+    finished, or stopped growing (it died), rather than decode the same images twice."""
+    said = False
+    while not os.path.exists(meta_path):
+        now = time.time()
+        growing = [p for p in os.listdir(cache_dir) if p.startswith(name + ".") and p.endswith(".part")
+                   and now - os.path.getmtime(os.path.join(cache_dir, p)) < quiet_s]
+        if not growing:
+            return
+        if not said:
+            print(f"note: another run is decoding the {split} images into {cache_dir}; waiting for it to finish, then "
+                  "using its cache", file=sys.stderr)
+            said = True
+        time.sleep(0.5)
+
+
+def remove_stale_caches(cache_dir, split, key, day_s=86400):
+    """The dataset changed: the finished caches of this split under other keys are stale, and so are temporary files
+    older than a day (a killed run's). Another run's recent temporary file is its work in progress: left alone."""
+    for old in os.listdir(cache_dir):
+        path = os.path.join(cache_dir, old)
+        if not old.startswith(f"{split}-"):
+            continue
+        if old.endswith(".part") or old.endswith(".part.json"):
+            if time.time() - os.path.getmtime(path) > day_s:
+                os.remove(path)
+        elif old.endswith((".pt", ".u8", ".json")) and not old.startswith(f"{split}-{key}."):
+            os.remove(path)
 
 
 def open_cache(data_path, meta_path):
@@ -999,7 +1066,7 @@ def in_batches(layers, x, batch, prepare, cfg, device, desc=None):
         with autocast(cfg["precision"], device):
             y = layers(prepare(x[i:i + batch])).float()
         if out is None:
-            out = feature_store((len(x), *y.shape[1:]), y.device, os.path.join(cfg["data"], ".cache"))
+            out = feature_store((len(x), *y.shape[1:]), y.device, cache_folder(cfg["data"], quiet=True))
         out[i:i + len(y)] = y
     return out
 

@@ -47,6 +47,7 @@ CENTRE_PRIOR_SIGMA = 0.25  # the centre-prior baseline: a Gaussian of this std (
 GRID_ROWS = 20          # images per grid page: grid.png, then grid-2.png ... (a 240-image grid would be 97 MB)
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
+MAX_ASPECT = 20         # images longer than this many times their width (or wider) are refused
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
@@ -207,6 +208,9 @@ def open_rgb(path):
         with Image.open(path) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise ValueError(f"{im.width}x{im.height} pixels is above the {MAX_PIXELS // 10**6}-megapixel limit")
+            if max(im.size) > MAX_ASPECT * min(im.size):  # resized to 256 on its short side, a 1x20000 strip: 6 GB
+                raise ValueError(f"{im.width}x{im.height} pixels: a strip, not a picture (sides more than "
+                                 f"{MAX_ASPECT}:1)")
             im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))  # JPEG: decode at 1/2..1/8 scale, both sides kept >= this
             im = ImageOps.exif_transpose(im)  # also loads the pixels, so truncation shows up here
             im.load()
@@ -405,10 +409,16 @@ def print_predictions(files, classes, probs, categories, notes=None):
     titles = []
     for n, (f, c, p) in enumerate(zip(files, classes.tolist(), probs)):
         top = int(p.argmax())
-        print(f"{os.path.basename(f)}: predicted '{categories[top]}' (p={p[top]:.3f}), "
+        print(f"{printable(os.path.basename(f))}: predicted '{categories[top]}' (p={p[top]:.3f}), "
               f"saliency for class {c} '{categories[c]}' (p={p[c]:.3f})" + (notes[n] if notes else ""))
         titles.append(f"{categories[c]} (p={p[c]:.2f})")
     return titles
+
+
+def printable(name):
+    """A file name as text every terminal and CSV reader takes: a byte that is not UTF-8 (an old archive's caf\xe9.jpg)
+    is shown as \\xe9 instead of stopping the run."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def write_predictions(path, files, probs, classes, categories, maps, extra=None, k=TOP_K):
@@ -418,13 +428,13 @@ def write_predictions(path, files, probs, classes, categories, maps, extra=None,
     k = min(k, probs.shape[1])  # a painting-style model may have fewer than 5 classes
     top_p, top_i = probs.topk(k, dim=1)
     centre = {name: center_share(m).tolist() for name, m in maps.items()}
-    with open(path, "w", newline="") as fh:
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:  # caf\xe9.jpg stays legible
         w = csv.writer(fh)
         w.writerow(["file", "class_used", "class_used_name", "class_used_prob"]
                    + [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_name", f"top{r}_prob")]
                    + [f"center_share_{name}" for name in maps] + list(extra))
         for i, (f, p, c, ti, tp) in enumerate(zip(files, probs, classes.tolist(), top_i.tolist(), top_p.tolist())):
-            row = [os.path.basename(f), c, categories[c], f"{p[c]:.6f}"]
+            row = [printable(os.path.basename(f)), c, categories[c], f"{p[c]:.6f}"]
             for j, q in zip(ti, tp):
                 row += [j, categories[j], f"{q:.6f}"]
             w.writerow(row + [f"{centre[name][i]:.4f}" for name in maps] + [v[i] for v in extra.values()])

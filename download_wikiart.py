@@ -86,6 +86,7 @@ SPLITS = ("train", "val")
 DATASET_ROWS = 81444    # huggan/wikiart's train split, when /info does not say
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
+MAX_ASPECT = 20         # images longer than this many times their width (or wider) are refused
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 # one painting the source offers: fetch(http) -> the image's bytes
@@ -501,6 +502,9 @@ def open_rgb(path):
         with Image.open(path) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise ValueError(f"{im.width}x{im.height} pixels is above the {MAX_PIXELS // 10**6}-megapixel limit")
+            if max(im.size) > MAX_ASPECT * min(im.size):  # resized to 256 on its short side, a 1x20000 strip: 6 GB
+                raise ValueError(f"{im.width}x{im.height} pixels: a strip, not a picture (sides more than "
+                                 f"{MAX_ASPECT}:1)")
             im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))  # JPEG: decode at 1/2..1/8 scale, both sides kept >= this
             im = ImageOps.exif_transpose(im)  # also loads the pixels, so truncation shows up here
             im.load()
@@ -743,6 +747,8 @@ def layout(store_, kept, val_fraction, seed, by_artist=False):
                          "val share them")
         if val is None:
             val = set(ids[:round(len(ids) * val_fraction)])
+        for split in SPLITS:  # both folders, even for a style too small to give a validation image: training warns
+            os.makedirs(inside(store_.out, split, safe_name(style)), exist_ok=True)
         for sid in ids:
             split = "val" if sid in val else "train"
             dst = inside(store_.out, split, safe_name(style), sid + ".jpg")
@@ -1073,8 +1079,11 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     http = Http(args)
-    os.makedirs(args.out, exist_ok=True)
-    store_ = Store(args.out)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        store_ = Store(args.out)
+    except OSError as e:  # a read-only or shared drive
+        sys.exit(f"error: cannot write in --out {args.out} ({e.strerror}): give a folder you can write to")
     if args.retry_failed:
         store_.state["failed"] = {}
     t0 = time.time()

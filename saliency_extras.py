@@ -321,16 +321,17 @@ def fmt_rho(r):
     return "undefined" if r != r else f"{r:.4f}"
 
 
-def randomisation_test(model, x, classes, explain, original, seed=RANDOMISE_SEED):
+def randomisation_test(model, x, classes, explain, original, seed=RANDOMISE_SEED, desc=None):
     """Cascading model randomisation (Adebayo et al. 2018): re-initialise the weight layers from the top down, one
     more at each step, and compare the map with `original` (the trained model's map of the same method). A map that
     explains the model should change. -> [(layer randomised last, mean rank correlation with the original map over
     the images where it is defined, NaN where it is defined for none)], starting with ("none", 1.0)."""
     rnd = copy.deepcopy(model)
     layers = [(n, m) for n, m in rnd.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][::-1]
+    from tqdm import tqdm
     torch.manual_seed(seed)
     out = [("none", 1.0)]
-    for name, m in layers:
+    for name, m in tqdm(layers, desc=desc, unit="layer", file=sys.stderr, disable=desc is None):
         m.reset_parameters()
         out.append((name, rank_correlation(original, explain(rnd, x, classes)[0]).nanmean().item()))
     return out
@@ -362,7 +363,8 @@ def deletion_insertion(model, x, classes, maps, steps=DEL_STEPS, precision="fp32
 
 def trust_scores(model, x, classes, maps, explainers, args):
     """--trust for every method. -> {method: randomisation curve}, {method: (deletion AUCs (N,), insertion (N,))}."""
-    sanity = {m: randomisation_test(model, x, classes, explainers[m], maps[m].to(x.device)) for m in maps}
+    sanity = {m: randomisation_test(model, x, classes, explainers[m], maps[m].to(x.device),
+                                    desc=f"randomisation test, {m}") for m in maps}  # minutes for SmoothGrad and IG
     del_ins = {m: deletion_insertion(model, x, classes, maps[m].to(x.device), precision=args.precision,
                                      chunk=args.batch_size) for m in maps}
     return sanity, del_ins
@@ -405,6 +407,8 @@ def load_style_model(path):
     from torchvision.models import AlexNet_Weights, alexnet
 
     import assignment_4a
+    if os.path.isdir(path):
+        raise FileNotFoundError(f"--checkpoint {path} is a run folder: give {os.path.join(path, 'best.pt')}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--checkpoint {path} does not exist: give runs/<run>/best.pt from assignment_4a.py")
     try:

@@ -70,7 +70,8 @@ def _read_state_dict(path):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a pickle with code in it, a truncated or non-torch file
         raise WeightsUnavailable(f"weights file {path} could not be read as a state dict ({e.__class__.__name__}: "
-                                 f"{str(e).splitlines()[0] if str(e) else ''}); download it again") from None
+                                 "damaged, not a PyTorch file, or holding code, which is never loaded); download it "
+                                 "again from " + WEIGHTS.url) from None
     if isinstance(state, dict) and {"model", "config", "classes"} <= set(state):
         raise WeightsUnavailable(f"weights file {path} is a checkpoint of assignment_4a.py, not ImageNet weights: "
                                  "explain it with saliency_extras.py --checkpoint instead")

@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections import Counter
 
@@ -1055,7 +1056,11 @@ def to_pdf(blocks, path, base_dir):
 def main(argv=None):
     args = parse_args(argv)
     fig_dir = os.path.join(args.out, "figures")
-    os.makedirs(fig_dir, exist_ok=True)
+    try:
+        os.makedirs(fig_dir, exist_ok=True)
+        tempfile.TemporaryFile(dir=fig_dir).close()
+    except OSError as e:
+        sys.exit(f"error: cannot write in --out {args.out} ({e.strerror}): give a folder you can write to")
     name, sid = student(args)
     blocks, runs = build_blocks(args, fig_dir, name, sid)
     md_path = os.path.join(args.out, "report.md")

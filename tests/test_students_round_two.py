@@ -1,0 +1,170 @@
+"""What students really do, round two: read-only data, two terminals, odd file names and files. Each test names the
+bug it catches."""
+import csv
+import os
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import assignment_4a as a4a
+import assignment_4b as a4b
+from conftest import make_style_dataset, write_image
+
+FAST = ["--batch-size", "4", "--lr", "0.01", "--workers", "1", "--epochs", "1"]
+
+
+def read_only(monkeypatch, folder):
+    """Writes under `folder` fail as on a read-only drive (the suite runs as root, where chmod would not stop them)."""
+    real_tmp, real_makedirs = a4a.tempfile.TemporaryFile, os.makedirs
+
+    def refuse(path):
+        if os.path.abspath(str(path)).startswith(os.path.abspath(str(folder))):
+            raise PermissionError(13, "Permission denied", str(path))
+
+    def tmp(*a, dir=None, **k):
+        refuse(dir or "")
+        return real_tmp(*a, dir=dir, **k)
+
+    def makedirs(path, *a, **k):
+        refuse(path)
+        return real_makedirs(path, *a, **k)
+    monkeypatch.setattr(a4a.tempfile, "TemporaryFile", tmp)
+    monkeypatch.setattr(a4a.os, "makedirs", makedirs)
+
+
+def test_a_read_only_dataset_is_cached_in_the_users_cache_folder(alexnet_weights, tmp_path, monkeypatch, capsys):
+    """Catches: a PermissionError traceback when the dataset lives on a course's shared, read-only drive."""
+    data = make_style_dataset(tmp_path / "shared", n_train=3, n_val=1)
+    read_only(monkeypatch, data)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home_cache"))
+    a4a.main(["--data", str(data), "--runs", str(tmp_path / "runs"), *FAST])
+    out = capsys.readouterr().out
+    assert f"note: {data} is read-only: the decoded images are cached in {tmp_path / 'home_cache' / 'assignment4'}" in out
+    assert not (data / ".cache").exists() and any((tmp_path / "home_cache" / "assignment4").rglob("*.u8"))
+
+
+def test_an_unwritable_runs_folder_is_one_sentence(alexnet_weights, tmp_path, monkeypatch):
+    """Catches: a traceback for --runs on a drive the student cannot write to."""
+    data = make_style_dataset(tmp_path / "d", n_train=3, n_val=1)
+    read_only(monkeypatch, tmp_path / "locked")
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--data", str(data), "--runs", str(tmp_path / "locked" / "runs"), *FAST])
+    assert str(e.value).startswith(f"error: cannot write {tmp_path / 'locked' / 'runs'} (Permission denied): give "
+                                   "--runs a folder you can write to")
+
+
+def test_two_runs_decoding_one_fresh_dataset_at_once_both_get_the_same_cache(tmp_path):
+    """Catches: two runs sharing one temporary name and each removing the other's ("No such file or directory:
+    .../train-....u8.part", "393216 bytes where 78643200 were written")."""
+    data = make_style_dataset(tmp_path / "d", n_train=20, n_val=1, size=(200, 150))
+    files, labels, _ = a4a.list_split(str(data), "train")
+    cache, results, errors = str(data / ".cache"), [None, None], []
+    start = threading.Barrier(2)
+
+    def load(k):
+        try:
+            start.wait()
+            results[k] = a4a.load_split_cached(files, labels, cache, "train", 1)
+        except Exception as e:  # noqa: BLE001 - the test reports whatever went wrong in either run
+            errors.append(e)
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and torch.equal(results[0].images, results[1].images) and len(results[0].images) == 60
+    assert sorted(os.path.splitext(f)[1] for f in os.listdir(cache)) == [".json", ".u8"]
+
+
+def test_a_run_that_finds_another_decoding_waits_and_reuses_its_cache(tmp_path, capsys):
+    """Catches: the second of two runs deleting the first's work in progress, or decoding everything again."""
+    data = make_style_dataset(tmp_path / "d", n_train=2, n_val=1)
+    files, labels, _ = a4a.list_split(str(data), "train")
+    cache = str(data / ".cache")
+    first = a4a.load_split_cached(files, labels, cache, "train", 1)  # what the other run will have written
+    (u8,) = [f for f in os.listdir(cache) if f.endswith(".u8")]
+    os.rename(os.path.join(cache, u8), os.path.join(cache, u8 + ".4242-1.part"))  # ... still writing it
+    meta = os.path.join(cache, u8[:-3] + ".json")
+    os.rename(meta, meta + ".done")
+
+    def other_run_finishes():
+        os.replace(os.path.join(cache, u8 + ".4242-1.part"), os.path.join(cache, u8))
+        os.replace(meta + ".done", meta)
+    threading.Timer(1.0, other_run_finishes).start()
+    decoded = []
+    real = a4a.decode
+    a4a.decode = lambda path: decoded.append(path) or real(path)
+    try:
+        again = a4a.load_split_cached(files, labels, cache, "train", 1)
+    finally:
+        a4a.decode = real
+    assert torch.equal(again.images, first.images) and not decoded
+    assert "note: another run is decoding the train images" in capsys.readouterr().err
+
+
+def test_a_style_whose_training_images_are_all_unusable_is_refused(alexnet_weights, tmp_path):
+    """Catches: a style trained with 0 images (metrics.json showed 0 for it) although README says it is refused."""
+    data = make_style_dataset(tmp_path / "d", n_train=3, n_val=1)
+    for f in (data / "train" / "Red_Period").iterdir():
+        f.write_bytes(b"not an image")
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--data", str(data), "--runs", str(tmp_path / "runs"), *FAST])
+    assert str(e.value).startswith(f"error: {data / 'train' / 'Red_Period'} has no usable image")
+
+
+def test_a_long_thin_image_is_skipped_not_resized_into_gigabytes(tmp_path):
+    """Catches: a 1x20000 PNG (164 bytes) resized to 256 x 5,120,000 pixels: 6 GB in both scripts."""
+    Image.new("RGB", (1, 20000)).save(tmp_path / "strip.png")
+    with pytest.raises(ValueError, match=r"1x20000 pixels: a strip, not a picture \(sides more than 20:1\)"):
+        a4b.open_rgb(str(tmp_path / "strip.png"))
+    assert a4a.decode(str(tmp_path / "strip.png")) is None  # training skips it with a warning
+
+
+def test_a_file_name_that_is_not_utf8_is_written_not_a_crash(vgg_weights, tmp_path, capsys):
+    """Catches: UnicodeEncodeError in write_predictions after every map was computed (caf\\xe9.jpg from an old zip)."""
+    folder = tmp_path / "i"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.jpg")
+    write_image(folder / name, seed=1)
+    a4b.main(["--images", str(folder), "--out", str(tmp_path / "o")])
+    rows = list(csv.DictReader(open(tmp_path / "o" / "predictions.csv", encoding="utf-8")))
+    assert [r["file"] for r in rows] == ["caf\\xe9.jpg"] and "caf\\xe9.jpg: predicted" in capsys.readouterr().out
+
+
+def test_a_style_too_small_for_validation_still_gets_its_val_folder(tmp_path, capsys):
+    """Catches: a dataset the downloader makes and assignment_4a.py refuses ("val has styles ... but train/ has")."""
+    import download_wikiart as dw
+    src = tmp_path / "src"
+    for style, n in (("Baroque", 5), ("Cubism", 1)):
+        (src / style).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((40, 50, 3), 40 * i, np.uint8)).save(src / style / f"{i}.jpg")
+    dw.main(["--out", str(tmp_path / "d"), "--from-dir", str(src), "--styles", "Baroque", "Cubism"])
+    assert (tmp_path / "d" / "val" / "Cubism").is_dir() and not list((tmp_path / "d" / "val" / "Cubism").iterdir())
+    files, labels, classes = a4a.list_split(str(tmp_path / "d"), "val", ["Baroque", "Cubism"])
+    assert classes == ["Baroque", "Cubism"] and "warning: " in capsys.readouterr().err
+
+
+def test_a_weights_file_holding_code_is_refused_without_advising_to_trust_it(tmp_path):
+    """Catches: the error quoting PyTorch's advice to re-run with weights_only=False, the one thing a student must not
+    do with a file from the internet."""
+    import vgg16
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this ran",))
+    torch.save({"x": Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(vgg16.WeightsUnavailable) as e:
+        vgg16.load_vgg16(str(tmp_path / "evil.pth"))
+    assert "weights_only" not in str(e.value) and "holding code, which is never loaded" in str(e.value)
+
+
+def test_a_run_folder_given_as_checkpoint_names_the_file_to_give(tmp_path):
+    """Catches: "--checkpoint runs/r2 does not exist" for a folder that exists."""
+    import saliency_extras as ex
+    (tmp_path / "r2").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"is a run folder: give .*r2/best\.pt"):
+        ex.load_style_model(str(tmp_path / "r2"))
