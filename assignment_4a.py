@@ -33,6 +33,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -669,6 +670,7 @@ def plan_runs(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    stop_on_sigterm()
     torch.backends.cudnn.benchmark = True
     results = []
     try:
@@ -700,6 +702,14 @@ def main(argv=None):
 
 
 # ==== the machinery: devices, the decode cache, frozen layers once, resuming ====
+
+def stop_on_sigterm():
+    """A kill (SIGTERM: a closed terminal, a cluster's time limit) stops the run as Ctrl-C does, so that what was
+    finished is kept and said, instead of exit 143 without a word."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+
 
 def seed_everything(seed):
     random.seed(seed)

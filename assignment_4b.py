@@ -26,6 +26,7 @@ import csv
 import json
 import os
 import re
+import signal
 import sys
 from typing import NamedTuple
 
@@ -143,6 +144,14 @@ def warn_if_slow_bf16(precision, device):
 def autocast(precision, device):
     """The one autocast context of this script: bf16 where --precision bf16, else a no-op."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def stop_on_sigterm():
+    """A kill (SIGTERM: a closed terminal, a cluster's time limit) stops the run as Ctrl-C does, so that what was
+    finished is kept and said, instead of exit 143 without a word."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def memory_format_of(model):
@@ -481,17 +490,24 @@ def load_vgg16(args):
 
 
 def compute_maps(model, batch, target, args, device):
-    """The paper's map for every image, batch by batch. -> maps (N, H, W), classes (N,), probabilities (N, C)."""
+    """The paper's map for every image, batch by batch. -> maps (N, H, W), classes (N,), probabilities (N, C), and
+    whether Ctrl-C (or a kill) stopped it: then the maps of the batches that finished, n <= N."""
     from tqdm import tqdm
     maps, classes, probs = [], [], []
-    for start in tqdm(range(0, len(batch), args.batch_size), desc="saliency", unit="batch", file=sys.stderr):
-        m, c, s = saliency_maps(model, batch[start:start + args.batch_size].to(device), target, args.precision)
-        maps.append(m.cpu()), classes.append(c.cpu()), probs.append(s.softmax(dim=1).cpu())
-    return torch.cat(maps), torch.cat(classes), torch.cat(probs)
+    try:
+        for start in tqdm(range(0, len(batch), args.batch_size), desc="saliency", unit="batch", file=sys.stderr):
+            m, c, s = saliency_maps(model, batch[start:start + args.batch_size].to(device), target, args.precision)
+            maps.append(m.cpu()), classes.append(c.cpu()), probs.append(s.softmax(dim=1).cpu())
+    except KeyboardInterrupt:
+        if not maps:
+            sys.exit("\ninterrupted before the first batch finished: nothing to write")
+        return torch.cat(maps), torch.cat(classes), torch.cat(probs), True
+    return torch.cat(maps), torch.cat(classes), torch.cat(probs), False
 
 
 def main(argv=None):
     args = parse_args(argv)
+    stop_on_sigterm()
     categories = vgg16.WEIGHTS.meta["categories"]  # the 1000 ImageNet names and the preprocessing travel with
     preprocess = vgg16.WEIGHTS.transforms()        # the weights: resize 256, centre crop 224, ImageNet mean/std
     try:
@@ -501,9 +517,14 @@ def main(argv=None):
         model, device = load_vgg16(args)
     except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
         sys.exit(f"error: {e}")
-    maps, classes, probs = compute_maps(model, images.batch, target, args, device)
+    maps, classes, probs, interrupted = compute_maps(model, images.batch, target, args, device)
+    if interrupted:  # what finished is written: the images of the finished batches
+        images = Images(images.files[:len(maps)], images.batch[:len(maps)], images.sizes[:len(maps)], images.skipped)
     titles = print_predictions(images.files, classes, probs, categories)
     write_outputs(args, images, preprocess, maps, classes, probs, categories, titles)
+    if interrupted:
+        sys.exit(f"interrupted: the {len(maps)} images of the finished batches are written to {args.out}; run the same "
+                 "command again for all of them")
 
 
 if __name__ == "__main__":

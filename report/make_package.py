@@ -34,6 +34,7 @@ TREES = ["tests", "bench", "docs", "My-Images", "report"]        # packed whole,
 RUN_FILES = re.compile(r"^(events\.out\.tfevents\..*|config\.json|metrics\.json|val_predictions\.csv)$")
 CHECKPOINTS = re.compile(r"^(best|last)\.pt$")
 BULKY = re.compile(r"\.(pt|pth|ckpt|parquet|safetensors|npz|h5)$", re.I)   # left out, and listed
+WARN_MB, REFUSE_MB = 50, 250  # archive sizes: a warning above the first, refused above the second unless asked
 SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.cache|\.ipynb_checkpoints)(/|$)|\.(pyc|zip|part|tmp)$")
 
 
@@ -50,6 +51,8 @@ def parse_args(argv=None):
                    help="write the archive even if report/report.md lacks your name and student ID")
     p.add_argument("--out", default=".", help="folder the archive is written to (default: %(default)s)")
     p.add_argument("--root", default=ROOT, help="the repository to pack (default: %(default)s)")
+    p.add_argument("--allow-large", action="store_true",
+                   help=f"write the archive even above {REFUSE_MB} MB (course platforms usually refuse it)")
     p.add_argument("--with-checkpoints", action="store_true",
                    help="also pack each run's best.pt and last.pt (large: ~230 MB each for AlexNet)")
     args = p.parse_args(argv)
@@ -66,10 +69,18 @@ def files_to_pack(root, with_checkpoints):
 
     def consider(rel, checkpoint_ok=False):
         path = os.path.join(root, rel)
-        if any(part.startswith(".") for part in rel.split("/")):
+        real = os.path.realpath(path)  # a link is judged by what it leads to
+        target = os.path.relpath(real, real_root).replace(os.sep, "/")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in rel):
+            left.append((rel.encode("unicode_escape").decode(), "a control character (a newline?) in its name"))
+        elif any(part.startswith(".") for part in rel.split("/")):
             left.append((rel, "hidden file (may hold secrets)"))
-        elif os.path.islink(path) and os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
+        elif os.path.islink(path) and os.path.commonpath([real, real_root]) != real_root:
             left.append((rel, "link to a file outside the project"))
+        elif not os.path.isfile(real):
+            left.append((rel, "not a regular file (a link in a loop or to nothing, a pipe, a device)"))
+        elif any(part.startswith(".") for part in target.split("/")):
+            left.append((rel, f"link to the hidden file {target} (may hold secrets)"))
         elif BULKY.search(rel) and not (checkpoint_ok and CHECKPOINTS.match(os.path.basename(rel))):
             left.append((rel, "weights or data file (not needed to grade)"))
         elif not SKIP.search(rel):
@@ -100,10 +111,33 @@ def main(argv=None):
     if not args.allow_no_name and not (os.path.isfile(report) and NAME_LINE.search(open(report).read())):
         sys.exit(f"error: {report} has no name and student ID (the sheet asks for both): run `python "
                  "report/make_report.py --name \"Your Name\" --student-id ID`, or pass --allow-no-name")
+    total = sum(os.path.getsize(os.path.join(args.root, f)) for f in files)
+    if total > REFUSE_MB * 1e6 and not args.allow_large:
+        sys.exit(f"error: the archive would hold {total / 1e6:.0f} MB, more than course platforms take ({REFUSE_MB} MB "
+                 "here): leave out checkpoints and large files, or pass --allow-large")
+    if total > WARN_MB * 1e6:
+        print(f"warning: the archive will hold {total / 1e6:.0f} MB; course platforms often refuse more than "
+              f"{WARN_MB} MB", file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
     base = ARCHIVE.format(login=args.login, number=args.assignment)
     path = os.path.join(args.out, f"{base}.{args.format}")
     prefix = base + "/"
+    try:
+        write_archive(path, args, files, prefix)
+    except OSError as e:  # a file that vanished or could not be read, a full disk: no half archive left behind
+        if os.path.exists(path + ".tmp"):
+            os.remove(path + ".tmp")
+        sys.exit(f"error: could not write {path} ({e.strerror or e}: {e.filename}); nothing was written")
+    os.replace(path + ".tmp", path)
+    print(f"wrote {path}: {len(files)} files, {os.path.getsize(path) / 1e6:.1f} MB")
+    if left:
+        print(f"left out {len(left)} file(s):")
+        for rel, why in left:
+            print(f"  {rel}  ({why})")
+
+
+def write_archive(path, args, files, prefix):
+    """The archive under path + '.tmp', each file listed as it is packed."""
     if args.format == "zip":
         with zipfile.ZipFile(path + ".tmp", "w", zipfile.ZIP_DEFLATED) as z:
             for f in files:
@@ -114,14 +148,8 @@ def main(argv=None):
     else:
         with tarfile.open(path + ".tmp", "w:gz") as t:
             for f in files:
-                t.add(os.path.join(args.root, f), prefix + f, recursive=False)
+                t.add(os.path.realpath(os.path.join(args.root, f)), prefix + f, recursive=False)
                 print(f"  {os.path.getsize(os.path.join(args.root, f)) / 1e3:10.1f} kB  {f}")
-    os.replace(path + ".tmp", path)
-    print(f"wrote {path}: {len(files)} files, {os.path.getsize(path) / 1e6:.1f} MB")
-    if left:
-        print(f"left out {len(left)} file(s):")
-        for rel, why in left:
-            print(f"  {rel}  ({why})")
 
 
 if __name__ == "__main__":

@@ -132,7 +132,8 @@ def test_package_contains_what_it_should_and_nothing_else(project, tmp_path, cap
     assert not [n for n in names if n.startswith("datasets/") or n.endswith((".pt", ".zip")) or "/.cache" in n]
     out = capsys.readouterr().out
     assert "report/report.pdf" in out and re.search(r"wrote .*cs587_jdoe_assignment3\.zip: \d+ files, [\d.]+ MB", out)
-    make_package.main(["--login", "jdoe", "--root", str(project), "--out", str(tmp_path / "ck"), "--with-checkpoints"])
+    make_package.main(["--login", "jdoe", "--root", str(project), "--out", str(tmp_path / "ck"), "--with-checkpoints",
+                       "--allow-large"])
     ck = zipfile.ZipFile(tmp_path / "ck" / "cs587_jdoe_assignment3.zip").namelist()
     assert sum(n.endswith(("best.pt", "last.pt")) for n in ck) == 4
 

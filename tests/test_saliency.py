@@ -382,7 +382,7 @@ def test_many_images_make_grid_pages_not_one_giant_picture(vgg_weights, tmp_path
 
 
 @pytest.mark.parametrize("name", ["open_rgb", "autocast", "warn_if_slow_bf16", "resolve_device", "device_available",
-                                  "pyplot"])
+                                  "pyplot", "stop_on_sigterm"])
 def test_the_ideas_both_graded_scripts_need_are_one_copy(name):
     """The design keeps each graded script standalone, so a shared idea is copied whole, not paraphrased. Catches: a
     copy that drifted (decoding that differs between training and saliency, a device chosen differently)."""
@@ -397,9 +397,9 @@ def test_the_downloader_decodes_as_the_graded_scripts_do():
     import assignment_4a as a4a
     import download_wikiart as dw
     assert inspect.getsource(a4a.open_rgb) == inspect.getsource(dw.open_rgb)
-    for name in ("IMAGE_EXTENSIONS", "DRAFT_SIZE", "MAX_PIXELS"):
+    for name in ("IMAGE_EXTENSIONS", "DRAFT_SIZE", "MAX_PIXELS", "MAX_ASPECT"):
         assert getattr(a4a, name) == getattr(a4b, name), name
-    assert (a4a.DRAFT_SIZE, a4a.MAX_PIXELS) == (dw.DRAFT_SIZE, dw.MAX_PIXELS)
+    assert (a4a.DRAFT_SIZE, a4a.MAX_PIXELS, a4a.MAX_ASPECT) == (dw.DRAFT_SIZE, dw.MAX_PIXELS, dw.MAX_ASPECT)
 
 
 # ---- the sheet's second question: is the classification based on the relevant part of the image? ----
