@@ -111,6 +111,8 @@ def main(argv=None):
     if not args.allow_no_name and not (os.path.isfile(report) and NAME_LINE.search(open(report).read())):
         sys.exit(f"error: {report} has no name and student ID (the sheet asks for both): run `python "
                  "report/make_report.py --name \"Your Name\" --student-id ID`, or pass --allow-no-name")
+    if not args.allow_no_name:
+        check_pdf_shows_the_name(report, os.path.join(args.root, "report", "report.pdf"))
     total = sum(os.path.getsize(os.path.join(args.root, f)) for f in files)
     if total > REFUSE_MB * 1e6 and not args.allow_large:
         sys.exit(f"error: the archive would hold {total / 1e6:.0f} MB, more than course platforms take ({REFUSE_MB} MB "
@@ -134,6 +136,23 @@ def main(argv=None):
         print(f"left out {len(left)} file(s):")
         for rel, why in left:
             print(f"  {rel}  ({why})")
+
+
+def check_pdf_shows_the_name(report_md, report_pdf):
+    """The grader reads the PDF: the name and ID of report.md must be in its text, not only in the Markdown (a font
+    without the name's letters leaves a blank there)."""
+    if not os.path.isfile(report_pdf):
+        return
+    from pypdf import PdfReader
+    line = NAME_LINE.search(open(report_md, encoding="utf-8").read()).group(0)
+    name = re.match(r"\*\*Name:\*\* *(.*?) *· *\*\*Student ID:", line)
+    try:
+        text = " ".join(PdfReader(report_pdf).pages[0].extract_text().split())
+    except Exception as e:  # noqa: BLE001 - an unreadable PDF is refused like one without the name
+        sys.exit(f"error: {report_pdf} cannot be read ({e.__class__.__name__}): run `python report/make_report.py` again")
+    if name and " ".join(name.group(1).split()) not in text:
+        sys.exit(f"error: {report_pdf} does not show your name {name.group(1)!r} on its first page (its font lacks some "
+                 "of the letters?): run `python report/make_report.py` again and read its message")
 
 
 def write_archive(path, args, files, prefix):

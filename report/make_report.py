@@ -993,17 +993,65 @@ def col_widths(head, rows):
     return tuple(min(max(len(str(c)) for c in col), 38) + 3 for col in zip(head, *rows))
 
 
+# Fonts beyond DejaVu (Latin, Greek, Cyrillic) that the PDF falls back to where the system has them: CJK first
+FALLBACK_FONTS = ["/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+                  "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
+                  "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+                  "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+                  "/System/Library/Fonts/PingFang.ttc", "/Library/Fonts/Arial Unicode.ttf",
+                  "C:/Windows/Fonts/msyh.ttc", "C:/Windows/Fonts/malgun.ttf", "C:/Windows/Fonts/meiryo.ttc"]
+
+
+def pdf_fonts():
+    """-> DejaVu's three faces (matplotlib ships them) and the fallback fonts this machine has."""
+    import matplotlib
+    folder = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
+    faces = {style: os.path.join(folder, f"DejaVuSans{suffix}.ttf")
+             for style, suffix in (("", ""), ("B", "-Bold"), ("I", "-Oblique"))}
+    return faces, [f for f in FALLBACK_FONTS if os.path.isfile(f)]
+
+
+def missing_glyph(blocks, fonts):
+    """The first character of the document's text that none of the fonts can draw, and where it is; None if every
+    one can. fpdf2 would leave a blank and only warn: a name written as "Name: ·" must not reach a grader."""
+    from fontTools.ttLib import TTCollection, TTFont
+    covered = set()
+    for f in fonts:
+        tables = TTCollection(f).fonts if f.lower().endswith(".ttc") else [TTFont(f, lazy=True)]
+        for t in tables:
+            covered.update(t.getBestCmap() or {})
+    for b in blocks:
+        texts = [b[1]] if isinstance(b[1], str) else [c for row in b[1:] if isinstance(row, list)
+                                                     for r in row for c in (r if isinstance(r, list) else [r])]
+        if b[0] == "img":
+            texts = [b[2]]
+        for text in texts:
+            for ch in str(text):
+                if ord(ch) >= 32 and ord(ch) not in covered and not 0xD800 <= ord(ch) <= 0xDFFF:
+                    return ch, str(text)
+    return None
+
+
 def to_pdf(blocks, path, base_dir):
     from fpdf import FPDF
     from fpdf.fonts import FontFace
-    import matplotlib
-    fonts = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
+    faces, fallbacks = pdf_fonts()
+    gap = missing_glyph(blocks, [faces[""]] + fallbacks)
+    if gap:
+        ch, text = gap
+        sys.exit(f"error: no font on this machine can show {ch!r} (U+{ord(ch):04X}) in the report's text "
+                 f"({text[:60]!r}...): install a font that has it (Linux: apt install fonts-noto-cjk; it is looked for "
+                 "among " + ", ".join(os.path.basename(f) for f in FALLBACK_FONTS[:4]) + " ...), or write it in "
+                 "Latin letters; report.md is written, the PDF is not")
     pdf = FPDF(format="A4")
     pdf.set_margins(18, 16, 18)
     pdf.set_auto_page_break(True, 16)
-    pdf.add_font("DejaVu", "", os.path.join(fonts, "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", os.path.join(fonts, "DejaVuSans-Bold.ttf"))
-    pdf.add_font("DejaVu", "I", os.path.join(fonts, "DejaVuSans-Oblique.ttf"))
+    for style, face in faces.items():
+        pdf.add_font("DejaVu", style, face)
+    for k, f in enumerate(fallbacks):
+        pdf.add_font(f"Fallback{k}", "", f)
+    if fallbacks:
+        pdf.set_fallback_fonts([f"Fallback{k}" for k in range(len(fallbacks))])
     pdf.add_page()
     width = pdf.w - pdf.l_margin - pdf.r_margin
     for b in blocks:

@@ -115,7 +115,12 @@ def test_with_nothing_on_disk_it_says_what_to_run(tmp_path, capsys):
 def test_package_contains_what_it_should_and_nothing_else(project, tmp_path, capsys):
     for f in ("assignment_4a.py", "assignment_4b.py", "vgg16.py", "download_wikiart.py", "README.md"):
         (project / f).write_text("# code\n")
-    (project / "report" / "report.pdf").write_bytes(b"%PDF-1.4 stub")
+    from fpdf import FPDF
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica")
+    pdf.cell(text="Name: Jane Doe - Student ID: 42")
+    pdf.output(str(project / "report" / "report.pdf"))
     (project / "report" / "report.md").write_text("# Assignment 4\n\n**Name:** Jane Doe  ·  **Student ID:** 42\n")
     (project / "datasets" / "wikiart" / ".cache").mkdir(exist_ok=True)
     (project / "runs" / "stray.zip").write_bytes(b"x")

@@ -266,3 +266,68 @@ def test_a_large_archive_is_warned_about_and_a_huge_one_refused(tmp_path, monkey
     mp.WARN_MB, mp.REFUSE_MB = 1, 100
     mp.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z3"), "--allow-no-name"])
     assert "warning: the archive will hold 3 MB; course platforms often refuse more than 1 MB" in capsys.readouterr().err
+
+
+def make_report_module():
+    import importlib.util
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location("make_report", os.path.join(ROOT, "report", "make_report.py"))
+    mr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mr)
+    return mr
+
+
+def build_report(tmp_path, *extra):
+    mr = make_report_module()
+    none = str(tmp_path / "none")
+    mr.main(["--runs", none, "--saliency", none, "--paintings", none, "--extras", none, "--ground-truth", none,
+             "--data", none, "--images", none, "--out", str(tmp_path / "report"), *extra])
+    return mr
+
+
+def test_a_name_no_font_can_show_is_refused_not_left_blank(tmp_path, monkeypatch):
+    """Catches: --name "王小明" giving "Name: · Student ID: 1234" in the PDF with exit 0 (fpdf2 only warns)."""
+    mr = make_report_module()
+    monkeypatch.setattr(mr, "FALLBACK_FONTS", [])  # a machine with DejaVu alone, as most fresh Linux installs
+    none = str(tmp_path / "none")
+    with pytest.raises(SystemExit) as e:
+        mr.main(["--runs", none, "--saliency", none, "--paintings", none, "--extras", none, "--ground-truth", none,
+                 "--data", none, "--images", none, "--out", str(tmp_path / "report"), "--name", "王小明",
+                 "--student-id", "1234"])
+    assert str(e.value).startswith("error: no font on this machine can show '王' (U+738B) in the report's text")
+    assert (tmp_path / "report" / "report.md").exists() and not (tmp_path / "report" / "report.pdf").exists()
+
+
+def test_a_greek_name_is_in_the_pdf(tmp_path):
+    """Catches: a font check that refuses what DejaVu draws (Greek, Cyrillic, accents)."""
+    from pypdf import PdfReader
+    build_report(tmp_path, "--name", "Ελένη Παπαδοπούλου", "--student-id", "42")
+    assert "Ελένη Παπαδοπούλου" in PdfReader(tmp_path / "report" / "report.pdf").pages[0].extract_text()
+
+
+def test_the_package_reads_the_name_in_the_pdf_not_only_the_markdown(tmp_path):
+    """Catches: an archive accepted because report.md has the name while the PDF the grader reads shows a blank."""
+    build_report(tmp_path, "--name", "Jane Doe", "--student-id", "42")
+    root = tmp_path
+    md = (root / "report" / "report.md").read_text()
+    (root / "report" / "report.md").write_text(md.replace("Jane Doe", "Janet Doe"))
+    import importlib.util
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location("make_package", os.path.join(ROOT, "report", "make_package.py"))
+    mp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mp)
+    with pytest.raises(SystemExit) as e:
+        mp.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    assert "does not show your name 'Janet Doe' on its first page" in str(e.value)
+
+
+def test_greek_style_folders_from_a_local_dataset_keep_their_names(tmp_path):
+    """Catches: two Greek style folders both turned into 'unnamed' and refused as colliding; Réalisme as R_alisme."""
+    import download_wikiart as dw
+    src = tmp_path / "src"
+    for style in ("Ρεαλισμός", "Ρομαντισμός", "Réalisme"):
+        (src / style).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((40, 50, 3), 30 * i + len(style), np.uint8)).save(src / style / f"{i}.jpg")
+    dw.main(["--out", str(tmp_path / "d"), "--from-dir", str(src), "--styles", "Ρεαλισμός", "Ρομαντισμός", "Réalisme"])
+    assert sorted(os.listdir(tmp_path / "d" / "train")) == sorted(["Ρεαλισμός", "Ρομαντισμός", "Réalisme"])
