@@ -1032,9 +1032,10 @@ def missing_glyph(blocks, fonts):
     return None
 
 
-def to_pdf(blocks, path, base_dir):
+def new_pdf(blocks):
+    """An A4 FPDF with DejaVu and the system's fallback fonts, once every character of the blocks has a glyph in
+    them; else one sentence and exit (report.md is written by then)."""
     from fpdf import FPDF
-    from fpdf.fonts import FontFace
     faces, fallbacks = pdf_fonts()
     gap = missing_glyph(blocks, [faces[""]] + fallbacks)
     if gap:
@@ -1052,6 +1053,12 @@ def to_pdf(blocks, path, base_dir):
         pdf.add_font(f"Fallback{k}", "", f)
     if fallbacks:
         pdf.set_fallback_fonts([f"Fallback{k}" for k in range(len(fallbacks))])
+    return pdf
+
+
+def to_pdf(blocks, path, base_dir):
+    from fpdf.fonts import FontFace
+    pdf = new_pdf(blocks)
     pdf.add_page()
     width = pdf.w - pdf.l_margin - pdf.r_margin
     for b in blocks:
