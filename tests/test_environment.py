@@ -10,7 +10,8 @@ import pytest
 from conftest import ROOT
 
 # import name -> the distribution that provides it, where they differ
-DISTRIBUTION = {"PIL": "pillow", "cv2": "opencv-python-headless", "fpdf": "fpdf2", "yaml": "pyyaml"}
+DISTRIBUTION = {"PIL": "pillow", "cv2": "opencv-python-headless", "fpdf": "fpdf2", "yaml": "pyyaml",
+                "fontTools": "fonttools"}
 UNIX_ONLY = {"resource", "fcntl", "termios", "pwd", "grp", "posix", "crypt", "tty", "pty"}
 SCRIPTS = (glob.glob(os.path.join(ROOT, "*.py")) + glob.glob(os.path.join(ROOT, "report", "*.py"))
            + glob.glob(os.path.join(ROOT, "bench", "*.py")))
