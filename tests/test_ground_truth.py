@@ -103,7 +103,7 @@ def command_run(tmp_path_factory):
     import io
     out, printed = tmp_path_factory.mktemp("gt"), io.StringIO()
     with contextlib.redirect_stdout(printed):
-        gt.main(["--out", str(out), "--train-images", "500", "--test-images", "30", "--epochs", "10"])
+        gt.main(["--out", str(out), "--train-images", "500", "--test-images", "20", "--epochs", "10"])
     return out, printed.getvalue()
 
 
