@@ -376,15 +376,25 @@ class Viewer:
         with ThreadPoolExecutor(workers) as pool:
             pages = list(tqdm(pool.map(self.try_page, keys), total=len(keys), desc="reading rows", unit="page",
                               file=sys.stderr))
-        out = []
+        out, seen, skipped = [], set(), Counter()
         for key, page in zip(keys, pages):
-            for row in (page or {}).get("rows", []):
+            for row in (page or {}).get("rows", []) if isinstance(page, dict) else []:
+                why = row_problem(row, len(names))
+                if why is None and row["row_idx"] in seen:
+                    why = "a row id served twice"
+                if why:
+                    skipped[why] += 1
+                    continue
+                seen.add(row["row_idx"])
                 r = row["row"]
                 style = names[r["style"]]
                 if style in styles:
                     out.append(Candidate(f"hf{row['row_idx']:06d}", style, label(artists, r.get("artist")),
                                          label(genres, r.get("genre")),
                                          functools.partial(self.fetch_row, key, row["row_idx"])))
+        if skipped:
+            print(f"note: skipped {sum(skipped.values())} row(s) of the viewer that cannot be used ("
+                  + ", ".join(f"{n} {why}" for why, n in skipped.most_common()) + ")", file=sys.stderr)
         for key, reason in sorted(self.failed_pages.items()):
             print(f"warning: the viewer's rows {key[-1]}-{key[-1] + PAGE - 1}"
                   f"{' of style ' + names[key[1]] if key[0] == 'filter' else ''} could not be read ({reason}); "
@@ -393,13 +403,34 @@ class Viewer:
 
     def fetch_row(self, key, row_idx, http):
         for fresh in (False, True):
-            row = next(r for r in self.page(key, fresh=fresh)["rows"] if r["row_idx"] == row_idx)
+            page = self.page(key, fresh=fresh)
+            row = next((r for r in page.get("rows", []) if isinstance(r, dict) and r.get("row_idx") == row_idx
+                        and row_problem(r, 10 ** 6) is None), None) if isinstance(page, dict) else None
+            if row is None:  # the page, read again, no longer holds it (or holds it broken)
+                raise ValueError(f"the viewer's page no longer holds row {row_idx}")
             r, body = http.get(row["row"]["image"]["src"], ok=(200, 403, 404, 410), max_bytes=MAX_IMAGE_MB << 20)
             if r.status_code == 200:
                 return body
             # 403/410: the signed URL expired; 404: the cached asset was evicted. Reading the page again renews both
         raise requests.HTTPError(f"image of row {row_idx} still refused (HTTP {r.status_code}) after reading its page "
                                  "again")
+
+
+def row_problem(row, n_styles):
+    """Why a row the viewer served cannot be used (None if it can): a server's row is data, checked before use."""
+    if not isinstance(row, dict) or not isinstance(row.get("row"), dict):
+        return "not a row"
+    if not isinstance(row.get("row_idx"), int) or isinstance(row["row_idx"], bool) or row["row_idx"] < 0:
+        return "without a row id"
+    style = row["row"].get("style")
+    if not isinstance(style, int) or isinstance(style, bool) or not -1 <= style < n_styles:
+        return "with a style that is not one of the dataset's"
+    if style == -1:  # how a ClassLabel marks "no label": never the last style's
+        return "without a style label (-1)"
+    image = row["row"].get("image")
+    if not isinstance(image, dict) or not isinstance(image.get("src"), str):
+        return "without an image"
+    return None
 
 
 def label(names, index):
@@ -776,11 +807,22 @@ def layout(store_, kept, val_fraction, seed, by_artist=False):
 
 
 def write_csv(path, header, rows):
-    with open(path + ".tmp", "w", newline="") as fh:
+    """A CSV whose text cells cannot run as formulas: a cell the server wrote that starts with =, +, -, @, a tab or a
+    carriage return gets a leading ' (OWASP's advice against CSV injection), as a spreadsheet would show it."""
+    def safe(v):
+        return "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
+    with open(path + ".tmp", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(header)
-        w.writerows(rows)
+        w.writerows([safe(v) for v in r] for r in rows)
     os.replace(path + ".tmp", path)
+
+
+def shown(text, cap=60):
+    """Text from the server as the console shows it: control characters (an escape sequence that clears the screen,
+    a newline that splits a plan row) as '?', and at most `cap` characters."""
+    text = "".join("?" if unicodedata.category(ch)[0] == "C" else ch for ch in str(text))
+    return text if len(text) <= cap else text[:cap - 1] + "…"
 
 
 # ---- parquet shards (through huggingface_hub) ----
@@ -904,8 +946,9 @@ def shard_candidates(path, start, skip_rows, short, names):
     cands, images, row = [], {}, start
     for batch in pq.ParquetFile(path).iter_batches(columns=["image", "artist", "genre", "style"], batch_size=256):
         for img, a, g, st in zip(*(batch.column(c).to_pylist() for c in ("image", "artist", "genre", "style"))):
-            s = names["style"][st] if isinstance(st, int) else st
-            if row >= skip_rows and s in short:
+            s = names["style"][st] if isinstance(st, int) and 0 <= st < len(names["style"]) else (
+                st if isinstance(st, str) else None)  # -1 is a ClassLabel's "no label", not the last style
+            if row >= skip_rows and s in short and isinstance(img, dict) and img.get("bytes"):
                 sid = f"hf{row:06d}"
                 images[sid] = img["bytes"]
                 cands.append(Candidate(sid, s, label(names["artist"], a), label(names["genre"], g),
@@ -971,7 +1014,7 @@ def artists_line(artists):
     if not known:
         return "artists unknown"
     top, n = min(known.items(), key=lambda kv: (-kv[1], kv[0]))  # a tie goes to the first name, as in the report
-    return f"{len(known)} artist{'s' * (len(known) > 1)}, top {top} {n / sum(known.values()):.0%}"
+    return f"{len(known)} artist{'s' * (len(known) > 1)}, top {shown(top, 40)} {n / sum(known.values()):.0%}"
 
 
 def print_plan(cands, wanted, source, argv, viewer_rows, partial, dataset_rows=DATASET_ROWS):
@@ -987,7 +1030,7 @@ def print_plan(cands, wanted, source, argv, viewer_rows, partial, dataset_rows=D
     short = []
     for s, artists in by_style.items():
         n = sum(artists.values())
-        print(f"  {s:24s} {n:10d} {count(wanted[s]):>6s}  {artists_line(artists)}")
+        print(f"  {shown(s, 24):24s} {n:10d} {count(wanted[s]):>6s}  {artists_line(artists)}")
         if n < wanted[s] < ALL:
             short.append(s)
     if short and source == "viewer" and (not partial or viewer_rows >= dataset_rows):
@@ -1029,7 +1072,7 @@ def summary(kept, wanted, failed_counts, dup_counts, images):
     for s in wanted:
         short = wanted[s] - len(kept[s]) if wanted[s] < ALL else 0
         artists = Counter(images[i].get("artist", "") for i in kept[s])
-        lines.append(f"{s:24s} {count(wanted[s]):>6s} {len(kept[s]):5d} {failed_counts.get(s, 0):6d} "
+        lines.append(f"{shown(s, 24):24s} {count(wanted[s]):>6s} {len(kept[s]):5d} {failed_counts.get(s, 0):6d} "
                      f"{dup_counts.get(s, 0):5d}  {artists_line(artists)}" + (f"   short by {short}" if short else ""))
     return "\n".join(lines)
 

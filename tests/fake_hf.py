@@ -112,6 +112,7 @@ class FakeHF:
         self.truncate, self.expire, self.evict, self.not_image = set(), set(), set(), set()
         self.gzip, self.trickle, self.huge = set(), set(), set()
         self.slow = {}                 # row_idx -> seconds its image takes to start (a slow CDN edge)
+        self.odd_rows = {}             # row_idx -> f(row json) -> what the viewer serves instead (hostile, broken rows)
         self.page_version = Counter()  # offset -> times the page was served (signed URLs carry it)
         self.lock = threading.Lock()
 
@@ -128,6 +129,11 @@ class FakeHF:
         return buf.getvalue()
 
     def row_json(self, i, host, v):
+        if i in self.odd_rows:
+            return self.odd_rows[i](self.plain_row_json(i, host, v))
+        return self.plain_row_json(i, host, v)
+
+    def plain_row_json(self, i, host, v):
         return {"row_idx": i, "truncated_cells": [],
                 "row": {"image": {"src": f"{host}/assets/huggan/wikiart/--/main/--/default/train/{i}/image/image.jpg"
                                          f"?Expires={int(time.time()) + 3600}&v={v}", "height": 48, "width": 64},

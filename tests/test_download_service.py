@@ -278,3 +278,46 @@ def test_an_interrupted_parquet_run_reads_no_finished_shard_again(serve, tmp_pat
     assert "huggan/wikiart has no train-00003-of-00072.parquet: every shard it has was read" in printed.err
     again = [p for m, p, r in fake.log if m == "GET" and p.startswith("/cdn/") and r is None][len(first):]
     assert sorted(p.rsplit("/", 1)[1] for p in again) == ["train-00002-of-00072.parquet"]
+
+
+def test_rows_that_cannot_be_used_are_skipped_and_counted_never_mislabelled(tmp_path, capsys):
+    """Catches: a row with style -1 (a ClassLabel's "no label") stored under the last style; a missing key, a style as
+    a string, a null image or a row id served twice ending the run with a traceback."""
+    fake = FakeHF(counts={0: 12, 4: 3}).start()
+    fake.odd_rows = {
+        0: lambda r: dict(r, row=dict(r["row"], style=-1)),
+        1: lambda r: dict(r, row={k: v for k, v in r["row"].items() if k != "image"}),
+        2: lambda r: dict(r, row=dict(r["row"], style="Baroque")),
+        3: lambda r: dict(r, row=dict(r["row"], image=None)),
+        4: lambda r: {k: v for k, v in r.items() if k != "row_idx"},
+        5: lambda r: dict(r, row_idx=6),
+    }
+    try:
+        dw.main(["--out", str(tmp_path / "w"), "--viewer-url", fake.url, "--hub-url", fake.url, "--backoff", "0.01",
+                 "--styles", "Baroque", "Ukiyo_e", "--per-style", "20", "--val-fraction", "0"])
+    finally:
+        fake.stop()
+    rows = list(csv.DictReader(open(tmp_path / "w" / "manifest.csv")))
+    ids = {r["source_id"] for r in rows}
+    assert not ids & {"hf000000", "hf000001", "hf000002", "hf000003", "hf000005"}
+    assert sum(r["style"] == "Ukiyo_e" for r in rows) == sum(s == 4 for s, _ in fake.rows[:15])  # none added by -1
+    err = capsys.readouterr().err
+    assert "note: skipped 6 row(s) of the viewer that cannot be used (" in err
+    assert "1 without a style label (-1)" in err and "2 without an image" in err
+
+
+def test_names_from_the_server_cannot_drive_the_console_or_a_spreadsheet(tmp_path, capsys):
+    """Catches: an ESC sequence in a style or artist name clearing the student's screen; =HYPERLINK(...) in
+    manifest.csv run by a spreadsheet."""
+    names = ["Baroque", "Evil\x1b]0;pwned\x07\x1b[2J" + "x" * 200]
+    fake = FakeHF(counts={0: 4, 1: 4}, names=names).start()
+    fake.artist_names[0] = '=HYPERLINK("http://example.invalid","click")'
+    try:
+        dw.main(["--out", str(tmp_path / "w"), "--viewer-url", fake.url, "--hub-url", fake.url, "--backoff", "0.01",
+                 "--styles", *names, "--per-style", "4"])
+    finally:
+        fake.stop()
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and max(len(line) for line in out.splitlines()) < 200
+    text = open(tmp_path / "w" / "manifest.csv", encoding="utf-8").read()
+    assert "'=HYPERLINK(" in text and ",=HYPERLINK(" not in text
