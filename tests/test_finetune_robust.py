@@ -40,7 +40,8 @@ def interrupt_at(monkeypatch, epoch_index):
     return real
 
 
-@pytest.mark.parametrize("surgery", [("1", "new"), ("1", "fc"), ("1", "all"), ("2", "new")])
+# ("1", "fc") runs the same path as ("2", "new"): cached conv features and dropout in the trained part
+@pytest.mark.parametrize("surgery", [("1", "new"), ("1", "all"), ("2", "new")])
 def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(alexnet_weights, small, tmp_path, monkeypatch, surgery):
     """Catches: dropout's random state not replayed on resume (every --train value with dropout in the trained part)."""
     flags = ["--remove", surgery[0], "--train", surgery[1], "--epochs", "2"]
