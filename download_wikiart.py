@@ -84,6 +84,7 @@ MIN_SIDE = 32           # an image smaller than this on a side is a placeholder,
 SAVE_SECONDS = 5        # .state.json is saved this often (an image a kill -9 left unrecorded is adopted from the disk)
 SPLITS = ("train", "val")
 DATASET_ROWS = 81444    # huggan/wikiart's train split, when /info does not say
+MAX_ROWS = 10 * DATASET_ROWS  # no page count a server claims is believed beyond this
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
 MAX_ASPECT = 20         # images longer than this many times their width (or wider) are refused
@@ -365,7 +366,11 @@ class Viewer:
         from tqdm import tqdm
         names, artists, genres = self.names("style"), self.names("artist"), self.names("genre")
         if self.partial:
-            total = self.page(("rows", 0))["num_rows_total"]
+            said, limit = self.page(("rows", 0)).get("num_rows_total"), min(self.dataset_rows(), MAX_ROWS)
+            total = said if isinstance(said, int) and 0 <= said <= limit else limit
+            if total != said:
+                print(f"note: the viewer says it serves {said!r} rows, more than the dataset's {limit}: reading "
+                      f"{limit}", file=sys.stderr)
             keys = [("rows", o) for o in range(0, total, PAGE)]
         else:  # the whole dataset: ask for the wanted styles only
             keys, total = [], 0
@@ -581,6 +586,60 @@ def write_jpeg(data, path):
     return data, size
 
 
+RECORD_KEYS = {"style", "bytes", "sha256"}  # what a kept image's record needs to be laid out and verified
+
+
+def read_state(path):
+    """.state.json -> the state, every part of it checked: a file that is not the state's JSON (truncated, [], edited)
+    is set aside as .state.json.damaged and the run starts from the files on disk (a pooled image is adopted again
+    when its row comes, nothing is downloaded twice); a record without what a kept image needs is dropped."""
+    state = {}
+    if os.path.exists(path):
+        try:
+            state = json.load(open(path, encoding="utf-8"))
+            if not isinstance(state, dict) or not all(isinstance(state.get(k, {}), dict)
+                                                      for k in ("images", "failed", "duplicates")):
+                raise ValueError(f"a JSON {type(state).__name__} of another shape")
+        except (ValueError, UnicodeDecodeError) as e:
+            os.replace(path, path + ".damaged")
+            print(f"warning: {path} is damaged ({e.__class__.__name__}); set aside as {path}.damaged: the images "
+                  "already on disk are taken up again as their rows come", file=sys.stderr)
+            state = {}
+    for k in ("images", "failed", "duplicates"):
+        state.setdefault(k, {})
+    bad = [sid for sid, rec in state["images"].items() if not (isinstance(rec, dict) and RECORD_KEYS <= set(rec))]
+    for sid in bad:
+        del state["images"][sid]
+    if bad:
+        print(f"warning: {path}: dropped {len(bad)} record(s) without {', '.join(sorted(RECORD_KEYS))}; those images "
+              "are fetched or taken up again", file=sys.stderr)
+    return state
+
+
+def lock_out(out):
+    """An exclusive lock on out/.lock for this run, released by the system when the process ends however it ends: a
+    second download into the same --out stops with one sentence instead of moving the first's files about."""
+    fh = open(os.path.join(out, ".lock"), "a+")
+    fh.seek(0)
+    try:
+        if os.name == "nt":
+            import msvcrt
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise SourceError(f"another download is writing into {out} ({holder}): wait for it to finish, or give another "
+                          "--out") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"process {os.getpid()}")
+    fh.flush()
+    return fh
+
+
 class Store:
     """The output folder: a pool of verified images, then the train/val layout and the manifest built from it.
     .state.json records each image's style, artist, genre, size, hash and dimensions, the ids that failed, and
@@ -591,9 +650,7 @@ class Store:
         self.out = out
         self.pool = inside(out, ".pool")
         self.state_path = inside(out, ".state.json")
-        self.state = json.load(open(self.state_path)) if os.path.exists(self.state_path) else {}
-        for k in ("images", "failed", "duplicates"):
-            self.state.setdefault(k, {})
+        self.state = read_state(self.state_path)
         self.lock, self.saved = threading.Lock(), time.monotonic()
         os.makedirs(self.pool, exist_ok=True)
 
@@ -1124,9 +1181,19 @@ def main(argv=None):
     http = Http(args)
     try:
         os.makedirs(args.out, exist_ok=True)
-        store_ = Store(args.out)
+        lock = lock_out(args.out)
+    except SourceError as e:
+        sys.exit(f"error: {e}")
     except OSError as e:  # a read-only or shared drive
         sys.exit(f"error: cannot write in --out {args.out} ({e.strerror}): give a folder you can write to")
+    try:
+        run(args, argv, http, Store(args.out))
+    finally:
+        lock.close()  # the system would release it at exit; a caller that goes on (a test, a notebook) needs it now
+
+
+def run(args, argv, http, store_):
+    """The download into a locked --out: the plan, the images, the layout, the summary."""
     if args.retry_failed:
         store_.state["failed"] = {}
     t0 = time.time()

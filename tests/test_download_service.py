@@ -321,3 +321,55 @@ def test_names_from_the_server_cannot_drive_the_console_or_a_spreadsheet(tmp_pat
     assert "\x1b" not in out and max(len(line) for line in out.splitlines()) < 200
     text = open(tmp_path / "w" / "manifest.csv", encoding="utf-8").read()
     assert "'=HYPERLINK(" in text and ",=HYPERLINK(" not in text
+
+
+def test_a_second_download_into_the_same_out_stops_and_names_the_first(tmp_path):
+    """Catches: two downloads into one --out moving each other's files (57 of 600 manifest entries pointing at files
+    the other process had moved back into .pool)."""
+    out = tmp_path / "w"
+    out.mkdir()
+    held = dw.lock_out(str(out))  # the first download, still running
+    try:
+        with pytest.raises(SystemExit) as e:
+            dw.main(["--out", str(out), "--viewer-url", "http://127.0.0.1:9", "--retries", "0"])
+    finally:
+        held.close()
+    import os
+    assert str(e.value) == (f"error: another download is writing into {out} (process {os.getpid()}): wait for it to "
+                            "finish, or give another --out")
+    assert not (out / ".state.json").exists()
+
+
+@pytest.mark.parametrize("content", ["{\"images\": {\"hf1\"", "[]", "{\"images\": []}"])
+def test_a_damaged_state_file_is_set_aside_not_a_traceback(tmp_path, content, capsys):
+    """Catches: a truncated or edited .state.json ending every later run with a traceback and no advice."""
+    (tmp_path / ".state.json").write_text(content)
+    state = dw.read_state(str(tmp_path / ".state.json"))
+    assert state == {"images": {}, "failed": {}, "duplicates": {}}
+    assert (tmp_path / ".state.json.damaged").read_text() == content
+    assert "is damaged" in capsys.readouterr().err
+
+
+def test_a_record_without_its_hash_is_dropped_and_the_rest_kept(tmp_path, capsys):
+    """Catches: one record without sha256 (an edit, an old version) crashing the dedup for the whole dataset."""
+    good = {"style": "Baroque", "bytes": 10, "sha256": "0" * 64}
+    (tmp_path / ".state.json").write_text(json.dumps({"images": {"a": good, "b": {"style": "Baroque"}}}))
+    assert dw.read_state(str(tmp_path / ".state.json"))["images"] == {"a": good}
+    assert "dropped 1 record(s) without bytes, sha256, style" in capsys.readouterr().err
+
+
+def test_a_row_count_beyond_the_dataset_is_not_believed(tmp_path, capsys):
+    """Catches: num_rows_total of 10^8 queuing a million page reads up front (2 GB of memory after 40 s)."""
+    fake = FakeHF(counts={0: 6}).start()
+    try:
+        import download_wikiart
+        http = download_wikiart.Http(download_wikiart.parse_args(["--backoff", "0.01", "--viewer-url", fake.url]))
+        viewer = download_wikiart.Viewer(http, download_wikiart.parse_args(["--viewer-url", fake.url]))
+        page = viewer.page(("rows", 0))
+        page["num_rows_total"] = 10 ** 8  # what the server claims
+        viewer.dataset_rows = lambda: 6
+        cands, total, _ = viewer.candidates({"Baroque"}, 2)
+    finally:
+        fake.stop()
+    assert total == 6 and len(cands) == 6
+    assert "note: the viewer says it serves 100000000 rows, more than the dataset's 6: reading 6" in capsys.readouterr().err
