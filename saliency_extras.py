@@ -435,9 +435,8 @@ def load_model(args):
     """-> model on the device (channels_last), its class names, its preprocessing, the device."""
     if args.checkpoint:
         model, categories, preprocess = load_style_model(args.checkpoint)
-        device = a4b.resolve_device(args.device)
-        a4b.warn_if_slow_bf16(args.precision, device)
-        return model.to(device, memory_format=torch.channels_last), categories, preprocess, device
+        model, device = a4b.on_device(model, args)
+        return model, categories, preprocess, device
     model, device = a4b.load_vgg16(args)
     return model, vgg16.WEIGHTS.meta["categories"], vgg16.WEIGHTS.transforms(), device
 

@@ -923,7 +923,7 @@ def trust_blocks(sal_dir, out_dir):
     return B
 
 
-def build_blocks(args, fig_dir, name="", sid=""):  # noqa: C901
+def build_blocks(args, fig_dir, name="", sid=""):
     runs = load_runs(args.runs)
     counts, sizes = dataset_counts(args.data)
     env = environment()
