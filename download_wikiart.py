@@ -77,9 +77,12 @@ RETRIES = 5             # per request, on connection errors, timeouts, 429 and 5
 BACKOFF = 1.0           # seconds before the second retry (the first is immediate), doubled after each
 RETRY_AFTER_CAP = 120   # the longest wait a server's Retry-After (seconds or an HTTP date) is granted
 TIMEOUT = 60            # seconds without a byte before a request is abandoned (a cold /rows page can take 30 s+)
-DEADLINE = 300          # seconds for one whole response: a server that trickles bytes is cut off
+DEADLINE = 300          # seconds for one URL, all its attempts, backoffs and Retry-After waits: then it is given up
 MAX_IMAGE_MB = 64       # a larger "image" is not a painting (WikiArt's largest are ~20 MB)
 PAGE = 100              # rows per /rows or /filter request (the API's maximum)
+MAX_PAGE_MB = 16        # a larger JSON page or /info is refused (a real page of 100 rows is ~60 kB)
+MAX_URL = 4096          # an image URL longer than this is not one
+MAX_FOOTER_MB = 16      # a parquet footer larger than this is refused (huggan/wikiart's are ~20 kB)
 MIN_SIDE = 32           # an image smaller than this on a side is a placeholder, not a painting
 SAVE_SECONDS = 5        # .state.json is saved this often (an image a kill -9 left unrecorded is adopted from the disk)
 SPLITS = ("train", "val")
@@ -88,9 +91,12 @@ MAX_ROWS = 10 * DATASET_ROWS  # no page count a server claims is believed beyond
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
 MAX_ASPECT = 20         # images longer than this many times their width (or wider) are refused
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}  # 4a's
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 # one painting the source offers: fetch(http) -> the image's bytes
+SKIPPED = {"rows": "row(s) of the viewer that cannot be used", "pages": "page(s) of the viewer's rows that could not "
+           "be read", "shards": "parquet shard(s) that could not be read"}
 Candidate = namedtuple("Candidate", "sid style artist genre fetch")
 
 
@@ -137,7 +143,8 @@ def parse_args(argv=None):
     p.add_argument("--backoff", type=float, default=BACKOFF,
                    help="seconds before the second retry, doubled after each (urllib3 retries once at once) (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=TIMEOUT,
-                   help=f"seconds without a byte before a request is given up; a whole response gets {DEADLINE} s (default: %(default)s)")
+                   help=f"seconds without a byte before a request is given up (then retried); one URL gets {DEADLINE} s for "
+                        "all its attempts and waits, a server that trickles bytes included (default: %(default)s)")
     p.add_argument("--dataset", default=DATASET, help="Hugging Face dataset id (default: %(default)s)")
     p.add_argument("--viewer-url", default=VIEWER_URL, help="dataset viewer API base URL (a mirror, or a test server) (default: %(default)s)")
     p.add_argument("--hub-url", default=HUB_URL,
@@ -204,7 +211,14 @@ def check_style_names(styles):
                               "rename one of them (or leave one out of --styles)")
 
 
-# ---- HTTP: urllib3's Retry for statuses and connections, a deadline and a size cap for bodies ----
+# ---- HTTP: urllib3's Retry for statuses and connections; one time bound and a size cap per URL ----
+
+URL_END = threading.local()  # .end: when the URL this thread is fetching runs out of time (time.monotonic())
+
+
+class TimeUp(requests.exceptions.Timeout):
+    """A URL's whole time (every attempt, backoff and Retry-After) is spent: it is given up, and said so."""
+
 
 class RetryLog:
     """What urllib3's retries did, for the progress bar (a count), and said once per host when it cannot be reached,
@@ -227,9 +241,19 @@ class RetryLog:
                   f"over about {wait:.0f} s (--retries, --backoff) before giving up", file=sys.stderr)
 
 
+def wait_within(seconds, what):
+    """Sleep `seconds` unless that would pass the current URL's end: then TimeUp, at once (no wait that cannot help)."""
+    end = getattr(URL_END, "end", None)
+    if end is not None and time.monotonic() + seconds > end:
+        raise TimeUp(f"{what} would pass this URL's {DEADLINE:.0f} s (every attempt and wait counted): given up")
+    if seconds > 0:
+        time.sleep(seconds)
+
+
 class CappedRetry(Retry):
     """urllib3's Retry (exponential backoff, the status list, Retry-After as seconds or as an HTTP date), with the
-    server's Retry-After capped at RETRY_AFTER_CAP seconds, and said aloud when it is; every retry goes to .log."""
+    server's Retry-After capped at RETRY_AFTER_CAP seconds and said aloud when it is, every wait kept within the URL's
+    time bound, and every retry counted in .log."""
     log = None  # a RetryLog, carried over to the copies urllib3 makes at each retry
 
     def new(self, **kw):
@@ -250,19 +274,45 @@ class CappedRetry(Retry):
             return RETRY_AFTER_CAP
         return after
 
+    def sleep_for_retry(self, response):
+        after = self.get_retry_after(response)
+        if after:
+            wait_within(after, f"the server's Retry-After of {after:.0f} s")
+        return bool(after)
+
+    def _sleep_backoff(self):
+        wait_within(self.get_backoff_time(), "another retry")
+
+
+class Until(urllib3.util.Timeout):
+    """urllib3's connect and read timeouts, never past `end`: a connection or a read that starts late in a URL's time
+    gets only what is left of it (urllib3 clones the timeout for each retry; the end stays)."""
+
+    def __init__(self, seconds, end):
+        super().__init__(connect=seconds, read=seconds)
+        self.seconds, self.end = seconds, end
+
+    def clone(self):
+        return Until(self.seconds, self.end)
+
+    @property
+    def connect_timeout(self):
+        return max(0.01, min(self.seconds, self.end - time.monotonic()))
+
+    @property
+    def read_timeout(self):
+        return self.connect_timeout
+
 
 class BodyError(ValueError):
-    """A response body that cannot be used: too large for a painting."""
-
-
-class TrickleError(BodyError):
-    """A response body still arriving at the deadline (retried, then the image counts as failed)."""
+    """A response body that cannot be used: too large."""
 
 
 class Http:
     """One requests.Session for every request: urllib3's Retry retries connection errors, timeouts, 429 and 5xx
     (the viewer's 500 ResponseNotReady while it warms up included) for GET and HEAD, ranged requests too. get()
-    adds what urllib3 does not: a whole-response deadline, a size cap, and a retry of a body that breaks off."""
+    adds what urllib3 does not: a retry of a body that breaks off, a size cap, and one time bound per URL (DEADLINE
+    seconds for all its attempts, backoffs and Retry-After waits together; no socket wait outlives it)."""
 
     def __init__(self, args):
         self.retries, self.backoff, self.timeout, self.deadline = args.retries, args.backoff, args.timeout, DEADLINE
@@ -276,35 +326,47 @@ class Http:
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "download_wikiart.py (course assignment)"
 
-    def get(self, url, ok=(200,), headers=None, max_bytes=None):
+    def get(self, url, ok=(200,), headers=None, max_bytes=None, what="a painting"):
         """GET url -> (response, body bytes, decoded when gzipped). A status outside ok raises requests.HTTPError
-        (after urllib3's retries for 429/5xx); a body cut short is retried here."""
-        for attempt in itertools.count():  # ends by a return, or by the raise of the last attempt's error
-            try:
-                with self.session.get(url, timeout=self.timeout, headers=headers, stream=True) as r:
+        (after urllib3's retries for 429/5xx and connection errors); a body that breaks off is fetched again, up to
+        --retries times; a body past max_bytes is a BodyError ("too large for {what}"); TimeUp when the URL's time
+        is spent."""
+        URL_END.end = end = time.monotonic() + self.deadline
+        try:
+            for attempt in itertools.count():  # ends by a return, or by a raise
+                with self.session.get(url, timeout=Until(self.timeout, end), headers=headers, stream=True) as r:
                     if r.status_code not in ok:
                         code = r.headers.get("X-Error-Code", "")
-                        raise requests.HTTPError(f"HTTP {r.status_code}{' ' + code if code else ''} for "
+                        raise requests.HTTPError(f"HTTP {r.status_code}{' ' + shown(code, 40) if code else ''} for "
                                                  f"{url.split('?')[0]}", response=r)
-                    return r, read_body(r, self.deadline, max_bytes)
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, urllib3.exceptions.HTTPError,
-                    TrickleError):
-                if attempt == self.retries:
-                    raise
-            time.sleep(self.backoff * 2 ** attempt)
+                    try:
+                        return r, read_body(r, end, max_bytes, what)
+                    except (requests.exceptions.ConnectionError, urllib3.exceptions.HTTPError) as e:
+                        if attempt == self.retries or time.monotonic() >= end:
+                            raise requests.ConnectionError(f"the body broke off ({e.__class__.__name__}), "
+                                                           f"{attempt + 1} time(s)") from None
+                wait_within(self.backoff * 2 ** attempt, "another try")
+        except requests.RequestException as e:  # urllib3's last read or connect timeout, when it came at the end
+            if not isinstance(e, (TimeUp, requests.HTTPError)) and time.monotonic() >= end - 0.05:
+                raise TimeUp(f"no answer within this URL's {self.deadline:.0f} s (every attempt and wait counted): "
+                             "given up") from None
+            raise
+        finally:
+            URL_END.end = None
 
 
-def read_body(r, deadline, max_bytes=None):
-    """The body of a streamed response (gunzipped where the server gzipped it), refused past max_bytes or after
-    deadline seconds. read1 returns what one read of the socket gives, so a trickle is noticed between bytes;
+def read_body(r, end, max_bytes=None, what="a painting"):
+    """The body of a streamed response (gunzipped where the server gzipped it), refused past max_bytes or at `end`
+    (time.monotonic()). read1 returns what one read of the socket gives, so a trickle is noticed between bytes;
     urllib3 checks the length against Content-Length (the bytes on the wire: a gzipped body is measured right)."""
-    start, n, chunks = time.monotonic(), 0, []
+    n, chunks = 0, []
     while chunk := r.raw.read1(1 << 16, decode_content=True):
         n += len(chunk)
         if max_bytes and n > max_bytes:
-            raise BodyError(f"larger than {max_bytes / 1e6:.0f} MB: not a painting")
-        if time.monotonic() - start > deadline:
-            raise TrickleError(f"only {n} bytes after {deadline:.0f} s: the server is trickling")
+            raise BodyError(f"larger than {max_bytes / 1e6:.0f} MB: too large for {what}")
+        if time.monotonic() > end:
+            raise TimeUp(f"only {n} bytes within this URL's {DEADLINE:.0f} s (every attempt and wait counted): the "
+                         "server is trickling; given up")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -320,35 +382,56 @@ class Viewer:
     def __init__(self, http, args):
         self.http, self.base, self.dataset = http, args.viewer_url.rstrip("/"), args.dataset
         self.pages, self.lock, self.failed_pages, self._info = {}, threading.Lock(), {}, None
+        self.skipped_rows = 0
 
     def url(self, endpoint, **params):
         return f"{self.base}/{endpoint}?" + urlencode(dict(dataset=self.dataset, config="default", **params))
 
     def info(self):
         if self._info is None:
-            self._info = json.loads(self.http.get(self.url("info"))[1])
+            info = parse_json(self.http.get(self.url("info"), max_bytes=MAX_PAGE_MB << 20, what="a JSON page")[1],
+                              "/info")
+            features = info.get("dataset_info", {}).get("features") if isinstance(info.get("dataset_info"), dict) \
+                else None
+            names = features.get("style", {}).get("names") if isinstance(features, dict) and isinstance(
+                features.get("style"), dict) else None
+            if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+                raise SourceError(f"the viewer's /info for {self.dataset} has no list of style names: it is not the "
+                                  "dataset this script knows; try again later, or use --from-dir or --csv")
+            self._info = info
         return self._info
 
     def names(self, feature):
-        return self.info()["dataset_info"]["features"].get(feature, {}).get("names", [])
+        """The ClassLabel names of a feature ([] when /info has none, or they are not a list of names)."""
+        names = self.info()["dataset_info"]["features"].get(feature, {})
+        names = names.get("names", []) if isinstance(names, dict) else []
+        return [n if isinstance(n, str) else str(n) for n in names] if isinstance(names, list) else []
 
     def dataset_rows(self):
         """Rows of the whole train split (what the shards hold), from /info."""
-        return int(self.info()["dataset_info"].get("splits", {}).get("train", {}).get("num_examples") or DATASET_ROWS)
+        n = self.info()["dataset_info"].get("splits", {})
+        n = n.get("train", {}) if isinstance(n, dict) else {}
+        n = n.get("num_examples") if isinstance(n, dict) else None
+        return n if isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_ROWS else DATASET_ROWS
 
     @property
     def partial(self):
         return bool(self.info().get("partial", True))
 
     def page(self, key, fresh=False):
-        """key: ("rows", offset) or ("filter", style index, offset)."""
+        """key: ("rows", offset) or ("filter", style index, offset) -> {"rows": [...], "num_rows_total": ...}, the
+        rows cut to what is used (a page that is not a page of rows is a ValueError, like a page that failed)."""
         with self.lock:
             if not fresh and key in self.pages:
                 return self.pages[key]
         params = dict(split="train", offset=key[-1], length=PAGE)
         if key[0] == "filter":
             params["where"] = f'"style"={key[1]}'
-        page = json.loads(self.http.get(self.url(key[0], **params))[1])
+        page = parse_json(self.http.get(self.url(key[0], **params), max_bytes=MAX_PAGE_MB << 20,
+                                        what="a JSON page")[1], f"rows {key[-1]}-{key[-1] + PAGE - 1}")
+        if not isinstance(page.get("rows"), list):
+            raise ValueError("a JSON page without a list of rows")
+        page = {"rows": [compact_row(r) for r in page["rows"]], "num_rows_total": page.get("num_rows_total")}
         with self.lock:
             self.pages[key] = page
         return page
@@ -357,7 +440,7 @@ class Viewer:
         try:
             return self.page(key)
         except (requests.RequestException, ValueError) as e:
-            self.failed_pages[key] = str(e)
+            self.failed_pages[key] = shown(e, 200)
             return None
 
     def candidates(self, styles, workers):
@@ -375,15 +458,19 @@ class Viewer:
         else:  # the whole dataset: ask for the wanted styles only
             keys, total = [], 0
             for s in sorted(styles):
-                first = self.page(("filter", names.index(s), 0))
-                total += first["num_rows_total"]
-                keys += [("filter", names.index(s), o) for o in range(0, first["num_rows_total"], PAGE)]
+                said = self.page(("filter", names.index(s), 0))["num_rows_total"]
+                n = said if isinstance(said, int) and 0 <= said <= MAX_ROWS - total else 0
+                if n != said:
+                    print(f"note: the viewer says it has {shown(said, 20)} rows of {shown(s, 40)}, which cannot be: "
+                          "reading its first page only", file=sys.stderr)
+                total += n
+                keys += [("filter", names.index(s), o) for o in range(0, max(n, 1), PAGE)]
         with ThreadPoolExecutor(workers) as pool:
             pages = list(tqdm(pool.map(self.try_page, keys), total=len(keys), desc="reading rows", unit="page",
                               file=sys.stderr))
         out, seen, skipped = [], set(), Counter()
         for key, page in zip(keys, pages):
-            for row in (page or {}).get("rows", []) if isinstance(page, dict) else []:
+            for row in page["rows"] if page else []:
                 why = row_problem(row, len(names))
                 if why is None and row["row_idx"] in seen:
                     why = "a row id served twice"
@@ -397,6 +484,7 @@ class Viewer:
                     out.append(Candidate(f"hf{row['row_idx']:06d}", style, label(artists, r.get("artist")),
                                          label(genres, r.get("genre")),
                                          functools.partial(self.fetch_row, key, row["row_idx"])))
+        self.skipped_rows = sum(skipped.values())
         if skipped:
             print(f"note: skipped {sum(skipped.values())} row(s) of the viewer that cannot be used ("
                   + ", ".join(f"{n} {why}" for why, n in skipped.most_common()) + ")", file=sys.stderr)
@@ -409,8 +497,8 @@ class Viewer:
     def fetch_row(self, key, row_idx, http):
         for fresh in (False, True):
             page = self.page(key, fresh=fresh)
-            row = next((r for r in page.get("rows", []) if isinstance(r, dict) and r.get("row_idx") == row_idx
-                        and row_problem(r, 10 ** 6) is None), None) if isinstance(page, dict) else None
+            row = next((r for r in page["rows"] if isinstance(r, dict) and r.get("row_idx") == row_idx
+                        and row_problem(r, 10 ** 6) is None), None)
             if row is None:  # the page, read again, no longer holds it (or holds it broken)
                 raise ValueError(f"the viewer's page no longer holds row {row_idx}")
             r, body = http.get(row["row"]["image"]["src"], ok=(200, 403, 404, 410), max_bytes=MAX_IMAGE_MB << 20)
@@ -419,6 +507,33 @@ class Viewer:
             # 403/410: the signed URL expired; 404: the cached asset was evicted. Reading the page again renews both
         raise requests.HTTPError(f"image of row {row_idx} still refused (HTTP {r.status_code}) after reading its page "
                                  "again")
+
+
+def parse_json(body, what):
+    """A JSON object from a server's body; ValueError (never RecursionError, never another type) if it is not one."""
+    try:
+        page = json.loads(body)
+    except RecursionError:
+        raise ValueError(f"{what}: JSON nested too deep to be a page") from None
+    except ValueError as e:  # also UnicodeDecodeError
+        raise ValueError(f"{what}: not JSON ({e.__class__.__name__})") from None
+    if not isinstance(page, dict):
+        raise ValueError(f"{what}: a JSON {type(page).__name__}, not an object")
+    return page
+
+
+def compact_row(row):
+    """A viewer row cut to what is used (row_idx, style, artist, genre, the image's src): what a page keeps in memory
+    while its images are fetched. Anything else in it (a 16 MB cell) is let go."""
+    if not isinstance(row, dict) or not isinstance(row.get("row"), dict):
+        return None
+    r, image = row["row"], row["row"].get("image")
+    cut = {k: r[k] for k in ("style", "artist", "genre") if k in r}
+    if isinstance(image, dict):
+        cut["image"] = {"src": image.get("src")} if "src" in image else {}
+    elif "image" in r:
+        cut["image"] = None
+    return {"row_idx": row.get("row_idx"), "row": cut}
 
 
 def row_problem(row, n_styles):
@@ -433,7 +548,7 @@ def row_problem(row, n_styles):
     if style == -1:  # how a ClassLabel marks "no label": never the last style's
         return "without a style label (-1)"
     image = row["row"].get("image")
-    if not isinstance(image, dict) or not isinstance(image.get("src"), str):
+    if not isinstance(image, dict) or not isinstance(image.get("src"), str) or len(image["src"]) > MAX_URL:
         return "without an image"
     return None
 
@@ -558,12 +673,27 @@ def open_rgb(path):
     return im.convert("RGB")  # also L, P, CMYK, YCbCr -> RGB
 
 
+BIG_DECODE = threading.BoundedSemaphore(1)  # one full-size decode of a large non-JPEG image at a time
+
+
 def verify_image(data):
-    """-> (width, height, format) if data is a whole, decodable image that is not a placeholder; else ValueError."""
+    """-> (width, height, format) if data is a whole, decodable image that is not a placeholder; else ValueError.
+    Every byte is decoded (a truncated file fails), a JPEG at 1/2..1/8 scale (its DCT does the scaling: a 12000x12000
+    painting costs ~7 MB, not 430 MB); another format above 16 megapixels waits for its turn to decode at full size, so
+    that 8 workers never hold 8 of them at once."""
     try:
         with Image.open(io.BytesIO(data)) as im:
-            im.load()  # decodes every pixel: a truncated file fails here
             w, h, fmt = im.width, im.height, im.format
+            if w * h > MAX_PIXELS:
+                raise ValueError(f"{w}x{h} pixels is above the {MAX_PIXELS // 10**6}-megapixel limit")
+            im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))  # JPEG only; a no-op for other formats
+            if im.width * im.height > 16 * 10 ** 6:
+                with BIG_DECODE:
+                    im.load()
+            else:
+                im.load()  # decodes every pixel: a truncated file fails here
+    except ValueError:
+        raise
     except Exception as e:
         raise ValueError(f"not a decodable image ({e.__class__.__name__})") from None
     if min(w, h) < MIN_SIDE:
@@ -607,6 +737,10 @@ def read_state(path):
             state = {}
     for k in ("images", "failed", "duplicates"):
         state.setdefault(k, {})
+    if not isinstance(state.setdefault("parquet_done", {}), dict):
+        print(f"warning: {path}: the shards read before are not recorded as this script records them; their footers "
+              "are read again", file=sys.stderr)
+        state["parquet_done"] = {}
     bad = [sid for sid, rec in state["images"].items() if not (isinstance(rec, dict) and RECORD_KEYS <= set(rec))]
     for sid in bad:
         del state["images"][sid]
@@ -653,6 +787,37 @@ class Store:
         self.state = read_state(self.state_path)
         self.lock, self.saved = threading.Lock(), time.monotonic()
         os.makedirs(self.pool, exist_ok=True)
+        if not self.state["images"]:
+            self.restore_from_manifest()
+
+    def restore_from_manifest(self):
+        """With no record of any image (.state.json lost or set aside), the records of manifest.csv's images that are
+        still on disk, whole: the dataset a run laid out is taken up again, not downloaded again or left aside."""
+        path = inside(self.out, "manifest.csv")
+        if not os.path.exists(path):
+            return
+        restored = 0
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    row = {k: unneutralised(v) for k, v in row.items() if isinstance(k, str)}
+                    sid, file = row.get("source_id") or "", row.get("file") or ""
+                    try:
+                        where, size = inside(self.out, file), int(row["bytes"])
+                        rec = {"style": row["style"], "artist": row.get("artist", ""), "genre": row.get("genre", ""),
+                               "bytes": size, "sha256": row["sha256"], "width": int(row["width"]),
+                               "height": int(row["height"])}
+                    except (KeyError, TypeError, ValueError):
+                        continue
+                    if sid and os.path.basename(where) == sid + ".jpg" and os.path.isfile(where) and \
+                            os.path.getsize(where) == size:
+                        self.state["images"][sid] = rec
+                        restored += 1
+        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            print(f"warning: {path} cannot be read ({e.__class__.__name__}); the images are taken up as their rows come",
+                  file=sys.stderr)
+        if restored:
+            print(f"note: no record of the images here; {restored} taken up again from manifest.csv", file=sys.stderr)
 
     def save_state(self):
         with self.lock:
@@ -676,13 +841,23 @@ class Store:
                 return place
         return None
 
-    def pooled_bytes(self, sid):
-        """The bytes of a pooled file that has no record (its run was killed before saving it), else None."""
-        path = inside(self.pool, sid + ".jpg")
-        if sid in self.state["images"] or not os.path.exists(path):
+    def holds(self, cand):
+        """Whether the candidate's image is here already, recorded under the candidate's style (a record under another
+        style, from an edited state or another numbering of rows, is never taken for it: it is fetched again)."""
+        rec = self.state["images"].get(cand.sid)
+        return rec is not None and rec["style"] == cand.style and self.path_of(cand.sid) is not None
+
+    def unrecorded_bytes(self, cand):
+        """The bytes of a file this script wrote for the candidate that has no record (a kill -9 before the state was
+        saved: in the pool; a lost .state.json: in its style's folder), else None."""
+        if cand.sid in self.state["images"]:
             return None
-        with open(path, "rb") as fh:
-            return fh.read()
+        for place in [inside(self.pool, cand.sid + ".jpg")] + [inside(self.out, s, safe_name(cand.style),
+                                                                      cand.sid + ".jpg") for s in SPLITS]:
+            if os.path.isfile(place):
+                with open(place, "rb") as fh:
+                    return fh.read()
+        return None
 
     def add(self, cand, data):
         """Verify (decode, size, not a placeholder) and store one image; ValueError if it is not usable."""
@@ -723,6 +898,12 @@ class Keeper:
         self.kept = {s: [] for s in wanted}
         self.sha, self.ids = {}, set()  # sha256 -> the id kept with it; the ids kept
         self.more_in_shards = False  # whether the parquet shards hold rows this source did not offer
+        self.skipped = Counter()  # "rows", "pages", "shards" that could not be used, for the summary
+
+    def skip(self, kind, message):
+        """Count one row, page or shard left out, and say why."""
+        self.skipped[kind] += 1
+        print(message, file=sys.stderr)
 
     def need(self, style):
         return self.wanted[style] - len(self.kept[style])
@@ -757,7 +938,7 @@ def download(store_, http, candidates, keeper, workers, seed, retry_failed, desc
 
     def one(cand):  # in a worker thread: the bar moves as each image lands, not when its wave is done
         try:
-            data = store_.pooled_bytes(cand.sid) or cand.fetch(http)
+            data = store_.unrecorded_bytes(cand) or cand.fetch(http)
             store_.add(cand, data)
             store_.save_now_and_then()
             err = None
@@ -785,7 +966,7 @@ def download(store_, http, candidates, keeper, workers, seed, retry_failed, desc
                     need -= 1
             if not wave:
                 break
-            todo = [c for c in wave if not store_.path_of(c.sid)]  # the others finished in an earlier run
+            todo = [c for c in wave if not store_.holds(c)]  # the others finished in an earlier run
             errors = dict(zip((c.sid for c in todo), pool.map(one, todo)))
             for cand in wave:
                 err = errors.get(cand.sid)
@@ -822,7 +1003,8 @@ def artist_split(ids, artist_of, val_fraction, seed, style):
 
 def layout(store_, kept, val_fraction, seed, by_artist=False):
     """Move the kept images into train/<Style>/ and val/<Style>/ (stratified, seeded; with by_artist, whole artists
-    per split where a style has two or more) and write manifest.csv and duplicates.csv. -> (rows, notes)."""
+    per split where a style has two or more) and write manifest.csv and duplicates.csv. -> (rows, notes). Only files
+    this script wrote (<id>.jpg of a recorded image) are moved; any other file there is left and named in a note."""
     rows, wanted_paths, notes = [], set(), []
     images = store_.state["images"]
     for style, ids in kept.items():
@@ -831,7 +1013,7 @@ def layout(store_, kept, val_fraction, seed, by_artist=False):
         val = artist_split(ids, {i: images[i].get("artist", "") for i in ids}, val_fraction, seed, style) \
             if by_artist and val_fraction > 0 else None
         if by_artist and val is None and ids:
-            notes.append(f"{style}: {len({images[i].get('artist', '') for i in ids})} artist(s) known, so train and "
+            notes.append(f"--split-by-artist: {style}: {len({images[i].get('artist', '') for i in ids})} artist(s) known, so train and "
                          "val share them")
         if val is None:
             val = set(ids[:round(len(ids) * val_fraction)])
@@ -848,12 +1030,25 @@ def layout(store_, kept, val_fraction, seed, by_artist=False):
             rec = images[sid]
             rows.append([split, style, os.path.relpath(dst, store_.out), sid, rec["bytes"], rec["sha256"],
                          rec["width"], rec["height"], rec.get("artist", ""), rec.get("genre", "")])
-    for split in SPLITS:  # images of an earlier, different selection go back to the pool
+    strangers = []
+    for split in SPLITS:  # images this script wrote for an earlier, different selection go back to the pool
         for root, _, files in os.walk(inside(store_.out, split)):
             for f in files:
                 p = os.path.join(root, f)
-                if p not in wanted_paths:
-                    os.replace(p, inside(store_.pool, f)) if f.endswith(".jpg") else os.remove(p)
+                rec = images.get(f[:-4]) if f.endswith(".jpg") else None
+                if p in wanted_paths:
+                    continue
+                if rec is None:  # the student's file (a README, their own painting): never moved, never removed
+                    strangers.append(os.path.relpath(p, store_.out))
+                elif os.path.getsize(p) == rec["bytes"]:
+                    os.replace(p, inside(store_.pool, f))
+                else:  # a stale copy of an image this script has since fetched again
+                    os.remove(p)
+    if strangers:
+        n_images = sum(os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS for f in strangers)
+        notes.append(f"warning: {len(strangers)} file(s) in train/ and val/ that this script did not write are left where they "
+                     f"are (e.g. {shown(sorted(strangers)[0], 80)}); assignment_4a.py trains and validates on the "
+                     f"{n_images} image(s) among them too: move them out if they are not part of the dataset")
     rows.sort()
     write_csv(inside(store_.out, "manifest.csv"), ["split", "style", "file", "source_id", "bytes", "sha256", "width",
                                                    "height", "artist", "genre"], rows)
@@ -861,6 +1056,11 @@ def layout(store_, kept, val_fraction, seed, by_artist=False):
                   if d["style"] in kept)
     write_csv(inside(store_.out, "duplicates.csv"), ["source_id", "style", "duplicate_of"], dups)
     return rows, notes
+
+
+def unneutralised(v):
+    """A cell of a CSV write_csv wrote, as it was before its leading ' was added."""
+    return v[1:] if isinstance(v, str) and v[:1] == "'" and v[1:2] in ("=", "+", "-", "@", "\t", "\r") else v
 
 
 def write_csv(path, header, rows):
@@ -919,31 +1119,54 @@ def shard_url(args, name):
     return hf_hub_url(args.dataset, f"data/{name}", repo_type="dataset", endpoint=args.hub_url)
 
 
+class ShardError(ValueError):
+    """A shard, or its footer, that cannot be read: skipped and counted, the run goes on."""
+
+
 def shard_footer(http, args, name):
-    """-> pyarrow FileMetaData of a shard, from two ranged requests for its last bytes (HF_TOKEN is sent)."""
+    """-> pyarrow FileMetaData of a shard, from at most two ranged requests for its last bytes (HF_TOKEN is sent).
+    ShardError when the replies do not hold a readable footer (no PAR1, a footer that is not there or too large, a
+    206 without a usable Content-Range)."""
     import pyarrow.parquet as pq
     from huggingface_hub.utils import build_hf_headers
     headers = build_hf_headers()
     want = 1 << 16
-    while True:
-        r, tail = http.get(shard_url(args, name), ok=(200, 206), headers=dict(headers, Range=f"bytes=-{want}"))
-        size = int(r.headers["Content-Range"].rsplit("/", 1)[1]) if r.status_code == 206 else len(tail)
+    for _ in range(2):
+        r, tail = http.get(shard_url(args, name), ok=(200, 206), headers=dict(headers, Range=f"bytes=-{want}"),
+                           max_bytes=max(want, MAX_FOOTER_MB << 20), what="a parquet footer")
+        if r.status_code == 206:
+            m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", r.headers.get("Content-Range", "").strip())
+            if not m or int(m[2]) - int(m[1]) + 1 != len(tail) or int(m[2]) + 1 != int(m[3]):
+                raise ShardError(f"{name}: a partial reply (206) whose Content-Range "
+                                 f"({shown(r.headers.get('Content-Range', 'none'), 60)}) is not the file's last "
+                                 f"{len(tail)} bytes")
+            size = int(m[3])
+        else:
+            size = len(tail)  # the whole file (a server that ignores Range)
         if tail[-4:] != b"PAR1":
-            raise SourceError(f"{name}: not a parquet file (its last bytes are not PAR1)")
+            raise ShardError(f"{name}: not a parquet file (its last bytes are not PAR1)")
         need = int.from_bytes(tail[-8:-4], "little") + 8
-        if need <= len(tail) or len(tail) >= size:
-            return pq.read_metadata(TailFile(size, tail))
+        if need > min(size, MAX_FOOTER_MB << 20):
+            raise ShardError(f"{name}: its footer says it is {need} bytes long, which cannot be")
+        if need <= len(tail):
+            try:
+                return pq.read_metadata(TailFile(size, tail))
+            except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+                raise ShardError(f"{name}: its footer cannot be read ({shown(e, 80)})") from None
         want = need
+    raise ShardError(f"{name}: the server sent {len(tail)} of the footer's last {need} bytes, asked for twice")
 
 
 def may_hold(meta, style_column, wanted):
-    """False when the shard's column statistics prove it has no row of the wanted style indices."""
+    """False when the shard's column statistics prove it has no row of the wanted style indices (integer statistics
+    only: anything else proves nothing)."""
     col = meta.schema.names.index(style_column) if style_column in meta.schema.names else None
     if col is None:
         return True
     for g in range(meta.num_row_groups):
         st = meta.row_group(g).column(col).statistics
-        if st is None or not st.has_min_max or any(st.min <= s <= st.max for s in wanted):
+        if st is None or not st.has_min_max or not (isinstance(st.min, int) and isinstance(st.max, int)) or any(
+                st.min <= s <= st.max for s in wanted):
             return True
     return False
 
@@ -961,7 +1184,39 @@ def parquet_fill(store_, http, args, keeper, names, skip_rows):
           f"(~{PARQUET_SHARDS * PARQUET_SHARD_MB / 1000:.0f} GB), one at a time, and stops as soon as every style has "
           f"its quota" + (f"; rows 0-{skip_rows - 1} came from the viewer and are skipped" if skip_rows else ""),
           file=sys.stderr)
-    done = store_.state.setdefault("parquet_done", {})
+    verified = set()  # shards whose recorded row count this run has checked against their footer
+    while True:
+        try:
+            return parquet_pass(store_, http, args, keeper, names, skip_rows, short, verified)
+        except Renumber:  # a recorded row count was wrong: again from shard 0 (nothing kept is fetched twice)
+            continue
+
+
+class Renumber(Exception):
+    """A shard's recorded row count differs from its footer's: the global row ids after it change."""
+
+
+def check_recorded(http, args, done, upto, verified):
+    """Before the network is used for a shard, the row counts .state.json records for the shards before it are checked
+    against their footers (a few kB each, once a run): a wrong count would give the later rows other rows' ids.
+    Renumber after correcting one."""
+    for k in range(upto):
+        name = f"train-{k:05d}-of-{PARQUET_SHARDS:05d}.parquet"
+        if name not in done:
+            return
+        if name not in verified:
+            rows = shard_footer(http, args, name).num_rows
+            verified.add(name)
+            if rows != done[name]["rows"]:
+                print(f"parquet: .state.json says {name} has {done[name]['rows']} rows, its footer {rows}: the rows "
+                      "after it are numbered again", file=sys.stderr)
+                done[name] = {"rows": rows}
+                raise Renumber
+
+
+def parquet_pass(store_, http, args, keeper, names, skip_rows, short, verified):
+    """One pass over the shards in order (see parquet_fill)."""
+    done = store_.state["parquet_done"]
     first_row = 0
     for shard in range(PARQUET_SHARDS):
         short = [s for s in short if keeper.need(s) > 0]
@@ -969,11 +1224,25 @@ def parquet_fill(store_, http, args, keeper, names, skip_rows):
             break
         name = f"train-{shard:05d}-of-{PARQUET_SHARDS:05d}.parquet"
         try:
+            if name in done and not done_entry_ok(done[name]):
+                print(f"parquet: the record of {name} in .state.json is not one this script wrote; its footer is read "
+                      "again", file=sys.stderr)
+                del done[name]
+            if name not in done:  # the network is needed: the recorded counts before it are checked first
+                check_recorded(http, args, done, shard, verified)
             footer = None if name in done else shard_footer(http, args, name)
         except requests.HTTPError as e:
-            if e.response is None or e.response.status_code != 404:
-                raise
-            print(f"parquet: {args.dataset} has no {name}: every shard it has was read", file=sys.stderr)
+            if e.response is not None and e.response.status_code == 404:
+                print(f"parquet: {args.dataset} has no {name}: every shard it has was read", file=sys.stderr)
+                break
+            stop = e
+        except (ShardError, requests.RequestException) as e:
+            stop = e
+        else:
+            stop = None
+        if stop is not None:  # without its row count, the rows of the shards after it cannot be numbered
+            keeper.skip("shards", f"warning: parquet: {shown(stop, 200)}; the shards after it are not read either (the "
+                                  "ids of their rows follow from its row count): run the same command later")
             break
         rows = done[name]["rows"] if footer is None else footer.num_rows
         start, first_row = first_row, first_row + rows
@@ -987,30 +1256,62 @@ def parquet_fill(store_, http, args, keeper, names, skip_rows):
             print(f"parquet: {name} skipped, its statistics show none of {', '.join(short)}", file=sys.stderr)
             done[name] = {"rows": rows}
             continue
-        path, ours = fetch_shard(http, args, name, inside(store_.out, ".parquet"))
-        download(store_, http, shard_candidates(path, start, skip_rows, short, names), keeper, args.workers,
-                 args.seed, args.retry_failed, desc=f"shard {shard}")
-        done[name] = {"rows": rows}
-        store_.save_state()
+        try:
+            path, ours = fetch_shard(http, args, name, inside(store_.out, ".parquet"))
+        except SourceError as e:
+            keeper.skip("shards", f"warning: parquet: {e}; the next shard is read meanwhile")
+            continue
+        try:
+            cands = shard_candidates(path, start, skip_rows, short, names)
+        except ShardError as e:
+            keeper.skip("shards", f"warning: parquet: {e}; the next shard is read meanwhile")
+        else:  # (a Ctrl-C here leaves the shard on disk: the rerun takes it up, not downloads it again)
+            download(store_, http, cands, keeper, args.workers, args.seed, args.retry_failed, desc=f"shard {shard}")
+            done[name] = {"rows": rows}
+            store_.save_state()
         if ours:
             os.remove(path)  # one shard on disk at a time (a shard in the Hugging Face cache stays there)
     return keeper.kept
 
 
+def done_entry_ok(entry):
+    """Whether a parquet_done record is one this script could have written: a row count in range. (A count in range
+    but wrong is found by check_recorded, the next time the network is used.)"""
+    return isinstance(entry, dict) and isinstance(entry.get("rows"), int) and not isinstance(entry["rows"], bool) \
+        and 0 < entry["rows"] <= MAX_ROWS
+
+
 def shard_candidates(path, start, skip_rows, short, names):
-    """The rows of a downloaded shard in the styles still short (its first row is global row `start`)."""
+    """The rows of a downloaded shard in the styles still short (its first row is global row `start`). ShardError when
+    the file cannot be read or has no image or style column; a row whose style is not a wanted one (-1, a ClassLabel's
+    "no label", a number out of range, a name of no short style) is never a candidate."""
     import pyarrow.parquet as pq
     cands, images, row = [], {}, start
-    for batch in pq.ParquetFile(path).iter_batches(columns=["image", "artist", "genre", "style"], batch_size=256):
-        for img, a, g, st in zip(*(batch.column(c).to_pylist() for c in ("image", "artist", "genre", "style"))):
-            s = names["style"][st] if isinstance(st, int) and 0 <= st < len(names["style"]) else (
-                st if isinstance(st, str) else None)  # -1 is a ClassLabel's "no label", not the last style
-            if row >= skip_rows and s in short and isinstance(img, dict) and img.get("bytes"):
-                sid = f"hf{row:06d}"
-                images[sid] = img["bytes"]
-                cands.append(Candidate(sid, s, label(names["artist"], a), label(names["genre"], g),
-                                       functools.partial(from_memory, images, sid)))
-            row += 1
+    try:
+        pf = pq.ParquetFile(path)
+        have = set(pf.schema_arrow.names)
+        if not {"image", "style"} <= have:
+            raise ShardError(f"{os.path.basename(path)} has no {' or '.join(sorted({'image', 'style'} - have))} "
+                             "column: not a shard of this dataset")
+        cols = [c for c in ("image", "artist", "genre", "style") if c in have]
+        for batch in pf.iter_batches(columns=cols, batch_size=256):
+            values = {c: batch.column(c).to_pylist() for c in cols}
+            for i in range(batch.num_rows):
+                img, st, a, g = (values.get(c, [None] * batch.num_rows)[i] for c in ("image", "style", "artist",
+                                                                                     "genre"))
+                s = names["style"][st] if isinstance(st, int) and not isinstance(st, bool) and 0 <= st < len(
+                    names["style"]) else (
+                    st if isinstance(st, str) else None)  # a name: a candidate only if it names a short style
+                if row >= skip_rows and s in short and isinstance(img, dict) and isinstance(img.get("bytes"), bytes):
+                    sid = f"hf{row:06d}"
+                    images[sid] = img["bytes"]
+                    cands.append(Candidate(sid, s, label(names["artist"], a), label(names["genre"], g),
+                                           functools.partial(from_memory, images, sid)))
+                row += 1
+    except (OSError, ValueError) as e:  # pyarrow: ArrowInvalid (a ValueError), ArrowIOError (an OSError)
+        if isinstance(e, ShardError):
+            raise
+        raise ShardError(f"{os.path.basename(path)} cannot be read ({shown(e, 80)})") from None
     return cands
 
 
@@ -1166,6 +1467,7 @@ def collect(args, http, store_, argv):
     skip_rows = 0
     if args.source in ("viewer", "viewer+parquet"):
         cands, total, partial = viewer.candidates(set(args.styles), args.workers)
+        keeper.skipped.update(rows=viewer.skipped_rows, pages=len(viewer.failed_pages))
         print_plan(cands, keeper.wanted, "viewer", argv, total, partial, viewer.dataset_rows())
         download(store_, http, cands, keeper, args.workers, args.seed, args.retry_failed)
         skip_rows = total if partial and not viewer.failed_pages else 0
@@ -1210,6 +1512,9 @@ def run(args, argv, http, store_):
         sys.exit("\ninterrupted: what finished is kept; run the same command again to resume")
     store_.save_state()
     kept, wanted = keeper.kept, keeper.wanted
+    if not any(kept.values()):  # nothing to lay out: whatever train/, val/ and manifest.csv hold stays as it is
+        sys.exit("error: no image could be downloaded; see the warnings above" + (
+            f" ({args.out} is left as it was)" if os.path.exists(inside(args.out, "manifest.csv")) else ""))
     rows, notes = layout(store_, kept, args.val_fraction, args.seed, args.split_by_artist)
     failed, dups = Counter(), Counter()
     for rec in store_.state["failed"].values():
@@ -1219,16 +1524,17 @@ def run(args, argv, http, store_):
     n = len(rows)
     print(summary(kept, wanted, failed, dups, store_.state["images"]))
     for note in notes:
-        print(f"--split-by-artist: {note}")
+        print(note)
     print(f"{n} images in {args.out} ({sum(r[0] == 'train' for r in rows)} train, {sum(r[0] == 'val' for r in rows)} "
           f"val), manifest.csv written; {sum(dups[s] for s in wanted)} duplicate(s) left out (duplicates.csv); "
           f"{time.time() - t0:.0f}s")
+    if +keeper.skipped:
+        print("left out, as the warnings above say: " + ", ".join(
+            f"{keeper.skipped[k]} {what}" for k, what in SKIPPED.items() if keeper.skipped[k]))
     short = [s for s in wanted if len(kept[s]) < wanted[s] < ALL]
     if short and args.source == "viewer" and keeper.more_in_shards:
         print(f"{len(short)} style(s) fell short of {args.per_style}: python download_wikiart.py --source viewer+parquet "
               "fills them from the full dataset (large download)")
-    if n == 0:
-        sys.exit("error: no image could be downloaded; see the warnings above")
 
 
 if __name__ == "__main__":

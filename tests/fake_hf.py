@@ -11,7 +11,10 @@ One dataset of rows (style, artist, genre, image) in the real order, of which:
 JSON comes gzipped and chunked, as from the real viewer's proxy. Faults, as the real services show them: 500 ResponseNotReady while warming up, a page that fails for good (500
 UnexpectedError), 429 with Retry-After in seconds or as an HTTP date, a body cut short, a signed URL expired (403) or
 an evicted asset (404) until its page is read again, a placeholder that is not an image, a gzipped body, a body that
-trickles, an oversized body, paintings stored twice under two rows."""
+trickles, one that stalls after its headers, an oversized body, paintings stored twice under two rows. And replies
+an audit found hostile: a 429 whose Retry-After never ends, pages that are not JSON pages (too deep, too large, a
+list), rows with broken fields, shards without a style column or with a corrupt footer, a CDN whose 206 replies are
+shorter than asked for or lack Content-Range."""
 import email.utils
 import gzip
 import hashlib
@@ -112,6 +115,12 @@ class FakeHF:
         self.truncate, self.expire, self.evict, self.not_image = set(), set(), set(), set()
         self.gzip, self.trickle, self.huge = set(), set(), set()
         self.slow = {}                 # row_idx -> seconds its image takes to start (a slow CDN edge)
+        self.stall = set()             # row indices whose image sends its headers, then nothing (until stop())
+        self.throttle = {}             # row_idx -> Retry-After seconds of a 429 it answers, always
+        self.odd_pages = {}            # /rows offset -> the raw body served instead (bytes): not JSON, too deep, huge
+        self.short_tails = {}          # shard name -> a 206 to any suffix range holds only its last N bytes
+        self.no_content_range = set()  # shard names whose 206 replies lack Content-Range
+        self.stopping = threading.Event()
         self.odd_rows = {}             # row_idx -> f(row json) -> what the viewer serves instead (hostile, broken rows)
         self.page_version = Counter()  # offset -> times the page was served (signed URLs carry it)
         self.lock = threading.Lock()
@@ -211,6 +220,8 @@ class FakeHF:
                             "partial": fake.partial}
                     return self.send_json(body)
                 off, n = int(q["offset"]), min(int(q.get("length", 100)), 100)
+                if path == "/rows" and off in fake.odd_pages:
+                    return self.send(200, fake.odd_pages[off])
                 if path == "/filter":
                     if fake.partial:  # the real one filters the partial export; never needed then
                         return self.send(400, b'{"error":"not used on a partial export here"}')
@@ -244,6 +255,8 @@ class FakeHF:
                         fake.rate_limited_date -= 1
                         when = email.utils.formatdate(time.time() + fake.retry_after_date_s, usegmt=True)
                         return self.send(429, b"slow down", {"Retry-After": when}, "text/plain")
+                    if i in fake.throttle:
+                        return self.send(429, b"slow down", {"Retry-After": str(fake.throttle[i])}, "text/plain")
                     fake.asset_requests[i] += 1  # requests that got past the rate limit
                     if i in fake.expire and q.get("v") == "1":
                         return self.send(403, b"<Error>Request has expired</Error>", ctype="application/xml")
@@ -253,6 +266,15 @@ class FakeHF:
                     if i in fake.truncate:
                         fake.truncate.discard(i)
                         return self.send(200, data[: len(data) // 2], ctype="image/jpeg", length=len(data))
+                if i in fake.stall:  # the headers, then silence: the socket stays open
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/jpeg")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.flush()
+                    fake.stopping.wait(60)
+                    self.close_connection = True
+                    return
                 if i in fake.not_image:
                     return self.send(200, b"<html>placeholder</html>", ctype="text/html")
                 if i in fake.gzip:
@@ -307,9 +329,12 @@ class FakeHF:
                     if start >= size:
                         return self.send(416, b"", dict(head, **{"Content-Range": f"bytes */{size}"}), "text/plain")
                     end = min(end, size - 1)
-                    return self.send(206, data[start:end + 1], dict(head, **{"Content-Range": f"bytes {start}-{end}/"
-                                                                                               f"{size}"}),
-                                     "application/octet-stream")
+                    if a == "" and name in fake.short_tails:  # a tail shorter than asked for, whatever is asked
+                        start = max(start, size - fake.short_tails[name])
+                    head = dict(head, **{"Content-Range": f"bytes {start}-{end}/{size}"})
+                    if name in fake.no_content_range:
+                        del head["Content-Range"]
+                    return self.send(206, data[start:end + 1], head, "application/octet-stream")
                 if self.command == "GET" and name in fake.cut_shard_once:
                     fake.cut_shard_once.discard(name)
                     return self.send(200, data[: size // 2], head, "application/octet-stream", length=size)
@@ -317,11 +342,15 @@ class FakeHF:
 
         # the Hub and viewer on one origin, the CDN on another (huggingface_hub follows redirects on the Hub's origin
         # only: metadata comes from the 302 itself, as from the real Hub)
-        self.servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler) for _ in range(2)]
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a client that gave up (a broken pipe): the real server does not print into the client's stderr
+
+        self.servers = [Server(("127.0.0.1", 0), Handler) for _ in range(2)]
         self.url, self.cdn_url = (f"http://127.0.0.1:{srv.server_address[1]}" for srv in self.servers)
         for srv in self.servers:
             srv.daemon_threads = True
-            threading.Thread(target=srv.serve_forever, daemon=True).start()
+            threading.Thread(target=srv.serve_forever, kwargs=dict(poll_interval=0.02), daemon=True).start()
         return self
 
     def shard_reads(self):
@@ -330,6 +359,7 @@ class FakeHF:
                 and not (r or "").startswith("bytes=-")}
 
     def stop(self):
+        self.stopping.set()
         for srv in self.servers:
             srv.shutdown()
             srv.server_close()

@@ -93,7 +93,7 @@ def test_robust_http_every_quirk_of_the_real_service(serve, tmp_path, monkeypatc
     assert set(baroque[0:5]) <= kept        # gzipped and evicted images are kept
     assert not kept & {baroque[5], baroque[6]}
     assert "rows 40-59 could not be read (HTTP 500 UnexpectedError" in err and "run the same command later" in err
-    assert "the server is trickling" in err and "larger than 1 MB: not a painting" in err
+    assert "the server is trickling" in err and "larger than 1 MB: too large for a painting" in err
     assert "asked to wait" in err and "(Retry-After); waiting 0.2 s instead" in err
     # refused (404) until its page was read again; one re-read renews every URL on the page
     assert all(fake.asset_requests[i] <= 2 for i in fake.evict) and sum(fake.asset_requests[i] for i in fake.evict) > 2
@@ -345,7 +345,7 @@ def test_a_damaged_state_file_is_set_aside_not_a_traceback(tmp_path, content, ca
     """Catches: a truncated or edited .state.json ending every later run with a traceback and no advice."""
     (tmp_path / ".state.json").write_text(content)
     state = dw.read_state(str(tmp_path / ".state.json"))
-    assert state == {"images": {}, "failed": {}, "duplicates": {}}
+    assert state == {"images": {}, "failed": {}, "duplicates": {}, "parquet_done": {}}
     assert (tmp_path / ".state.json.damaged").read_text() == content
     assert "is damaged" in capsys.readouterr().err
 
