@@ -16,9 +16,11 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
+import unicodedata
 from collections import Counter
 
 import numpy as np
@@ -969,23 +971,43 @@ def to_markdown(blocks):
     for b in blocks:
         kind = b[0]
         if kind in ("h1", "h2", "h3"):
-            out.append("#" * int(kind[1]) + " " + b[1])
+            out.append("#" * int(kind[1]) + " " + md_text(b[1]))
         elif kind == "p":
-            out.append(b[1])
+            out.append(md_text(b[1]))
         elif kind == "list":
-            out.append("\n".join(f"- {i}" for i in b[1]))
+            out.append("\n".join(f"- {md_text(i)}" for i in b[1]))
         elif kind == "table":
-            head, rows = b[1], b[2]
+            head, rows = [md_text(c, cell=True) for c in b[1]], [[md_text(c, cell=True) for c in r] for r in b[2]]
             out.append("\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
                                  + ["| " + " | ".join(r) + " |" for r in rows]))
         elif kind == "img":
-            out.append(f"![{b[2]}]({b[1]})\n\n*{b[2]}*")
+            out.append(f"![{md_text(b[2])}]({b[1]})\n\n*{md_text(b[2])}*")
     return "\n\n".join(out) + "\n"
 
 
+CELL_CHARS = 100  # a longer table cell (a 3,000-character style name) is cut: a row must fit on a page
+
+
+def plain(text, cap=None):
+    """Text with control characters (a newline, an escape) as spaces, and at most `cap` characters."""
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in str(text))
+    return text if cap is None or len(text) <= cap else text[:cap - 1] + "\u2026"
+
+
+def md_text(text, cell=False):
+    """Text as Markdown will show it, whatever names (styles, artists, files, runs) it holds: outside `code` spans,
+    the characters that make HTML, an image, a link or a table (\\ [ ] |, and < where a tag or an autolink could
+    start) are escaped; in a table cell | is escaped inside code spans too (GFM's rule) and the cell is cut to
+    CELL_CHARS. The report's own text uses only `code` and **bold**, so only what came from data changes."""
+    parts = re.split(r"(`[^`]*`)", plain(text, CELL_CHARS if cell else None))
+    return "".join(re.sub(r"([\\\[\]|]|<(?=[A-Za-z/!?]))", r"\\\1", p) if k % 2 == 0 else
+                   p.replace("|", "\\|") if cell else p for k, p in enumerate(parts))
+
+
 def pdf_text(text):
-    """Markdown-lite for fpdf: keep **bold**, drop `code` marks, and stop '--flag' from meaning underline."""
-    return text.replace("`", "").replace("--", "\u2011\u2011")
+    """Markdown-lite for fpdf: keep **bold**, drop `code` marks, stop '--flag' from meaning underline and '[x](url)'
+    from making a link (a soft hyphen, invisible, between ] and (), control characters as spaces."""
+    return plain(text).replace("`", "").replace("--", "\u2011\u2011").replace("](", "]\u00ad(")
 
 
 def col_widths(head, rows):
@@ -1066,7 +1088,7 @@ def to_pdf(blocks, path, base_dir):
         if kind in ("h1", "h2", "h3"):
             pdf.set_font("DejaVu", "B", {"h1": 17, "h2": 13.5, "h3": 11}[kind])
             pdf.ln(3)
-            pdf.multi_cell(width, 7, b[1], align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(width, 7, plain(b[1]), align="L", new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1)
         elif kind == "p":
             pdf.set_font("DejaVu", "", 9.5)
@@ -1084,9 +1106,9 @@ def to_pdf(blocks, path, base_dir):
             with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=5, text_align="LEFT",
                            first_row_as_headings=bool(any(head)), width=width, col_widths=col_widths(head, rows)) as t:
                 if any(head):
-                    t.row(head)
+                    t.row([plain(c, CELL_CHARS) for c in head])
                 for r in rows:
-                    t.row(r)
+                    t.row([plain(c, CELL_CHARS) for c in r])
             pdf.ln(3)
         elif kind == "img":
             from PIL import Image
@@ -1103,7 +1125,7 @@ def to_pdf(blocks, path, base_dir):
                 w = h * w_px / h_px
             pdf.image(img_path, x=pdf.l_margin + (width - w) / 2, w=w, h=h)
             pdf.set_font("DejaVu", "I", 8.5)
-            pdf.multi_cell(width, 4.5, b[2], align="C", new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(width, 4.5, plain(b[2]), align="C", new_x="LMARGIN", new_y="NEXT")
             pdf.ln(3)
     pdf.output(path)
 

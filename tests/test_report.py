@@ -348,3 +348,30 @@ def test_artists_per_style_are_shown_and_explain_the_accuracy(project, tmp_path)
     write(lambda i, r: "duerer")
     md = report("c")
     assert "Northern_Renaissance stands in for the course's Neoclassicism: huggan/wikiart has neither" in md
+
+
+def test_names_from_the_data_are_shown_as_text_never_as_markdown_or_html(project, tmp_path):
+    """Catches: style and artist names of the manifest (a server's text) put into report.md raw: a <script> tag and a
+    remote image that survive, a | or newline that breaks the dataset table, and a 3,000-character name that makes the
+    PDF fail ("row ... too high")."""
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = list(csv.DictReader(open(project / "datasets" / "wikiart" / "manifest.csv")))
+    styles = sorted({r["style"] for r in rows})
+    hostile = {styles[0]: "<script>alert(1)</script>", styles[1]: "a|b\n| c", styles[2]: "S" * 3000}
+    with open(data / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]) + ["artist"])
+        w.writeheader()
+        for r in rows:
+            w.writerow(dict(r, style=hostile[r["style"]], artist="![t](http://evil.example/t.png)"))
+    out = tmp_path / "rep"
+    make_report.main(["--runs", str(project / "runs"), "--saliency", str(tmp_path / "none"), "--paintings",
+                      str(tmp_path / "none"), "--data", str(data), "--images", str(tmp_path / "none"), "--out",
+                      str(out)])
+    md = (out / "report.md").read_text()
+    assert not re.search(r"(?<!\\)<script", md) and not re.search(r"(?<!\\)\]\(http://evil", md)  # unescaped
+    assert "\\<script>alert(1)\\</script>" in md and "!\\[t\\](http://evil.example/t.png)" in md
+    table = md[md.index("| style | train | val | artists |"):].split("\n\n")[0].splitlines()
+    assert [len(re.findall(r"(?<!\\)\|", line)) for line in table] == [5] * len(table)  # no cell split or added
+    assert "| a\\|b \\| c |" in md and "| " + "S" * 99 + "\u2026 |" in md
+    assert pdf_pages(out / "report.pdf") >= 1
