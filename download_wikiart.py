@@ -1231,6 +1231,8 @@ def parquet_pass(store_, http, args, keeper, names, skip_rows, short, verified):
             if name not in done:  # the network is needed: the recorded counts before it are checked first
                 check_recorded(http, args, done, shard, verified)
             footer = None if name in done else shard_footer(http, args, name)
+            if footer is not None:
+                verified.add(name)  # its count, recorded below, comes from this footer
         except requests.HTTPError as e:
             if e.response is not None and e.response.status_code == 404:
                 print(f"parquet: {args.dataset} has no {name}: every shard it has was read", file=sys.stderr)
