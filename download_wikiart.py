@@ -389,8 +389,11 @@ class Viewer:
 
     def info(self):
         if self._info is None:
-            info = parse_json(self.http.get(self.url("info"), max_bytes=MAX_PAGE_MB << 20, what="a JSON page")[1],
-                              "/info")
+            try:
+                info = parse_json(self.http.get(self.url("info"), max_bytes=MAX_PAGE_MB << 20, what="a JSON page")[1],
+                                  "/info")
+            except ValueError as e:
+                raise SourceError(f"the viewer's {e}: try again later, or use --from-dir or --csv") from None
             features = info.get("dataset_info", {}).get("features") if isinstance(info.get("dataset_info"), dict) \
                 else None
             names = features.get("style", {}).get("names") if isinstance(features, dict) and isinstance(
@@ -514,7 +517,7 @@ def parse_json(body, what):
     try:
         page = json.loads(body)
     except RecursionError:
-        raise ValueError(f"{what}: JSON nested too deep to be a page") from None
+        raise ValueError(f"{what}: JSON nested too deep") from None
     except ValueError as e:  # also UnicodeDecodeError
         raise ValueError(f"{what}: not JSON ({e.__class__.__name__})") from None
     if not isinstance(page, dict):

@@ -118,6 +118,7 @@ class FakeHF:
         self.stall = set()             # row indices whose image sends its headers, then nothing (until stop())
         self.throttle = {}             # row_idx -> Retry-After seconds of a 429 it answers, always
         self.odd_pages = {}            # /rows offset -> the raw body served instead (bytes): not JSON, too deep, huge
+        self.odd_info = None           # the raw body /info serves instead (bytes)
         self.short_tails = {}          # shard name -> a 206 to any suffix range holds only its last N bytes
         self.no_content_range = set()  # shard names whose 206 replies lack Content-Range
         self.stopping = threading.Event()
@@ -210,6 +211,8 @@ class FakeHF:
                     if fake.not_ready > 0:
                         fake.not_ready -= 1
                         return self.send(500, b'{"error":"not ready"}', {"X-Error-Code": "ResponseNotReady"})
+                if path == "/info" and fake.odd_info is not None:
+                    return self.send(200, fake.odd_info)
                 if path == "/info":
                     fake.info_requests += 1
                     feats = {"image": {"_type": "Image"},

@@ -119,6 +119,18 @@ def test_pages_that_are_not_pages_are_left_out_and_counted(serve, tmp_path, monk
     assert "left out, as the warnings above say: 5 page(s) of the viewer's rows that could not be read" in out
 
 
+@pytest.mark.parametrize("body, why", [(b"[" * 100_000, "nested too deep"), (b"[1, 2]", "a JSON list"),
+                                       (b'{"dataset_info": {"features": {"style": {"names": 7}}}}', "no list of style")])
+def test_an_info_that_is_not_the_datasets_stops_with_one_sentence(serve, tmp_path, body, why):
+    """Catches: /info 100,000 levels deep (RecursionError), a list, or without style names (KeyError, TypeError)
+    ending the run with a traceback instead of a sentence."""
+    fake = serve(counts={0: 4})
+    fake.odd_info = body
+    with pytest.raises(SystemExit) as e:
+        dl(fake, tmp_path / "w", "--styles", "Baroque")
+    assert str(e.value).startswith("error: ") and why in str(e.value) and "\n" not in str(e.value)
+
+
 def test_a_big_jpeg_is_verified_at_reduced_size(monkeypatch):
     """Catches: verify_image decoding a 6000x6000 JPEG at full size (108 MB a worker; 8 workers on 12000x12000 images
     reached 3.5 GB): the size the decoder fills is read at the moment it runs."""
