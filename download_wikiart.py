@@ -431,7 +431,7 @@ class Viewer:
         if key[0] == "filter":
             params["where"] = f'"style"={key[1]}'
         page = parse_json(self.http.get(self.url(key[0], **params), max_bytes=MAX_PAGE_MB << 20,
-                                        what="a JSON page")[1], f"rows {key[-1]}-{key[-1] + PAGE - 1}")
+                                        what="a JSON page")[1], "the page")
         if not isinstance(page.get("rows"), list):
             raise ValueError("a JSON page without a list of rows")
         page = {"rows": [compact_row(r) for r in page["rows"]], "num_rows_total": page.get("num_rows_total")}
