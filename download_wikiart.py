@@ -24,6 +24,7 @@ the viewer and from the parquet shards, so --source viewer+parquet adds only row
 shards come through huggingface_hub: HF_ENDPOINT (a Hub mirror), HF_TOKEN and its cache are honoured.
 """
 import argparse
+import contextlib
 import csv
 import functools
 import hashlib
@@ -143,8 +144,9 @@ def parse_args(argv=None):
     p.add_argument("--backoff", type=float, default=BACKOFF,
                    help="seconds before the second retry, doubled after each (urllib3 retries once at once) (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=TIMEOUT,
-                   help=f"seconds without a byte before a request is given up (then retried); one URL gets {DEADLINE} s for "
-                        "all its attempts and waits, a server that trickles bytes included (default: %(default)s)")
+                   help=f"seconds without a byte before a request is given up (then retried); one URL gets "
+                        f"{DEADLINE} s for all its attempts and waits, a server that trickles bytes included "
+                        "(default: %(default)s)")
     p.add_argument("--dataset", default=DATASET, help="Hugging Face dataset id (default: %(default)s)")
     p.add_argument("--viewer-url", default=VIEWER_URL, help="dataset viewer API base URL (a mirror, or a test server) (default: %(default)s)")
     p.add_argument("--hub-url", default=HUB_URL,
@@ -690,10 +692,7 @@ def verify_image(data):
             if w * h > MAX_PIXELS:
                 raise ValueError(f"{w}x{h} pixels is above the {MAX_PIXELS // 10**6}-megapixel limit")
             im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))  # JPEG only; a no-op for other formats
-            if im.width * im.height > 16 * 10 ** 6:
-                with BIG_DECODE:
-                    im.load()
-            else:
+            with BIG_DECODE if im.width * im.height > 16 * 10 ** 6 else contextlib.nullcontext():
                 im.load()  # decodes every pixel: a truncated file fails here
     except ValueError:
         raise
@@ -817,8 +816,8 @@ class Store:
                         self.state["images"][sid] = rec
                         restored += 1
         except (OSError, UnicodeDecodeError, csv.Error) as e:
-            print(f"warning: {path} cannot be read ({e.__class__.__name__}); the images are taken up as their rows come",
-                  file=sys.stderr)
+            print(f"warning: {path} cannot be read ({e.__class__.__name__}); the images are taken up as their rows "
+                  "come", file=sys.stderr)
         if restored:
             print(f"note: no record of the images here; {restored} taken up again from manifest.csv", file=sys.stderr)
 
@@ -1016,8 +1015,8 @@ def layout(store_, kept, val_fraction, seed, by_artist=False):
         val = artist_split(ids, {i: images[i].get("artist", "") for i in ids}, val_fraction, seed, style) \
             if by_artist and val_fraction > 0 else None
         if by_artist and val is None and ids:
-            notes.append(f"--split-by-artist: {style}: {len({images[i].get('artist', '') for i in ids})} artist(s) known, so train and "
-                         "val share them")
+            known = len({images[i].get("artist", "") for i in ids})
+            notes.append(f"--split-by-artist: {style}: {known} artist(s) known, so train and val share them")
         if val is None:
             val = set(ids[:round(len(ids) * val_fraction)])
         for split in SPLITS:  # both folders, even for a style too small to give a validation image: training warns
@@ -1049,9 +1048,10 @@ def layout(store_, kept, val_fraction, seed, by_artist=False):
                     os.remove(p)
     if strangers:
         n_images = sum(os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS for f in strangers)
-        notes.append(f"warning: {len(strangers)} file(s) in train/ and val/ that this script did not write are left where they "
-                     f"are (e.g. {shown(sorted(strangers)[0], 80)}); assignment_4a.py trains and validates on the "
-                     f"{n_images} image(s) among them too: move them out if they are not part of the dataset")
+        notes.append(f"warning: {len(strangers)} file(s) in train/ and val/ that this script did not write are left "
+                     f"where they are (e.g. {shown(sorted(strangers)[0], 80)}); assignment_4a.py trains and "
+                     f"validates on the {n_images} image(s) among them too: move them out if they are not part of the "
+                     "dataset")
     rows.sort()
     write_csv(inside(store_.out, "manifest.csv"), ["split", "style", "file", "source_id", "bytes", "sha256", "width",
                                                    "height", "artist", "genre"], rows)
@@ -1295,27 +1295,27 @@ def shard_candidates(path, start, skip_rows, short, names):
     try:
         pf = pq.ParquetFile(path)
         have = set(pf.schema_arrow.names)
-        if not {"image", "style"} <= have:
-            raise ShardError(f"{os.path.basename(path)} has no {' or '.join(sorted({'image', 'style'} - have))} "
-                             "column: not a shard of this dataset")
-        cols = [c for c in ("image", "artist", "genre", "style") if c in have]
-        for batch in pf.iter_batches(columns=cols, batch_size=256):
-            values = {c: batch.column(c).to_pylist() for c in cols}
-            for i in range(batch.num_rows):
-                img, st, a, g = (values.get(c, [None] * batch.num_rows)[i] for c in ("image", "style", "artist",
-                                                                                     "genre"))
-                s = names["style"][st] if isinstance(st, int) and not isinstance(st, bool) and 0 <= st < len(
-                    names["style"]) else (
-                    st if isinstance(st, str) else None)  # a name: a candidate only if it names a short style
-                if row >= skip_rows and s in short and isinstance(img, dict) and isinstance(img.get("bytes"), bytes):
+        cols = [c for c in ("image", "style", "artist", "genre") if c in have]
+        batches = pf.iter_batches(columns=cols, batch_size=256)
+    except (OSError, ValueError) as e:  # pyarrow: ArrowInvalid (a ValueError), ArrowIOError (an OSError)
+        raise ShardError(f"{os.path.basename(path)} cannot be read ({shown(e, 80)})") from None
+    if not {"image", "style"} <= have:
+        raise ShardError(f"{os.path.basename(path)} has no {' or '.join(sorted({'image', 'style'} - have))} column: "
+                         "not a shard of this dataset")
+    try:
+        for batch in batches:
+            img, sty, art, gen = (batch.column(c).to_pylist() if c in have else [None] * batch.num_rows
+                                  for c in ("image", "style", "artist", "genre"))
+            for im, st, a, g in zip(img, sty, art, gen):
+                if isinstance(st, int) and not isinstance(st, bool):
+                    st = names["style"][st] if 0 <= st < len(names["style"]) else None  # -1: "no label"
+                if row >= skip_rows and st in short and isinstance(im, dict) and isinstance(im.get("bytes"), bytes):
                     sid = f"hf{row:06d}"
-                    images[sid] = img["bytes"]
-                    cands.append(Candidate(sid, s, label(names["artist"], a), label(names["genre"], g),
+                    images[sid] = im["bytes"]
+                    cands.append(Candidate(sid, st, label(names["artist"], a), label(names["genre"], g),
                                            functools.partial(from_memory, images, sid)))
                 row += 1
-    except (OSError, ValueError) as e:  # pyarrow: ArrowInvalid (a ValueError), ArrowIOError (an OSError)
-        if isinstance(e, ShardError):
-            raise
+    except (OSError, ValueError) as e:
         raise ShardError(f"{os.path.basename(path)} cannot be read ({shown(e, 80)})") from None
     return cands
 

@@ -105,18 +105,38 @@ def make_style_dataset(root, n_train=12, n_val=6, styles=("Blue_Period", "Green_
     return root
 
 
+class Hung(BaseException):
+    """What `deadline` raises: not an OSError (urllib3 would take a TimeoutError for a socket's and retry) and not an
+    Exception (which the code under test may catch)."""
+
+
 @pytest.fixture
 def deadline():
-    """Fails a test that would hang (a FIFO opened as an image blocks forever) after 120 s instead of stalling CI."""
+    """Fails a test that would hang (a FIFO opened as an image blocks forever, a download that retries for ever)
+    after 120 s instead of stalling CI."""
     import signal
 
     def expire(*_):
-        raise TimeoutError("the test hung for 120 s")
+        raise Hung("the test hung for 120 s")
     old = signal.signal(signal.SIGALRM, expire)
     signal.alarm(120)
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture
+def serve():
+    """serve(**kw): a FakeHF (tests/fake_hf.py) started on 127.0.0.1, stopped after the test."""
+    from fake_hf import FakeHF
+    fakes = []
+
+    def start(**kw):
+        fakes.append(FakeHF(**kw).start())
+        return fakes[-1]
+    yield start
+    for f in fakes:
+        f.stop()
 
 
 @pytest.fixture

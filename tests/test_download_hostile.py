@@ -5,7 +5,6 @@ import csv
 import io
 import json
 import os
-import signal
 import time
 
 import pyarrow as pa
@@ -13,37 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import download_wikiart as dw
-from fake_hf import FakeHF, jpeg
+from fake_hf import jpeg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture
-def serve():
-    fakes = []
-
-    def start(**kw):
-        fakes.append(FakeHF(**kw).start())
-        return fakes[-1]
-    yield start
-    for f in fakes:
-        f.stop()
-
-
-class Hung(BaseException):
-    """Not an OSError (urllib3 would take a TimeoutError for a socket's and retry), not an Exception."""
-
-
-@pytest.fixture
-def hang_guard():
-    """A test that would loop or hang for ever (the bug it catches) fails after 30 s instead."""
-    def expire(*_):
-        raise Hung("hung for 30 s")
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def dl(fake, out, *extra):
@@ -62,7 +33,7 @@ def parquet_bytes(columns):
     return buf.getvalue()
 
 
-def test_one_url_gets_one_time_bound_attempts_and_waits_included(serve, tmp_path, monkeypatch, capsys, hang_guard):
+def test_one_url_gets_one_time_bound_attempts_and_waits_included(serve, tmp_path, monkeypatch, capsys, deadline):
     """Catches: a trickling body cut at the deadline and then fetched again from the start (--retries times the
     deadline for one URL); a body that stalls after its headers waiting --timeout per attempt; a Retry-After obeyed
     although it outlasts the URL's time."""
@@ -83,7 +54,7 @@ def test_one_url_gets_one_time_bound_attempts_and_waits_included(serve, tmp_path
 
 @pytest.mark.parametrize("quirk", ["short_tails", "no_content_range"])
 def test_a_footer_the_cdn_never_sends_whole_ends_the_parquet_route_not_the_run(serve, tmp_path, quirk, capsys,
-                                                                                 hang_guard):
+                                                                                 deadline):
     """Catches: shard_footer asking again and again for a footer the 206 replies never hold (639 requests in 30 s);
     a 206 without Content-Range ending the run with KeyError."""
     extra = [(2, jpeg(2, 300 + i)) for i in range(16)]
@@ -103,7 +74,7 @@ def test_a_footer_the_cdn_never_sends_whole_ends_the_parquet_route_not_the_run(s
     assert "left out, as the warnings above say: 1 parquet shard(s) that could not be read" in out
 
 
-def test_pages_that_are_not_pages_are_left_out_and_counted(serve, tmp_path, monkeypatch, capsys, hang_guard):
+def test_pages_that_are_not_pages_are_left_out_and_counted(serve, tmp_path, monkeypatch, capsys, deadline):
     """Catches: a 100,000-deep page raising RecursionError out of the run; a 2 MB page read whole past the cap; a page
     that is a JSON list, or whose rows are not a list, ending the run with a traceback."""
     monkeypatch.setattr(dw, "PAGE", 10)
@@ -119,8 +90,11 @@ def test_pages_that_are_not_pages_are_left_out_and_counted(serve, tmp_path, monk
     assert "left out, as the warnings above say: 5 page(s) of the viewer's rows that could not be read" in out
 
 
+NO_NAMES = b'{"dataset_info": {"features": {"style": {"names": 7}}}}'
+
+
 @pytest.mark.parametrize("body, why", [(b"[" * 100_000, "nested too deep"), (b"[1, 2]", "a JSON list"),
-                                       (b'{"dataset_info": {"features": {"style": {"names": 7}}}}', "no list of style")])
+                                       (NO_NAMES, "no list of style")])
 def test_an_info_that_is_not_the_datasets_stops_with_one_sentence(serve, tmp_path, body, why):
     """Catches: /info 100,000 levels deep (RecursionError), a list, or without style names (KeyError, TypeError)
     ending the run with a traceback instead of a sentence."""
@@ -281,7 +255,7 @@ def test_a_run_that_gets_nothing_leaves_the_dataset_as_it_was(serve, tmp_path):
     assert all((out / r["file"]).exists() for r in before)
 
 
-def test_a_server_that_misbehaves_every_way_at_once(serve, tmp_path, monkeypatch, capsys, hang_guard):
+def test_a_server_that_misbehaves_every_way_at_once(serve, tmp_path, monkeypatch, capsys, deadline):
     """The audit's run: broken rows, pages that are not pages, a page failing for good, bodies that trickle, stall,
     break off, are not images or are too large, a Retry-After that never ends, then shards without a style column,
     with a 206 lacking Content-Range. Ends within 10 s (DEADLINE 1 s), every good image kept, no traceback."""

@@ -22,18 +22,6 @@ def dl(fake, out, *extra):
     return list(csv.DictReader(open(out / "manifest.csv")))
 
 
-@pytest.fixture
-def serve():
-    fakes = []
-
-    def start(**kw):
-        fakes.append(FakeHF(**kw).start())
-        return fakes[-1]
-    yield start
-    for f in fakes:
-        f.stop()
-
-
 def test_the_plan_comes_before_any_image_and_names_the_command_for_a_short_style(serve, tmp_path, monkeypatch,
                                                                                    capsys):
     """Catches: no plan, a plan printed after the downloads, a short style without its command, pages read one at
