@@ -27,18 +27,23 @@ import argparse
 import csv
 import errno
 import hashlib
+import inspect
 import json
 import math
 import os
+import pickle
 import random
 import re
 import shutil
 import signal
+import struct
 import sys
 import tempfile
 import threading
 import time
 import urllib.error
+import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
@@ -66,12 +71,17 @@ CROP = 224            # the network's input: centre crop (eval), random crop + f
 EVAL_BATCH = 256      # images (or feature vectors) per evaluation step: no gradients, so larger than training's
 FROZEN_BATCH = 128    # images per pass through the frozen convolutional layers (once per image)
 FEATURE_BATCH = 1024  # feature vectors per pass through frozen FC layers
+DEVICE_CACHE_SHARE = 0.5  # on a GPU, the uint8 images move there if they take at most this share of its free memory
 DECODE_VERSION = 3    # part of the cache key: bump when the cache changes (2: open_rgb as in 4b; 3: file names kept)
 MISTAKES_SHOWN = 8    # the validation paintings the best epoch gets most confidently wrong, in TensorBoard
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
 MAX_ASPECT = 20         # images longer than this many times their width (or wider) are refused
+PRECISIONS = ("fp32", "tf32", "bf16")  # --precision: see set_precision
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+# What PIL raises for damaged image data, beyond UnidentifiedImageError: OSError (truncated), SyntaxError (a broken
+# PNG chunk), EOFError, struct.error and zlib.error from its plugins, ValueError. A programming error is not among them.
+DAMAGED_IMAGE = (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error)
 # On --resume: flags that may change (where the data is, what runs it, how long) and flags a run keeps
 RESUME_CHANGEABLE = ("data", "device", "workers", "precision", "epochs")
 RESUME_FIXED = ("remove", "train", "compare", "lr", "momentum", "weight_decay", "batch_size", "augment", "seed",
@@ -109,8 +119,12 @@ def parse_args(argv=None):
     p.add_argument("--augment", choices=["auto", "on", "off"], default="auto",
                    help="random 224 crop + horizontal flip of training images; auto = on only for --train all "
                         "(off lets frozen layers run once per image instead of once per epoch) (default: auto)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="bf16 autocast (CPU and GPU): faster where the hardware has bf16 units (default: fp32)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32: IEEE single precision on every device (TF32 switched off). tf32: TF32 tensor cores for "
+                        "convolutions and matrix products on NVIDIA GPUs from Ampere on, the fast path for training "
+                        "there (fp32 elsewhere). bf16: bf16 autocast (CPU and GPU), faster where the hardware has bf16 "
+                        "units, much slower on CPUs without them. The precision that ran goes to config.json and "
+                        "metrics.json (default: fp32)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps "
                                                     "(default: auto)")
     p.add_argument("--weights", default=None,
@@ -158,6 +172,33 @@ def check_args(p, args):
 
 # ---- the model: AlexNet, head surgery, what trains ----
 
+# What torch.load raises for a file that is not a state dict: an HTML page or a pickle with code in it
+# (UnpicklingError), a truncated zip (RuntimeError), an empty file (EOFError). A TypeError or AttributeError is not
+# among them: that is a library too old for this code, and deleting the file would not help.
+DAMAGED = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
+
+
+def torchvision_state_dict(weights, progress=True):
+    """torchvision's weights API: the cached file at $TORCH_HOME/hub/checkpoints/<name of weights.url> if present,
+    else downloaded (its hash checked against the file name) and cached; always read with weights_only=True.
+    torchvision < 0.16 (torch < 2.1) cannot pass weights_only through get_state_dict: there the same file is fetched
+    with torch.hub's own downloader and read here. (Copied, unchanged, in assignment_4a.py.)"""
+    if "weights_only" in inspect.signature(torch.hub.load_state_dict_from_url).parameters:
+        return weights.get_state_dict(progress=progress, check_hash=True, map_location="cpu", weights_only=True)
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    if not os.path.isfile(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        digest = torch.hub.HASH_REGEX.search(os.path.basename(path))
+        torch.hub.download_url_to_file(weights.url, path, digest.group(1) if digest else None, progress=progress)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def is_training_checkpoint(state):
+    """Whether a loaded .pt is a checkpoint of assignment_4a.py (its model, configuration and style names), not a
+    state dict of ImageNet weights. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
+    return isinstance(state, dict) and {"model", "config", "classes"} <= set(state)
+
+
 def load_alexnet(weights_path=None):
     from torchvision.models import AlexNet_Weights, alexnet
     weights = AlexNet_Weights.IMAGENET1K_V1
@@ -168,18 +209,18 @@ def load_alexnet(weights_path=None):
         where, fix = f"--weights {weights_path}", f"give the AlexNet ImageNet file from {weights.url}"
         try:
             state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        except Exception as e:  # an HTML page saved as .pth, a truncated file, a pickle with code in it
+        except DAMAGED as e:  # an HTML page saved as .pth, a truncated file, a pickle with code in it
             raise ValueError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
     else:
         where, fix = target, f"delete it and download {weights.url} again (or pass --weights PATH)"
         try:
-            state = weights.get_state_dict(progress=True, check_hash=True, map_location="cpu", weights_only=True)
+            state = torchvision_state_dict(weights)
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             raise FileNotFoundError(f"could not download the AlexNet weights ({getattr(e, 'reason', e)}): offline, "
                                     f"download {weights.url} elsewhere and put it at {target}, or pass --weights PATH") from None
-        except Exception as e:  # the cached file is not a state dict (an error page saved in its place)
+        except DAMAGED as e:  # the cached file is not a state dict (an error page saved in its place)
             raise ValueError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
-    if isinstance(state, dict) and {"model", "config", "classes"} <= set(state):
+    if is_training_checkpoint(state):
         raise ValueError(f"{where} is a checkpoint of assignment_4a.py, not ImageNet weights: continue it with "
                          "--resume RUN_DIR, or explain it with saliency_extras.py --checkpoint")
     model = alexnet(weights=None)
@@ -320,10 +361,10 @@ def train_one_epoch(head, split, optimizer, cfg, epoch, device, log, first_step)
     order = batch_order(n, epoch, cfg["seed"])
     crops = torch.Generator().manual_seed(epoch_seed(cfg["seed"], epoch, "crops")) if split.augment else None
     total_loss, total_correct = 0.0, 0
-    bar = tqdm(range(0, n, bs), desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step", leave=False, file=sys.stderr)
-    for k, i in enumerate(bar):
-        idx = order[i:i + bs]
-        x, y = split.batch(idx, device, cfg["precision"], crops), split.labels[idx].to(device)
+    bar = tqdm(split.rows_in_batches(order, bs, device), total=math.ceil(n / bs), desc=f"epoch {epoch + 1}/"
+               f"{cfg['epochs']}", unit="step", leave=False, file=sys.stderr)
+    for k, (idx, rows) in enumerate(bar):
+        x, y = split.batch(idx, device, cfg["precision"], crops, rows), split.labels[idx].to(device)
         with autocast(cfg["precision"], device):
             logits = head(x)
         loss = cross_entropy(logits.float(), y)
@@ -375,7 +416,7 @@ def log_epoch(writer, cfg, record, final=None):
     if final is not None:
         best, last = final
         writer.add_hparams({k: cfg[k] for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
-                                                "epochs", "precision")} | {"augment": str(cfg["augment"])},
+                                                "epochs")} | {"augment": str(cfg["augment"]), "precision": cfg["precision_ran"]},
                            {"hparam/best_accuracy_val": best, "hparam/final_accuracy_val": last.get("accuracy_val", 0),
                             "hparam/final_accuracy_train": last.get("accuracy_train", 0)}, run_name=".")
 
@@ -531,6 +572,7 @@ def write_metrics(run, confusion=None):
     best_row = max(run.history, key=lambda h: h["accuracy_val"]) if run.history else None
     splits = {"train": run.data.train, "val": run.data.val}
     m = {"run": os.path.basename(run.dir), "remove": run.cfg["remove"], "train": run.cfg["train"],
+         "precision": run.cfg.get("precision_ran", run.cfg["precision"]),
          "classes": run.classes,
          "counts": {s: {c: int((d.labels == i).sum()) for i, c in enumerate(run.classes)} for s, d in splits.items()},
          "skipped_images": {s: d.skipped for s, d in splits.items()},
@@ -554,12 +596,13 @@ def train_run(cfg, data, resume=None):
     t0 = time.time()  # the run's time includes its one-off frozen-layer pass
     device = resolve_device(cfg["device"])
     warn_if_slow_bf16(cfg["precision"], device)
+    cfg = dict(cfg, precision_ran=apply_precision(cfg["precision"], device))  # config.json and metrics.json say it
     seed_everything(cfg["seed"])
     model, trained, params, norm = build_model(cfg, len(data.classes), device)
     optimizer = SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
     run = start_or_resume(Run(cfg, data.classes, "", model, optimizer, params, data, device), resume)
     print(f"\n== run {run.dir}: remove {cfg['remove']} FC layer(s), train {cfg['train']}, "
-          f"augment {cfg['augment']}, {cfg['precision']} on {device}\n{summary(model, trained)}")
+          f"augment {cfg['augment']}, {cfg['precision_ran']} on {device}\n{summary(model, trained)}")
     try:
         head, splits = prepare_splits(run, norm)
     except KeyboardInterrupt:
@@ -600,7 +643,7 @@ def train_epochs(run, head, splits, writer, steps_per_epoch):
             va_loss, va_acc, confusion, probs = evaluate(head, splits["val"], cfg, run.device, len(run.classes))
             run.history.append({"epoch": epoch + 1, "loss_train": tr_loss, "loss_val": va_loss,
                                 "accuracy_train": tr_acc, "accuracy_val": va_acc, "lr": optimizer.param_groups[0]["lr"],
-                                "seconds": time.time() - te, "seconds_train": t_train})
+                                "seconds": time.time() - te, "seconds_train": t_train, "precision": cfg["precision_ran"]})
             improved = va_acc > run.best
             run.best = max(run.best, va_acc)
             if improved:  # the best epoch's figures, and its per-painting predictions for the report's tests
@@ -670,6 +713,7 @@ def plan_runs(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_requirements()
     stop_on_sigterm()
     torch.backends.cudnn.benchmark = True
     results = []
@@ -727,6 +771,57 @@ def warn_if_slow_bf16(precision, device):
 def autocast(precision, device):
     """The one autocast context of this script: bf16 where --precision bf16, else a no-op."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def set_precision(precision):
+    """--precision as PyTorch's switches: fp32 and bf16 run every fp32 convolution and matrix product in IEEE fp32,
+    tf32 lets CUDA use TF32 (10-bit mantissa) for them. Set whatever was set before: PyTorch's default lets cuDNN
+    convolutions use TF32 on Ampere and newer GPUs, and a notebook may have switched matrix products too."""
+    tf32 = precision == "tf32"
+    b = torch.backends
+    if hasattr(b, "fp32_precision"):  # PyTorch >= 2.9, where mixing in the older switches is an error
+        b.fp32_precision = "ieee"
+        for switch in (b.cuda.matmul, b.cudnn.conv, b.cudnn.rnn, b.mkldnn.matmul, b.mkldnn.conv, b.mkldnn.rnn):
+            switch.fp32_precision = "ieee"
+        b.cuda.matmul.fp32_precision = b.cudnn.conv.fp32_precision = "tf32" if tf32 else "ieee"
+    else:
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
+        b.cudnn.allow_tf32 = tf32
+
+
+def precision_that_runs(precision, device):
+    """The precision as this device runs it: tf32 is fp32 where there are no TF32 units (a CPU, Apple's GPU, an NVIDIA
+    GPU older than Ampere)."""
+    if precision == "tf32" and not (device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8):
+        return "fp32"
+    return precision
+
+
+def apply_precision(precision, device):
+    """--precision on this device: the switches set for what runs there, a note where that is not what was asked.
+    -> the precision that runs, for the outputs to record."""
+    ran = precision_that_runs(precision, device)
+    if ran != precision:
+        print(f"note: --precision {precision}: {device} has no TF32 units, so this runs in {ran}", file=sys.stderr)
+    set_precision(ran)
+    return ran
+
+def check_requirements():
+    """Stop with one sentence where an installed package is older than requirements.txt's bound (the Anaconda
+    environment of earlier assignments, say), instead of failing later with a TypeError or AttributeError that says
+    nothing about versions. A package that is not installed is left to its import."""
+    from importlib import metadata
+    path = os.path.join(ROOT, "requirements.txt")
+    release = lambda v: tuple(int(p) for p in re.findall(r"\d+", v.split("+")[0])[:3]) + (0,) * 3  # noqa: E731
+    for line in open(path, encoding="utf-8") if os.path.isfile(path) else ():
+        m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)", line)
+        try:
+            have = metadata.version(m.group(1)) if m else None
+        except metadata.PackageNotFoundError:
+            continue
+        if have and release(have)[:3] < release(m.group(2))[:3]:
+            sys.exit(f"error: {m.group(1)} {have} is older than this project needs ({m.group(1)}>={m.group(2)}): "
+                     f"pip install -U \"{m.group(1)}>={m.group(2)}\" (or pip install -r {path})")
 
 
 def device_available(name):
@@ -833,11 +928,13 @@ def open_rgb(path):
             im.load()
     except (UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise ValueError(f"not a readable image ({e.__class__.__name__})") from None
-    except OSError as e:  # truncated or corrupt data
-        raise ValueError(f"damaged image data ({e})") from None
+    except DAMAGED_IMAGE as e:  # truncated or corrupt data
+        raise ValueError(f"damaged image data ({e.__class__.__name__}: {e})") from None
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit grayscale: scale to 8 bits
         a = np.asarray(im, dtype=np.float32)
-        top = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+        # Pillow < 10.1 opens a 16-bit PNG as "I": values within 16 bits are read as 16-bit data
+        sixteen = im.mode.startswith("I;16") or (im.mode == "I" and 0 <= a.min() and a.max() <= 65535)
+        top = 65535.0 if sixteen else max(float(a.max()), 1.0)
         im = Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8), "L")
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")  # transparent pixels become white, not whatever colour hides under them
@@ -856,7 +953,7 @@ def decode(path):
         im = open_rgb(path)
         im = TF.resize(im, CACHE_SIZE, interpolation=InterpolationMode.BILINEAR, antialias=True)
         return TF.pil_to_tensor(TF.center_crop(im, CACHE_SIZE))
-    except Exception as e:  # PIL raises many kinds for damaged data: any of them means "skip this file"
+    except ValueError as e:  # open_rgb's word for a file that is not a usable image; a bug surfaces as itself
         print(f"warning: skipping {path}: not a usable image ({e})", file=sys.stderr)
         return None
 
@@ -907,7 +1004,7 @@ def load_split_cached(files, labels, cache_dir, split, workers, root=None):
     if os.path.exists(meta_path):
         try:
             return open_cache(data_path, meta_path)
-        except Exception as e:  # truncated by a kill or a full disk: decode again
+        except (OSError, ValueError, KeyError, TypeError) as e:  # truncated by a kill or a full disk: decode again
             print(f"warning: the cache {data_path} is damaged ({e.__class__.__name__}: {e}); decoding the images "
                   "again", file=sys.stderr)
     remove_stale_caches(cache_dir, split, key)
@@ -978,21 +1075,50 @@ def open_cache(data_path, meta_path):
     return SplitData(torch.from_numpy(images), torch.tensor(meta["labels"]), int(meta["skipped"]), meta["files"])
 
 
-def to_input(images, mean, std, augment=False, generator=None):
-    """(N, 3, 256, 256) uint8 -> (N, 3, 224, 224) normalised float, channels_last like the model's weights (PyTorch's
-    fast path for convolutions): centre crop, or random crop + horizontal flip. The crops are gathered as uint8 in
-    channels_last, then converted and normalised in place: one float tensor, not four (2.4x faster here)."""
+def to_input(images, mean, std, augment=False, generator=None, device=None):
+    """(N, 3, 256, 256) uint8, on the CPU or already on `device` -> (N, 3, 224, 224) normalised float on `device`
+    (default: where the images are), channels_last like the model's weights (PyTorch's fast path for convolutions):
+    the centre crop, or a random crop + horizontal flip. The offsets and flips are drawn on the CPU from `generator`
+    whatever the device, so that a run draws the same crops everywhere and resumes bit for bit. The uint8 batch goes
+    to the device (4x fewer bytes than float), where the crop, flip and normalisation run as batched tensor
+    operations; the crops are gathered as uint8 in channels_last, then converted and normalised in place."""
+    device = torch.device(device) if device is not None else images.device
     n, m = len(images), CACHE_SIZE - CROP
     if augment:
-        ys, xs = torch.randint(0, m + 1, (2, n), generator=generator).tolist()
+        ys, xs = torch.randint(0, m + 1, (2, n), generator=generator)
         flips = torch.rand(n, generator=generator) < 0.5
+    images = to_device(images, device)
+    if not augment:
+        x = images[:, :, m // 2:m // 2 + CROP, m // 2:m // 2 + CROP].contiguous(memory_format=torch.channels_last)
+    elif device.type == "cpu":  # slice copies: on a CPU 2x faster than a gather, measured
         x = torch.empty((n, 3, CROP, CROP), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
-        for i, (y0, x0, flip) in enumerate(zip(ys, xs, flips.tolist())):
+        for i, (y0, x0, flip) in enumerate(zip(ys.tolist(), xs.tolist(), flips.tolist())):
             crop = images[i, :, y0:y0 + CROP, x0:x0 + CROP]
             x[i] = crop.flip(-1) if flip else crop
-    else:
-        x = images[:, :, m // 2:m // 2 + CROP, m // 2:m // 2 + CROP].contiguous(memory_format=torch.channels_last)
+    else:  # one gather for the batch, not a kernel launch per image; the same pixels (a test checks)
+        x = crop_by_gather(images, ys.to(device), xs.to(device), flips.to(device))
+    mean, std = mean.to(device), std.to(device)
     return x.float().sub_(mean * 255).div_(std * 255)
+
+
+def crop_by_gather(images, ys, xs, flips):
+    """(N, 3, S, S) uint8 -> (N, 3, CROP, CROP) uint8 channels_last: image i's crop at (ys[i], xs[i]), mirrored
+    left-right where flips[i], as one indexing operation."""
+    ar = torch.arange(CROP, device=images.device)
+    rows = ys[:, None] + ar                                          # (N, CROP)
+    cols = xs[:, None] + torch.where(flips[:, None], CROP - 1 - ar, ar)  # (N, CROP), right to left where flipped
+    n = torch.arange(len(images), device=images.device)
+    nhwc = images.permute(0, 2, 3, 1)[n[:, None, None], rows[:, :, None], cols[:, None, :]]  # (N, CROP, CROP, 3)
+    return nhwc.permute(0, 3, 1, 2)  # NCHW shape, channels_last memory
+
+
+def to_device(images, device):
+    """uint8 images onto the device: from pinned memory without waiting, where the device is a GPU."""
+    if images.device == device:
+        return images
+    if device.type == "cuda":
+        return images.pin_memory().to(device, non_blocking=True)
+    return images.to(device)
 
 
 # ---- frozen layers once: what the trained part sees ----
@@ -1007,15 +1133,37 @@ class Split(NamedTuple):
     norm: Optional[tuple] = None      # the weights' (mean, std), for images
     augment: bool = False             # random crops and flips, for training images with --augment
 
-    def batch(self, idx, device, precision, generator=None):
-        """The head's input for the examples idx; generator draws the crops and flips when augmenting."""
+    def batch(self, idx, device, precision, generator=None, rows=None):
+        """The head's input for the examples idx (rows: x[idx], if already gathered); generator draws the crops and
+        flips when augmenting."""
+        rows = self.x[idx.to(self.x.device)] if rows is None else rows
         if self.frozen is None:
-            return self.x[idx].to(device, non_blocking=True)
-        x = to_input(self.x[idx], *self.norm, self.augment, generator).to(device, non_blocking=True)
+            return rows.to(device, non_blocking=True)
+        x = to_input(rows, *self.norm, self.augment, generator, device)
         if not len(self.frozen):
             return x
         with torch.no_grad(), autocast(precision, device):
             return self.frozen(x).float()
+
+    def rows_in_batches(self, order, bs, device, ahead=None):
+        """(idx, x[idx]) for each batch of `order`. Where the rows come from the CPU to a GPU, a background thread
+        gathers and pins the next batch's rows while this one trains (ahead=True forces that, for tests)."""
+        starts = range(0, len(order), bs)
+        if not (ahead if ahead is not None else self.x.device.type == "cpu" and device.type == "cuda"):
+            for i in starts:
+                yield order[i:i + bs], self.x[order[i:i + bs].to(self.x.device)]
+            return
+        pin = device.type == "cuda"
+        def gather(i):
+            rows = self.x[order[i:i + bs]]
+            return rows.pin_memory() if pin else rows
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            coming = pool.submit(gather, 0)
+            for i in starts:
+                rows = coming.result()
+                if i + bs < len(order):
+                    coming = pool.submit(gather, i + bs)
+                yield order[i:i + bs], rows
 
     def regime(self, head):
         """What was active while this split trained, for the epoch line."""
@@ -1044,12 +1192,28 @@ def prepare_splits(run, norm):
     for name, data in (("train", run.data.train), ("val", run.data.val)):
         augment = name == "train" and run.cfg["augment"]
         if len(prefix) and not augment:
-            key = (name, run.cfg["precision"], run.cfg["weights"], str(run.device))
+            key = (name, run.cfg["precision_ran"], run.cfg["weights"], str(run.device))
             feats = run_prefix(prefix, data.images, norm, run.cfg, run.device, run.data.features, key)
             splits[name] = Split(feats, data.labels)
         else:
-            splits[name] = Split(data.images, data.labels, prefix, norm, augment)
+            splits[name] = Split(on_device_if_it_fits(data.images, run.device, name), data.labels, prefix, norm,
+                                 augment)
     return head, splits
+
+
+def on_device_if_it_fits(images, device, name):
+    """The uint8 cache moved onto a GPU when it takes at most DEVICE_CACHE_SHARE of the memory free there (4,000
+    paintings: 0.8 GB), so that a batch is gathered, cropped and normalised on the device with no copy from the host.
+    Otherwise (and on a CPU) it stays where it is, and batches travel from pinned memory."""
+    if device.type != "cuda":
+        return images
+    free, _ = torch.cuda.mem_get_info(device)
+    if images.numel() > DEVICE_CACHE_SHARE * free:
+        print(f"note: the {name} images ({images.numel() / 2**30:.1f} GB as uint8) take more than "
+              f"{DEVICE_CACHE_SHARE:.0%} of the GPU's free memory: they stay in host memory, batches are sent to the "
+              "GPU one by one", file=sys.stderr)
+        return images
+    return images.to(device)
 
 
 @torch.no_grad()
@@ -1061,7 +1225,7 @@ def run_prefix(prefix, images, norm, cfg, device, memo, key):
     cut = next(i + 1 for i, m in enumerate(prefix) if isinstance(m, nn.Flatten))  # frozen prefixes hold every conv
     conv, rest = prefix[:cut], prefix[cut:]
     if key not in memo:
-        memo[key] = in_batches(conv, images, FROZEN_BATCH, lambda x: to_input(x, *norm).to(device), cfg, device,
+        memo[key] = in_batches(conv, images, FROZEN_BATCH, lambda x: to_input(x, *norm, device=device), cfg, device,
                                desc="frozen layers (once)")  # (N, 9216) after conv + avgpool + flatten
     if not len(rest):
         return memo[key]
@@ -1122,9 +1286,9 @@ def resume_config(args):
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
         cfg, done = dict(ck["config"]), int(ck["epoch"])
-    except Exception as e:  # truncated, not a checkpoint of this script, or pickled code
+    except DAMAGED + (TypeError,) as e:  # truncated, not a checkpoint of this script, or pickled code
         raise ValueError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); if best.pt "
-                         "there is intact, copy it over last.pt to resume from the best epoch, or start a new run") from None
+                         "there is intact, copy it over last.pt to resume from the best epoch, or start a new run") from e
     saved = dict(cfg, remove=[cfg["remove"]], train=[cfg["train"]], compare=False, overwrite=False,
                  augment={True: "on", False: "off"}[cfg["augment"]])
     for flag in sorted(args.given & set(RESUME_FIXED)):

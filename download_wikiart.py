@@ -21,7 +21,8 @@ Source: the Hugging Face dataset huggan/wikiart (81,444 paintings, 27 styles). I
 partial export (the first ~11,320 rows, in the artist order of ArtGAN's list: 23 artists, 16 styles); the default
 10 styles are ones it holds 400 of (see STYLES for the two stand-ins). A painting has the same id (hf<row>) from
 the viewer and from the parquet shards, so --source viewer+parquet adds only rows the viewer did not serve. The
-shards come through huggingface_hub: HF_ENDPOINT (a Hub mirror), HF_TOKEN and its cache are honoured.
+shards come through huggingface_hub: HF_ENDPOINT (a Hub mirror), HF_TOKEN and its cache are honoured; they come
+over plain HTTP, not hf_xet (HF_HUB_DISABLE_XET=1 unless you set it otherwise).
 """
 import argparse
 import contextlib
@@ -35,10 +36,12 @@ import os
 import random
 import re
 import shlex
+import struct
 import sys
 import threading
 import time
 import unicodedata
+import zlib
 from collections import Counter, namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
@@ -93,6 +96,9 @@ DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both s
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
 MAX_ASPECT = 20         # images longer than this many times their width (or wider) are refused
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}  # 4a's
+# What PIL raises for damaged image data, beyond UnidentifiedImageError: OSError (truncated), SyntaxError (a broken
+# PNG chunk), EOFError, struct.error and zlib.error from its plugins, ValueError. A programming error is not among them.
+DAMAGED_IMAGE = (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error)
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 # one painting the source offers: fetch(http) -> the image's bytes
@@ -650,6 +656,24 @@ def csv_candidates(rows, styles):
 
 # ---- verify and store ----
 
+def check_requirements():
+    """Stop with one sentence where an installed package is older than requirements.txt's bound (the Anaconda
+    environment of earlier assignments, say), instead of failing later with a TypeError or AttributeError that says
+    nothing about versions. A package that is not installed is left to its import."""
+    from importlib import metadata
+    path = os.path.join(ROOT, "requirements.txt")
+    release = lambda v: tuple(int(p) for p in re.findall(r"\d+", v.split("+")[0])[:3]) + (0,) * 3  # noqa: E731
+    for line in open(path, encoding="utf-8") if os.path.isfile(path) else ():
+        m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)", line)
+        try:
+            have = metadata.version(m.group(1)) if m else None
+        except metadata.PackageNotFoundError:
+            continue
+        if have and release(have)[:3] < release(m.group(2))[:3]:
+            sys.exit(f"error: {m.group(1)} {have} is older than this project needs ({m.group(1)}>={m.group(2)}): "
+                     f"pip install -U \"{m.group(1)}>={m.group(2)}\" (or pip install -r {path})")
+
+
 def open_rgb(path):
     """Open any image file as 8-bit RGB, upright. Raises ValueError with the reason if it cannot be used.
     (Copied, unchanged, in assignment_4a.py, assignment_4b.py, download_wikiart.py: one behaviour for alpha, 16-bit,
@@ -666,11 +690,13 @@ def open_rgb(path):
             im.load()
     except (UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise ValueError(f"not a readable image ({e.__class__.__name__})") from None
-    except OSError as e:  # truncated or corrupt data
-        raise ValueError(f"damaged image data ({e})") from None
+    except DAMAGED_IMAGE as e:  # truncated or corrupt data
+        raise ValueError(f"damaged image data ({e.__class__.__name__}: {e})") from None
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit grayscale: scale to 8 bits
         a = np.asarray(im, dtype=np.float32)
-        top = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+        # Pillow < 10.1 opens a 16-bit PNG as "I": values within 16 bits are read as 16-bit data
+        sixteen = im.mode.startswith("I;16") or (im.mode == "I" and 0 <= a.min() and a.max() <= 65535)
+        top = 65535.0 if sixteen else max(float(a.max()), 1.0)
         im = Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8), "L")
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")  # transparent pixels become white, not whatever colour hides under them
@@ -696,7 +722,7 @@ def verify_image(data):
                 im.load()  # decodes every pixel: a truncated file fails here
     except ValueError:
         raise
-    except Exception as e:
+    except DAMAGED_IMAGE + (Image.DecompressionBombError,) as e:  # UnidentifiedImageError is an OSError
         raise ValueError(f"not a decodable image ({e.__class__.__name__})") from None
     if min(w, h) < MIN_SIDE:
         raise ValueError(f"{w}x{h} pixels is a placeholder, not a painting")
@@ -1349,6 +1375,8 @@ def fetch_shard(http, args, name, folder):
         return cached, False
     for attempt in range(args.retries + 1):  # HEAD and (ranged) GET: huggingface_hub resumes its .incomplete file
         try:
+            # huggingface_hub < 0.26 creates the shard's folder once per process (a cached call), not per download
+            os.makedirs(os.path.dirname(inside(folder, filename)), exist_ok=True)
             expected = get_hf_file_metadata(shard_url(args, name)).etag or ""
             path = hf_hub_download(args.dataset, filename, repo_type="dataset", endpoint=args.hub_url,
                                    local_dir=folder, etag_timeout=args.timeout)
@@ -1485,6 +1513,10 @@ def collect(args, http, store_, argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    check_requirements()
+    # Shards over plain HTTP (the 302 to the storage host), as in every huggingface_hub release this supports, not
+    # through hf_xet's protocol (hub >= 0.32 with hf_xet installed); set before huggingface_hub is imported.
+    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
     http = Http(args)
     try:
         os.makedirs(args.out, exist_ok=True)

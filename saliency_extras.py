@@ -413,9 +413,11 @@ def load_style_model(path):
         raise FileNotFoundError(f"--checkpoint {path} does not exist: give runs/<run>/best.pt from assignment_4a.py")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
+        if not assignment_4a.is_training_checkpoint(ck):
+            raise KeyError("no model, config and classes")
         classes, remove = list(ck["classes"]), int(ck["config"]["remove"])
-    except Exception as e:
-        raise ValueError(f"--checkpoint {path} is not a checkpoint of assignment_4a.py ({e.__class__.__name__})") from None
+    except vgg16.DAMAGED + (TypeError,) as e:  # not a file of torch.save, or not what assignment_4a.py saves
+        raise ValueError(f"--checkpoint {path} is not a checkpoint of assignment_4a.py ({e.__class__.__name__})") from e
     model = assignment_4a.remove_last_fc_layers(alexnet(weights=None), remove, len(classes))  # its own surgery
     try:
         model.load_state_dict(ck["model"])
@@ -472,6 +474,7 @@ def warn_about_gaps(files, gaps, ig_steps):
 
 def main(argv=None):
     args = parse_args(argv)
+    a4b.check_requirements()
     try:
         a4b.prepare_out(args.out)
         model, categories, preprocess, device = load_model(args)

@@ -34,6 +34,9 @@ from torch import nn
 import assignment_4b as a4b
 import saliency_extras as ex
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "report"))
+from make_report import Z95, wilson_interval  # noqa: E402 (the report's statistics, written once)
+
 # ---- defaults ----
 OUT_DIR = os.path.join(a4b.ROOT, "report", "ground_truth")
 SIDE = 64               # image side in pixels
@@ -45,7 +48,7 @@ TRAIN_IMAGES, TEST_IMAGES = 2000, 200
 EPOCHS, BATCH, LR = 15, 64, 3e-3
 MIN_ACCURACY = 0.95     # below this test accuracy the model has not learned the task: nothing to explain
 SEED = 0
-METHODS = ["vanilla", "smoothgrad", "integrated-gradients", "gradcam"]
+METHODS = ex.METHODS
 BASELINES = ["uniform", "centre prior", "edges", "brightness"]  # maps that see no model (the last two: the image)
 
 
@@ -182,18 +185,15 @@ def rank_auc(values, positive):
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 
 
 def mean_interval(v, proportion=False):
-    """Mean and its 95% interval over the images: Wilson's for a proportion (the pointing game; copied from
-    report/make_report.py's wilson_interval), else the normal one (n >= 30 here)."""
+    """Mean and its 95% interval over the images: Wilson's for a proportion (the pointing game; the report's
+    wilson_interval), else the normal one (n >= 30 here)."""
     v, n = v.double(), len(v)
     if proportion:
         p = v.mean().item()
-        centre = (p + Z95 ** 2 / (2 * n)) / (1 + Z95 ** 2 / n)
-        half = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / (1 + Z95 ** 2 / n)
-        return p, max(0.0, centre - half), min(1.0, centre + half)
+        return (p, *wilson_interval(round(p * n), n))
     half = Z95 * v.std().item() / math.sqrt(n) if n > 1 else float("nan")
     return v.mean().item(), v.mean().item() - half, v.mean().item() + half
 

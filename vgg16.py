@@ -14,8 +14,11 @@ torchvision's `models/vgg.py`, so the published checkpoint `VGG16_Weights.IMAGEN
 Offline: put the file from `WEIGHTS.url` at `default_checkpoint_path()`
 (`$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth`, by default under `~/.cache/torch`).
 """
+import inspect
 import os
+import pickle
 import urllib.error
+import zipfile
 
 import torch
 from torch import nn
@@ -63,16 +66,43 @@ def default_checkpoint_path():
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(WEIGHTS.url))
 
 
+# What torch.load raises for a file that is not a state dict: an HTML page or a pickle with code in it
+# (UnpicklingError), a truncated zip (RuntimeError), an empty file (EOFError). A TypeError or AttributeError is not
+# among them: that is a library too old for this code, and deleting the file would not help.
+DAMAGED = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
+
+
+def torchvision_state_dict(weights, progress=True):
+    """torchvision's weights API: the cached file at $TORCH_HOME/hub/checkpoints/<name of weights.url> if present,
+    else downloaded (its hash checked against the file name) and cached; always read with weights_only=True.
+    torchvision < 0.16 (torch < 2.1) cannot pass weights_only through get_state_dict: there the same file is fetched
+    with torch.hub's own downloader and read here. (Copied, unchanged, in assignment_4a.py.)"""
+    if "weights_only" in inspect.signature(torch.hub.load_state_dict_from_url).parameters:
+        return weights.get_state_dict(progress=progress, check_hash=True, map_location="cpu", weights_only=True)
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    if not os.path.isfile(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        digest = torch.hub.HASH_REGEX.search(os.path.basename(path))
+        torch.hub.download_url_to_file(weights.url, path, digest.group(1) if digest else None, progress=progress)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def is_training_checkpoint(state):
+    """Whether a loaded .pt is a checkpoint of assignment_4a.py (its model, configuration and style names), not a
+    state dict of ImageNet weights. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
+    return isinstance(state, dict) and {"model", "config", "classes"} <= set(state)
+
+
 def _read_state_dict(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file {path} does not exist: give the path of a VGG-16 .pth state dict")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a pickle with code in it, a truncated or non-torch file
+    except DAMAGED as e:  # a pickle with code in it, a truncated or non-torch file
         raise WeightsUnavailable(f"weights file {path} could not be read as a state dict ({e.__class__.__name__}: "
                                  "damaged, not a PyTorch file, or holding code, which is never loaded); download it "
                                  "again from " + WEIGHTS.url) from None
-    if isinstance(state, dict) and {"model", "config", "classes"} <= set(state):
+    if is_training_checkpoint(state):
         raise WeightsUnavailable(f"weights file {path} is a checkpoint of assignment_4a.py, not ImageNet weights: "
                                  "explain it with saliency_extras.py --checkpoint instead")
     return state.get("model", state) if isinstance(state, dict) else state
@@ -85,12 +115,12 @@ def load_vgg16(weights_path=None, progress=True):
     else:
         try:
             # torchvision's weights API: the cached file if present, else download (hash checked) then cache
-            state = WEIGHTS.get_state_dict(progress=progress, check_hash=True, map_location="cpu", weights_only=True)
+            state = torchvision_state_dict(WEIGHTS, progress)
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             raise WeightsUnavailable(
                 f"could not download the VGG-16 weights ({getattr(e, 'reason', e)}): offline, download "
                 f"{WEIGHTS.url} elsewhere and put it at {default_checkpoint_path()}, or pass --weights PATH") from None
-        except Exception as e:  # the cached file is not a state dict (an error page saved in its place)
+        except DAMAGED as e:  # the cached file is not a state dict (an error page saved in its place)
             raise WeightsUnavailable(f"{default_checkpoint_path()} could not be read as a state dict "
                                      f"({e.__class__.__name__}): delete it and download {WEIGHTS.url} again, or pass "
                                      "--weights PATH") from None

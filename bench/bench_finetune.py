@@ -131,12 +131,14 @@ def main(argv=None):
     p.add_argument("--images", type=int, default=192, help="training images (default: %(default)s)")
     p.add_argument("--side", type=int, default=1600, help="image width in pixels (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=a4a.BATCH_SIZE, help="default: %(default)s")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="default: %(default)s")
+    p.add_argument("--precision", choices=a4a.PRECISIONS, default="fp32",
+                   help="every variant runs in it, the floor's too (default: %(default)s)")
     p.add_argument("--device", default="auto", help="default: %(default)s")
     p.add_argument("--steps", type=int, default=2, help="batches per timed round (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=5, help="timed rounds; medians reported (default: %(default)s)")
     args = p.parse_args(argv)
     device = a4a.resolve_device(args.device)
+    a4a.set_precision(a4a.precision_that_runs(args.precision, device))
     tmp = tempfile.mkdtemp()
     try:
         torch.manual_seed(0)

@@ -57,14 +57,26 @@ def plain_saliency(model, x, precision):
     return g.float().abs().amax(dim=1)
 
 
+def agreement(ref, other, within=0.05):
+    """How far maps of another precision agree with fp32's, by the measures docs/speed.md reports: Spearman's rho
+    per image, the share of pixels within `within` of the fp32 map's maximum, and the overlap of the top 5%."""
+    rho = ex.rank_correlation(ref, other)
+    close = ((other - ref).abs() <= within * ref.flatten(1).amax(1).view(-1, 1, 1)).double().mean().item()
+    a, b = ref.flatten().numpy(), other.flatten().numpy()
+    top = lambda v: set(np.argsort(v)[-len(v) // 20:])  # noqa: E731 (top 5% of pixels)
+    return (f"Spearman rho mean {rho.mean():.4f} (min {rho.min():.4f}), {close:.1%} of pixels within "
+            f"{within:.0%} of the maximum, top-5% pixel overlap {len(top(a) & top(b)) / len(top(a)):.1%}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-size", type=int, default=a4b.BATCH_SIZE, help="images per pass (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=5, help="rounds of every variant; medians reported (default: %(default)s)")
     p.add_argument("--size", type=int, default=224, help="image side in pixels (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: %(default)s)")
-    p.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"],
-                   help="bf16 is skipped where the hardware has no bf16 units (default: %(default)s)")
+    p.add_argument("--precisions", nargs="+", choices=a4b.PRECISIONS, default=["fp32", "tf32", "bf16"],
+                   help="bf16 is skipped where the hardware has no bf16 units, tf32 where it has no TF32 units; the "
+                        "maps of each are compared with fp32's (default: %(default)s)")
     p.add_argument("--method-images", type=int, default=0,
                    help="also time each --method at the script's defaults on this many images (default: %(default)s)")
     args = p.parse_args(argv)
@@ -93,6 +105,10 @@ def main(argv=None):
             print("bf16: not measured, this CPU has no bf16 units (AVX512-BF16 or AMX): emulated, it runs ~20x "
                   "slower than fp32 and the scripts warn")
             continue
+        if a4b.precision_that_runs(precision, device) != precision:
+            print(f"{precision}: not measured, {device} has no TF32 units (it would run fp32)")
+            continue
+        a4b.set_precision(precision)  # every variant, the floor's too, in the same arithmetic
         cls = a4b.saliency_maps(ours, x, precision=precision)[1]
         variants = {"ours": lambda: a4b.saliency_maps(ours, x, precision=precision)[0],
                     "floor NCHW": lambda: plain_saliency(nchw, x, precision),
@@ -118,12 +134,9 @@ def main(argv=None):
         print(f"{precision}: ours / floor {rate['ours'] / floor:.2f} (target >= 0.9)"
               + (f" | ours / Captum {rate['ours'] / rate['Captum Saliency']:.2f}" if "Captum Saliency" in rate else "")
               + f" | channels_last / NCHW floor {rate['floor CL'] / rate['floor NCHW']:.2f}")
-    if len(maps) == 2:
-        a, b = maps["fp32"].flatten().cpu().numpy(), maps["bf16"].flatten().cpu().numpy()
-        rho = ex.rank_correlation(maps["fp32"].cpu(), maps["bf16"].cpu())
-        top = lambda v: set(np.argsort(v)[-len(v) // 20:])  # noqa: E731 (top 5% of pixels)
-        print(f"bf16 vs fp32 maps: Spearman rho {rho.mean():.4f} (min {rho.min():.4f}), top-5% pixel overlap "
-              f"{len(top(a) & top(b)) / len(top(a)):.1%}")
+    a4b.set_precision("fp32")
+    for other in [q for q in maps if q != "fp32" and "fp32" in maps]:
+        print(f"{other} vs fp32 maps: {agreement(maps['fp32'].cpu(), maps[other].cpu())}")
     if args.method_images:
         x2 = x[:args.method_images]
         _, c2, _ = a4b.saliency_maps(ours, x2)

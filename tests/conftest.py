@@ -13,6 +13,16 @@ sys.path.insert(0, ROOT)
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked gpu are skipped, with the reason, where CUDA is not available."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (make gpu-check runs these on one)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def torch_home(tmp_path_factory):
     """An empty TORCH_HOME for the whole session, so that no real cache (or download) is used."""
@@ -33,7 +43,8 @@ def no_real_hugging_face(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("hf_home")  # per test: one test's cached shards are not another's
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.setattr(hc, "HF_TOKEN_PATH", str(home / "token"))
-    monkeypatch.setattr(hc, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+    if hasattr(hc, "HF_STORED_TOKENS_PATH"):  # huggingface_hub >= 0.26
+        monkeypatch.setattr(hc, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         monkeypatch.delenv(var, raising=False)
 

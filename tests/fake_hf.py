@@ -178,7 +178,9 @@ class FakeHF:
                 if gz:
                     data = gzip.compress(data)
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Type", "application/json")  # starlette's JSONResponse, as libapi sends it
+                self.send_header("Cache-Control", "max-age=300")     # libapi's get_json_response: max-age or no-store
+                self.send_header("X-Revision", COMMIT)               # and the dataset's git revision
                 if gz:
                     self.send_header("Content-Encoding", "gzip")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -306,8 +308,9 @@ class FakeHF:
                 with fake.lock:
                     fake.log.append((self.command, path, self.headers.get("Range")))
                     fake.auth.add(self.headers.get("Authorization"))
-                if name not in fake.shards:
-                    return self.send(404, b"Entry not found", {"X-Error-Code": "EntryNotFound"}, "text/plain")
+                if name not in fake.shards:  # the real one names the commit in its 404s too
+                    return self.send(404, b"Entry not found", {"X-Error-Code": "EntryNotFound",
+                                                               "X-Repo-Commit": COMMIT}, "text/plain")
                 data = fake.shards[name]
                 sha = hashlib.sha256(data).hexdigest()
                 self.send(302, b"", {"Location": f"{fake.cdn_url}/cdn/{name}",
@@ -350,7 +353,10 @@ class FakeHF:
                 pass  # a client that gave up (a broken pipe): the real server does not print into the client's stderr
 
         self.servers = [Server(("127.0.0.1", 0), Handler) for _ in range(2)]
-        self.url, self.cdn_url = (f"http://127.0.0.1:{srv.server_address[1]}" for srv in self.servers)
+        # another host name for the CDN, as the real one has (cdn-lfs.hf.co, cas-bridge.xethub.hf.co): huggingface_hub
+        # >= 1.0 follows a redirect to the same host name (whatever the port) and reads the file's metadata there
+        self.url = f"http://127.0.0.1:{self.servers[0].server_address[1]}"
+        self.cdn_url = f"http://localhost:{self.servers[1].server_address[1]}"
         for srv in self.servers:
             srv.daemon_threads = True
             threading.Thread(target=srv.serve_forever, kwargs=dict(poll_interval=0.02), daemon=True).start()

@@ -38,6 +38,16 @@ def imports(path, top_level_only=False):
             yield node.module.split(".")[0]
 
 
+def stdlib_of_this_python():
+    """The standard library's top-level modules, found where this Python keeps them (Python 3.9)."""
+    import pkgutil
+    import sysconfig
+    std = sysconfig.get_paths()["stdlib"]
+    windows = {"msvcrt", "winreg", "winsound", "_winapi"}  # not on this disk when it is not Windows
+    return set(sys.builtin_module_names) | windows | {m.name for m in pkgutil.iter_modules([std, os.path.join(std,
+                                                                                                     "lib-dynload")])}
+
+
 def test_environment_yml_installs_exactly_what_requirements_txt_names():
     """Catches: a package added to requirements.txt and forgotten in the Anaconda route the sheet names."""
     import yaml
@@ -53,7 +63,7 @@ def test_environment_yml_installs_exactly_what_requirements_txt_names():
 def test_every_third_party_import_of_the_scripts_is_a_requirement():
     """Catches: a script that imports a package no set-up file installs (fine here, broken on a fresh laptop)."""
     ours = {os.path.splitext(os.path.basename(p))[0] for p in SCRIPTS} | {"conftest"}
-    stdlib = set(sys.stdlib_module_names)
+    stdlib = set(getattr(sys, "stdlib_module_names", ())) or stdlib_of_this_python()  # the attribute: Python >= 3.10
     needed = {p: {DISTRIBUTION.get(m, m).lower() for m in imports(p)} - stdlib - ours
               for p in SCRIPTS if "bench" not in p}
     runtime = set(requirements("requirements.txt"))
@@ -65,3 +75,31 @@ def test_every_third_party_import_of_the_scripts_is_a_requirement():
 def test_no_script_imports_a_unix_only_module_at_the_top(path):
     """Catches: `import resource` at the top of a script, which stops it on Windows before it does anything."""
     assert not set(imports(path, top_level_only=True)) & UNIX_ONLY
+
+
+@pytest.mark.parametrize("script", ["assignment_4a", "assignment_4b", "download_wikiart"])
+def test_a_package_older_than_its_bound_is_named_in_one_sentence(script, monkeypatch):
+    """Catches: an Anaconda environment's urllib3 2.0 reaching the downloader and failing there as AttributeError
+    ('HTTPResponse' object has no attribute 'read1'), or torchvision 0.15 failing as a TypeError that the student
+    reads as a damaged weights file."""
+    import importlib
+    from importlib import metadata
+    module = importlib.import_module(script)
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "2.0.0" if name == "urllib3" else real(name))
+    with pytest.raises(SystemExit) as e:
+        module.check_requirements()
+    assert str(e.value).startswith('error: urllib3 2.0.0 is older than this project needs (urllib3>=2.2): '
+                                   'pip install -U "urllib3>=2.2"')
+
+
+def test_packages_at_their_bounds_pass(monkeypatch):
+    """Catches: a bound compared as text ('2.10' < '2.9') or a local version label (+cu121) read as too old."""
+    from importlib import metadata
+    import assignment_4b
+    bounds = {name.lower(): spec[2:] for name, spec in requirements("requirements.txt").items()}
+    monkeypatch.setattr(metadata, "version", lambda name: bounds.get(name.lower(), "99") + "+cu121")
+    assignment_4b.check_requirements()
+    later = {"fpdf2": "2.10.0", "urllib3": "2.10.0"}  # newer than 2.7.6 and 2.2, older as text
+    monkeypatch.setattr(metadata, "version", lambda name: later.get(name.lower(), "99"))
+    assignment_4b.check_requirements()

@@ -121,14 +121,14 @@ def test_best_pt_is_the_first_epoch_with_the_best_validation_accuracy(six_epochs
     run_dir, m, _ = six_epochs
     accs = [e["accuracy_val"] for e in m["epochs"]]
     best_epoch = accs.index(max(accs)) + 1
-    assert torch.load(run_dir / "best.pt", weights_only=True)["epoch"] == best_epoch
-    assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 6
+    assert torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)["epoch"] == best_epoch
+    assert torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["epoch"] == 6
     assert os.path.samefile(run_dir / "best.pt", run_dir / "last.pt") == (best_epoch == 6)
 
 
 def test_checkpoints_hold_what_a_resume_needs(six_epochs):
     """Catches: a checkpoint without the optimizer, the configuration or the style names."""
-    ck = torch.load(six_epochs[0] / "last.pt", weights_only=True)
+    ck = torch.load(six_epochs[0] / "last.pt", map_location="cpu", weights_only=True)
     assert {"model", "optimizer", "epoch", "best_val_accuracy", "config", "classes", "history"} <= set(ck)
     assert ck["config"]["train"] == "new" and ck["classes"] == six_epochs[1]["classes"]
 
@@ -175,7 +175,7 @@ def test_the_epoch_line_says_what_was_active(alexnet_weights, dataset, tmp_path,
 
 def test_frozen_weights_stay_bit_identical(alexnet_weights, dataset, tmp_path):
     run_dir = run(dataset, tmp_path, "--remove", "2", "--train", "fc", "--epochs", "1")
-    state = torch.load(run_dir / "last.pt", weights_only=True)["model"]
+    state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["model"]
     assert os.path.samefile(run_dir / "best.pt", run_dir / "last.pt")  # one epoch, the best: one file on disk
     for k, v in state.items():
         if k.startswith("features."):
@@ -194,7 +194,7 @@ def test_full_finetune_with_augmentation_trains_conv_layers(alexnet_weights, dat
     monkeypatch.setattr(a4a, "train_one_epoch", spy)
     run_dir = run(dataset, tmp_path, "--train", "all", "--epochs", "1")
     assert seen == {"weights": True, "input": True}
-    state = torch.load(run_dir / "last.pt", weights_only=True)["model"]
+    state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["model"]
     assert not torch.equal(state["features.0.weight"], alexnet_weights["features.0.weight"])
     assert json.load(open(run_dir / "config.json"))["augment"] is True
 
@@ -204,7 +204,7 @@ def test_cached_features_equal_a_tutorial_style_loop(alexnet_weights, dataset, t
     from torchvision.datasets import ImageFolder
     run_dir = run(dataset, tmp_path, "--remove", "1", "--train", "new", "--epochs", "2")
     ours = json.load(open(run_dir / "metrics.json"))["epochs"]
-    new_layer = torch.load(run_dir / "last.pt", weights_only=True)["model"]["classifier.6.weight"]
+    new_layer = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["model"]["classifier.6.weight"]
 
     # the textbook loop: ImageFolder + the weights' transforms, the whole model forward each step
     a4a.seed_everything(0)
@@ -334,7 +334,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_checkpoints(alexnet_weights, da
     with pytest.raises(SystemExit) as e:
         run(dataset, tmp_path, "--name", "nan")
     assert "the training loss became nan in epoch 2" in str(e.value)
-    assert torch.load(tmp_path / "runs" / "nan" / "last.pt", weights_only=True)["epoch"] == 1
+    assert torch.load(tmp_path / "runs" / "nan" / "last.pt", map_location="cpu", weights_only=True)["epoch"] == 1
 
 
 # ---- the assignment sheet's "GD algorithm", written out, and what the bugs an audit planted would break ----
@@ -370,8 +370,8 @@ def test_checkpoints_hold_the_velocities_and_parameter_counts(alexnet_weights, d
     """Catches: the optimizer state left out of last.pt (a resume would restart momentum from 0), and report
     sentences about model size made up instead of counted."""
     run_dir = run(dataset, tmp_path, "--remove", "2", "--train", "new", "--epochs", "1")
-    opt = torch.load(run_dir / "last.pt", weights_only=True)["optimizer"]
-    model = torch.load(run_dir / "last.pt", weights_only=True)["model"]
+    opt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["optimizer"]
+    model = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["model"]
     assert [v["momentum_buffer"].shape for v in opt["state"].values()] == [model["classifier.4.weight"].shape,
                                                                             model["classifier.4.bias"].shape]
     assert opt["param_groups"][0]["momentum"] == 0.9

@@ -73,11 +73,12 @@ def test_part2_answers_both_questions_for_every_image(project, report_md):
         line = next(line for line in md.splitlines() if line.startswith(f"- {r['file']}: classified as"))
         assert f"classified as {r['top1_name']} (p = {float(r['top1_prob']):.2f})" in line
         if r["object"]:
-            assert f"{100 * float(r['box_mass_vanilla']):.1f}% of its mass lies in the box of the blob" in line
-            assert f"covers {100 * float(r['box_share_of_crop']):.1f}% of the image" in line
+            assert f"the map puts {100 * float(r['box_mass_vanilla']):.1f}% of its mass in the box of the blob" in line
+            assert f"uniform map ({100 * float(r['box_share_of_crop']):.1f}%, the box's share of the crop)" in line
         else:
             assert "no box for it" in line and "add a row `file,x0,y0,x1,y1,object`" in line
-    assert "The map's peak falls on the object in " in md and "of 1 images" in md
+    assert "Over the 1 image(s) that can tell: the map's peak falls on the object in " in md
+    assert "So the images cannot tell whether the classification is based on the relevant parts" in md
 
 
 def test_extras_and_trust_and_paintings_are_shown_from_their_own_folders(project, report_md):

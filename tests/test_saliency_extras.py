@@ -453,3 +453,26 @@ def test_trust_on_the_command_line_writes_its_tables(vgg_weights, tmp_path, caps
     rows = list(csv.DictReader(open(out / "deletion_insertion.csv")))
     assert [(r["file"], r["method"]) for r in rows] == [("a.png", "gradcam")]
     assert Image.open(out / "sanity.png").size[0] > 500
+
+
+def test_gradcam_keeps_only_positive_evidence():
+    """Catches: Grad-CAM without its final ReLU (Selvaraju et al.: only features with a positive influence on the
+    class), which would show evidence against the class as if it were evidence for it."""
+    from torch import nn
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+            self.avgpool = nn.AdaptiveAvgPool2d(2)
+            self.classifier = nn.Sequential(nn.Linear(16, 2))
+    torch.manual_seed(0)
+    model = Tiny().eval()
+    with torch.no_grad():
+        model.classifier[0].weight.copy_(torch.stack([-torch.ones(16), torch.ones(16)]))  # class 0: all against
+        model.classifier[0].bias.zero_()
+    x = torch.rand(2, 3, 16, 16)
+    against = ex.gradcam(model, x, torch.tensor([0, 0]))
+    towards = ex.gradcam(model, x, torch.tensor([1, 1]))
+    assert against.shape == (2, 16, 16) and torch.equal(against, torch.zeros_like(against))
+    assert towards.min() >= 0 and towards.max() > 0

@@ -89,3 +89,47 @@ def test_saliency_input_is_the_papers_preprocessing(tmp_path):
     assert batch.shape == (1, 3, 224, 224) and skipped == 0
     torch.testing.assert_close(batch[0], x, rtol=0, atol=1e-5)
     assert vgg16.VGG16().classifier[-1].out_features == len(vgg16.WEIGHTS.meta["categories"]) == vgg16.NUM_CLASSES
+
+
+def old_torchvision_loader(url, model_dir=None, map_location=None, progress=True, check_hash=False, file_name=None):
+    """torch.hub.load_state_dict_from_url as torch 2.0 / torchvision 0.15 have it: no weights_only."""
+    raise AssertionError("called without weights_only: it would unpickle whatever the file holds")
+
+
+def test_weights_are_read_safely_where_torchvision_cannot_pass_weights_only(vgg_weights, monkeypatch):
+    """Catches: on torchvision 0.15 the loader raising TypeError (weights_only unknown), reported to the student as
+    a damaged file to delete, or falling back to an unsafe load."""
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", old_torchvision_loader)
+    seen = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: seen.append(k.get("weights_only")) or real_load(*a, **k))
+    model = vgg16.load_vgg16()
+    assert seen == [True] and torch.equal(model.features[0].weight, vgg_weights["features.0.weight"])
+
+
+def test_where_torchvision_is_old_a_missing_file_is_downloaded_with_its_hash_checked(tmp_path, monkeypatch):
+    """Catches: the old-torchvision path skipping the download's hash check, or saving it elsewhere than
+    torchvision's cache (the next run would download again)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", old_torchvision_loader)
+    calls = []
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, dst, hash_prefix))
+        torch.save(torchvision.models.vgg16(weights=None).state_dict(), dst)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    vgg16.load_vgg16()
+    assert calls == [(vgg16.WEIGHTS.url, vgg16.default_checkpoint_path(), "397923af")]
+
+
+@pytest.mark.parametrize("change", ["missing", "renamed"])
+def test_a_state_dict_with_a_key_missing_or_renamed_is_refused(vgg_weights, tmp_path, change):
+    """Catches: a non-strict load, which keeps random weights where a key is missing or named otherwise and explains
+    a network that was never trained."""
+    state = dict(vgg_weights)
+    w = state.pop("classifier.6.weight")
+    if change == "renamed":
+        state["classifier.7.weight"] = w
+    torch.save(state, tmp_path / "w.pth")
+    with pytest.raises(vgg16.WeightsUnavailable, match="is not a VGG-16 ImageNet state dict"):
+        vgg16.load_vgg16(str(tmp_path / "w.pth"))

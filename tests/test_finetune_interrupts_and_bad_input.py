@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import assignment_4a as a4a
-from conftest import cache_path, make_style_dataset
+from conftest import cache_path, make_style_dataset, write_image
 
 FAST = ["--batch-size", "4", "--lr", "0.01", "--workers", "1"]
 
@@ -56,8 +56,8 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(alexnet_weights, sm
     for x, y in zip(a, b):
         assert (x["loss_train"], x["accuracy_train"], x["loss_val"]) == (y["loss_train"], y["accuracy_train"],
                                                                        y["loss_val"])
-    wa = torch.load(tmp_path / "runs" / "straight" / "last.pt", weights_only=True)
-    wb = torch.load(tmp_path / "runs" / "cut" / "last.pt", weights_only=True)
+    wa = torch.load(tmp_path / "runs" / "straight" / "last.pt", map_location="cpu", weights_only=True)
+    wb = torch.load(tmp_path / "runs" / "cut" / "last.pt", map_location="cpu", weights_only=True)
     for k in wa["model"]:
         assert torch.equal(wa["model"][k], wb["model"][k]), k
     for i in wa["optimizer"]["state"]:
@@ -100,7 +100,7 @@ def test_resume_honours_data_and_device_and_refuses_what_defines_the_run(alexnet
         assert str(e.value).startswith(f"error: {name} cannot change on --resume"), flags
     moved = tmp_path / "moved"
     data.rename(moved)
-    ck = torch.load(run / "last.pt", weights_only=True)
+    ck = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
     ck["config"]["device"] = "cuda:7"  # as if trained on a GPU this machine does not have
     torch.save(ck, run / "last.pt")
     a4a.main(["--resume", str(run), "--data", str(moved), "--workers", "2"])
@@ -160,7 +160,7 @@ def test_a_full_disk_is_one_sentence_and_loses_no_finished_work(alexnet_weights,
     assert msg.startswith(f"error: no space left on the disk of {run} to write last.pt (about ") and "MB needed" in msg
     assert not [f for f in os.listdir(run) if f.endswith(".tmp")]
     assert len(history(run)) == 2  # both finished epochs are in metrics.json
-    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1  # the previous good checkpoint
+    assert torch.load(run / "last.pt", map_location="cpu", weights_only=True)["epoch"] == 1  # the previous good checkpoint
 
 
 def test_best_pt_is_last_pt_on_disk_until_last_pt_moves_on(tmp_path, monkeypatch):
@@ -171,9 +171,9 @@ def test_best_pt_is_last_pt_on_disk_until_last_pt_moves_on(tmp_path, monkeypatch
     a4a.link_checkpoint(last, best)
     assert os.path.samefile(last, best) and os.stat(best).st_nlink == 2
     a4a.atomic_save({"epoch": 2, "w": torch.zeros(4)}, last)
-    assert torch.load(best, weights_only=True)["epoch"] == 1  # best.pt keeps the best epoch's bytes
-    assert torch.equal(torch.load(best, weights_only=True)["w"], torch.arange(4.))
-    assert torch.load(last, weights_only=True)["epoch"] == 2 and os.stat(best).st_nlink == 1
+    assert torch.load(best, map_location="cpu", weights_only=True)["epoch"] == 1  # best.pt keeps the best epoch's bytes
+    assert torch.equal(torch.load(best, map_location="cpu", weights_only=True)["w"], torch.arange(4.))
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 2 and os.stat(best).st_nlink == 1
     a4a.link_checkpoint(last, best)  # a later best replaces the old one
     assert os.path.samefile(last, best) and sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]
 
@@ -182,7 +182,7 @@ def test_best_pt_is_last_pt_on_disk_until_last_pt_moves_on(tmp_path, monkeypatch
     monkeypatch.setattr(a4a.os, "link", no_links)
     a4a.atomic_save({"epoch": 3}, last)
     a4a.link_checkpoint(last, best)
-    assert not os.path.samefile(last, best) and torch.load(best, weights_only=True)["epoch"] == 3
+    assert not os.path.samefile(last, best) and torch.load(best, map_location="cpu", weights_only=True)["epoch"] == 3
 
 
 @pytest.mark.parametrize("flag,value", [("--lr", "nan"), ("--lr", "inf"), ("--lr", "0"), ("--weight-decay", "nan"),
@@ -357,3 +357,26 @@ def test_defaults_are_the_projects_folders_whatever_the_current_folder(tmp_path,
     assert (args.data, args.runs) == (os.path.join(ROOT, "datasets", "wikiart"), os.path.join(ROOT, "runs"))
     assert dw.parse_args([]).out == os.path.join(ROOT, "datasets", "wikiart")
     assert a4a.parse_args(["--data", "d"]).data == "d"  # what the user types stays relative to where they are
+
+
+def test_a_bug_in_decoding_surfaces_as_itself(tmp_path, monkeypatch):
+    """Catches: decode catching every exception, so that a programming error there skips every image and surfaces
+    as "none of the images could be decoded" instead of its own traceback."""
+    from torchvision.transforms import functional as TF
+    f = write_image(tmp_path / "a.jpg")
+
+    def planted(*a, **k):
+        raise TypeError("planted bug")
+    monkeypatch.setattr(TF, "resize", planted)
+    with pytest.raises(TypeError, match="planted bug"):
+        a4a.decode(f)
+
+
+def test_a_damaged_png_is_still_skipped_with_its_reason(tmp_path, capsys):
+    """Catches: the narrowed catch letting PIL's own errors for damaged data (a broken stream) stop the run."""
+    f = write_image(tmp_path / "a.png")
+    data = bytearray(open(f, "rb").read())
+    data[data.index(b"IDAT") + 10] ^= 0xFF
+    open(f, "wb").write(data)
+    assert a4a.decode(f) is None
+    assert "not a usable image (damaged image data (OSError: broken data stream" in capsys.readouterr().err

@@ -1,0 +1,70 @@
+"""Part 2's answer to "is the classification based on the relevant parts?": per image the map against a uniform map
+and the centre prior, images whose box cannot tell left out, and in total paired exact tests whose verdict the
+words follow. Rows are written as assignment_4b.py writes predictions.csv."""
+import importlib.util
+import os
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("make_report", os.path.join(ROOT, "report", "make_report.py"))
+make_report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_report)
+
+
+def row(i, mass, area, prior, hit=True, prior_hit=False):
+    return {"file": f"img{i}.jpg", "top1_name": "cup", "top1_prob": "0.9", "plausible": "yes (top-1)",
+            "object": "the cup", "box_in_crop": "10 10 50 50", "box_mass_vanilla": f"{mass:.4f}",
+            "box_share_of_crop": f"{area:.4f}", "box_mass_centre_prior": f"{prior:.4f}", "hit_vanilla": str(int(hit)),
+            "hit_centre_prior": str(int(prior_hit))}
+
+
+def test_an_image_whose_box_covers_most_of_the_crop_is_named_and_left_out():
+    """Catches: a box covering the whole crop (cat_chelsea.jpg: 100%) read as evidence that the map is on the cat."""
+    whole = row(0, 1.0, 1.0, 1.0, hit=True, prior_hit=True)
+    assert "cannot tell where the map looks" in make_report.image_sentence(whole, "vanilla", ROOT)
+    assert make_report.box_comparison([whole, row(1, 0.5, 0.1, 0.2)], "vanilla")["n"] == 1
+    assert "1 of the 2 images with a box cannot tell" in make_report.overall_sentence([whole, row(1, .5, .1, .2)],
+                                                                                        "vanilla")
+
+
+def test_each_image_is_weighed_against_both_baselines():
+    """Catches: the sentence stating the map's mass without saying it did worse than the centre prior."""
+    s = make_report.image_sentence(row(0, 0.365, 0.304, 0.466, hit=True, prior_hit=True), "vanilla", ROOT)
+    assert "the map puts 36.5% of its mass in the box of the cup: more than a uniform map (30.4%" in s
+    assert "and less than the centre prior (46.6%)" in s and "as is the centre prior's" in s
+    s = make_report.image_sentence(row(0, 0.2, 0.1, 0.05, hit=True, prior_hit=False), "vanilla", ROOT)
+    assert "its peak is on the object where the centre prior's peak misses it" in s
+
+
+def test_a_map_that_is_the_centre_prior_is_never_called_relevant():
+    """Catches: "based on the relevant parts" said of a map that is the centre prior itself (planted: map = prior)."""
+    rows = [row(i, 0.3 + i / 100, 0.1, 0.3 + i / 100, hit=True, prior_hit=True) for i in range(10)]
+    text = make_report.overall_sentence(rows, "vanilla")
+    assert "based on the relevant parts, as far" not in text and "does not beat both baselines" in text
+    prior = make_report.box_comparison(rows, "vanilla")["prior"]
+    assert prior["wins"] == prior["losses"] == 0 and prior["p"] == 1.0
+
+
+def test_a_map_that_beats_both_on_enough_images_is_called_relevant():
+    """Catches: the verdict withheld when the paired tests support it, or p-values from the wrong tail."""
+    rows = [row(i, 0.6, 0.1, 0.3, hit=True, prior_hit=i % 2 == 0) for i in range(8)]
+    c = make_report.box_comparison(rows, "vanilla")
+    assert c["uniform"]["wins"] == 8 and abs(c["uniform"]["p"] - 2 * 0.5 ** 8) < 1e-12
+    assert c["only_map"] == 4 and c["only_prior"] == 0 and abs(c["p_point"] - 2 * 0.5 ** 4) < 1e-12
+    assert "The map beats both baselines significantly" in make_report.overall_sentence(rows, "vanilla")
+
+
+def test_a_map_that_loses_on_every_image_is_not_called_relevant():
+    """Catches: a significant difference in the wrong direction (the map below the baselines) read as support."""
+    rows = [row(i, 0.05, 0.1, 0.3, hit=False, prior_hit=True) for i in range(8)]
+    c = make_report.box_comparison(rows, "vanilla")
+    assert c["uniform"]["p"] < 0.05 and not make_report.beats_both(c)
+
+
+def test_too_few_images_say_so_and_how_many_it_would_take():
+    """Catches: three images that all go the map's way reported as evidence (no two-sided paired test of 3 images
+    can reach p < 0.05: 2 x 0.5^3 = 0.25)."""
+    rows = [row(i, 0.6, 0.1, 0.3) for i in range(3)]
+    text = make_report.overall_sentence(rows, "vanilla")
+    assert "the images cannot tell whether the classification is based on the relevant parts" in text
+    assert "it takes at least 6 images that can tell" in text
