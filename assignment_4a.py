@@ -1262,15 +1262,12 @@ def feature_store(shape, device, folder):
 # ---- resuming and run folders ----
 
 def given_flags(parser, argv):
-    """The destinations of the flags the user typed (argparse fills every other one with its default)."""
-    defaults = {a.dest: a.default for a in parser._actions}
-    for a in parser._actions:
-        a.default = argparse.SUPPRESS
-    try:
-        return set(vars(parser.parse_args(argv))) - {"help"}
-    finally:
-        for a in parser._actions:
-            a.default = defaults[a.dest]
+    """The destinations of the flags the user typed: a second parse into a namespace that already holds a marker for
+    every destination (argparse fills in a default only where the namespace has no value), so that only what was
+    typed replaces its marker."""
+    unset = object()
+    marked = argparse.Namespace(**{dest: unset for dest in vars(parser.parse_args([]))})
+    return {dest for dest, value in vars(parser.parse_args(argv, namespace=marked)).items() if value is not unset}
 
 
 def resume_config(args):

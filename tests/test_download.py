@@ -341,3 +341,29 @@ def test_styles_that_differ_only_in_case_are_refused(tmp_path):
     with pytest.raises(SystemExit) as e:
         dw.main(["--out", str(tmp_path / "d"), "--from-dir", str(tmp_path / "src"), "--styles", "Baroque", "baroque"])
     assert "styles 'Baroque' and 'baroque' would share the folder Baroque (on a disk that ignores case" in str(e.value)
+
+
+def test_a_shard_ending_exactly_at_the_viewers_last_row_is_not_downloaded(tmp_path):
+    """The viewer serves rows 0-7; shard 0 holds exactly rows 0-7. Catches: an off-by-one at the boundary (first_row
+    < skip_rows) that downloads a whole shard of paintings the viewer already gave."""
+    fake = FakeHF(counts={0: 5, 2: 3}, extra=[(2, jpeg(2, 600 + i)) for i in range(10)], shard_sizes=[8, 10]).start()
+    try:
+        rows = dl(fake, tmp_path / "w", "--source", "viewer+parquet", "--styles", "Baroque", "Rococo",
+                  "--per-style", "5")
+    finally:
+        fake.stop()
+    assert sum(r["style"] == "Rococo" for r in rows) == 5
+    assert fake.shard_reads() == {"train-00001-of-00072.parquet"}
+
+
+@pytest.mark.parametrize("sizes,fraction", [((1, 9), 0.2), ((9, 1), 0.2), ((5, 5), 0.9), ((3, 3, 3), 0.8)])
+def test_the_artist_split_always_leaves_a_training_artist(sizes, fraction):
+    """Catches: every artist of a style moved to val (a large --val-fraction, or one artist holding most paintings),
+    which leaves the style nothing to train on."""
+    import download_wikiart as dw
+    artist_of = {}
+    for a, n in enumerate(sizes):
+        artist_of.update({f"{a}-{i}": f"artist{a}" for i in range(n)})
+    for seed in range(10):
+        val = dw.artist_split(list(artist_of), artist_of, fraction, seed, "Baroque")
+        assert val and {artist_of[i] for i in artist_of if i not in val}, (seed, val)

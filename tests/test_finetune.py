@@ -438,3 +438,12 @@ def test_cache_is_rebuilt_after_a_same_size_edit(tmp_path):
     assert f.stat().st_size == size
     green = a4a.load_split_cached(files, labels, cache, "train", 1)[0][0]
     assert red[0].float().mean() > 150 and green[1].float().mean() > 150 and green[0].float().mean() < 50
+
+
+def test_the_flags_typed_are_known_even_when_they_repeat_a_default():
+    """Catches: "given" read as "differs from the default", so that --lr 0.001 on --resume (the default, typed) is not
+    checked against the run's own rate; and the defaults left suppressed after the second parse."""
+    args = a4a.parse_args(["--resume", "runs/x", "--lr", str(a4a.LR), "--device", "cpu"])
+    assert args.given == {"resume", "lr", "device"}
+    again = a4a.parse_args([])
+    assert again.given == set() and again.lr == a4a.LR and again.remove == [1]

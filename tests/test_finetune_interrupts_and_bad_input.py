@@ -380,3 +380,28 @@ def test_a_damaged_png_is_still_skipped_with_its_reason(tmp_path, capsys):
     open(f, "wb").write(data)
     assert a4a.decode(f) is None
     assert "not a usable image (damaged image data (OSError: broken data stream" in capsys.readouterr().err
+
+
+def test_a_resumed_run_continues_tensorboards_curves_and_reports_the_best_epoch(alexnet_weights, tmp_path,
+                                                                               monkeypatch):
+    """Catches: a resume whose step counter restarts at 0 (the first epochs' curve overwritten), and
+    hparam/best_accuracy_val taken from the last epoch rather than the best."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    data = make_style_dataset(tmp_path / "wikiart", n_train=4, n_val=2)
+    accuracies = iter([0.9, 0.5, 0.4])
+    real = a4a.evaluate
+
+    def evaluate(*a, **k):  # the real evaluation, with the validation accuracy of this epoch planted
+        loss, _, confusion, probs = real(*a, **k)
+        return loss, next(accuracies), confusion, probs
+    monkeypatch.setattr(a4a, "evaluate", evaluate)
+    common = ["--data", str(data), "--runs", str(tmp_path / "runs"), "--batch-size", "4", "--workers", "1"]
+    a4a.main(common + ["--epochs", "2", "--name", "r"])
+    a4a.main(["--resume", str(tmp_path / "runs" / "r"), "--epochs", "3"])
+    ea = EventAccumulator(str(tmp_path / "runs" / "r"), size_guidance={"scalars": 0})
+    ea.Reload()
+    assert [s.step for s in ea.Scalars("accuracy/val")] == [1, 2, 3]
+    assert [round(s.value, 3) for s in ea.Scalars("accuracy/val")] == [0.9, 0.5, 0.4]
+    steps = [s.step for s in ea.Scalars("loss/train_step")]
+    assert steps == list(range(3 * 3))  # 12 training images, batches of 4: 3 steps an epoch, none written twice
+    assert [round(s.value, 3) for s in ea.Scalars("hparam/best_accuracy_val")][-1] == 0.9

@@ -137,3 +137,45 @@ def test_the_report_shows_the_benchmark_from_its_table(command_run, tmp_path):
     p = lambda k: f"{100 * float(vanilla[k]):.1f}%"  # noqa: E731
     assert f"| vanilla | {p('pointing')} ({p('pointing_lo')}-{p('pointing_hi')}) |" in md
     assert "How far to trust these maps: a benchmark with known evidence" in md and "ground_truth.png" in md
+
+
+def test_beating_a_baseline_needs_the_intervals_lower_bound_above_zero():
+    """Catches: "beats" read from the mean difference: a method ahead on average but inside the noise (a paired
+    interval that spans 0) would be said to beat the baseline."""
+    noisy = torch.tensor([1.0, -0.9] * 20)      # mean +0.05, spread 0.95: the interval spans 0
+    clear = torch.tensor([0.2, 0.1] * 20)       # mean +0.15, every image ahead
+    zero = torch.zeros(40)
+    assert not gt.beats(noisy, zero) and gt.beats(clear, zero)
+
+
+def test_a_method_beats_a_baseline_only_when_every_score_does(tmp_path):
+    """Catches: "beats" written as any of the three scores beating the baseline instead of all three."""
+    n = 40
+    ahead, even = torch.full((n,), 0.9) + torch.arange(n) * 1e-3, torch.full((n,), 0.5) + torch.arange(n) * 1e-3
+    scored = {"vanilla": (ahead, ahead, even)}  # ahead on the pointing game and the mass, not on the rank AUC
+    scored.update({b: (even, even, even) for b in gt.BASELINES})
+    faithful = {name: (0.1, 0.9) for name in scored}
+    gt.write_csv(str(tmp_path / "g.csv"), scored, faithful, [])
+    row = next(r for r in csv.DictReader(open(tmp_path / "g.csv")) if r["map"] == "vanilla")
+    assert all(row[f"beats_{b.replace(' ', '_')}"] == "no" for b in gt.BASELINES)
+
+
+def test_the_uniform_baseline_is_a_random_map_not_a_constant():
+    """Catches: a constant map, whose argmax is pixel (0, 0) on every image: a straw man that never hits a box."""
+    x = torch.zeros(50, 3, gt.SIDE, gt.SIDE)
+    maps = gt.baseline_maps(x, "uniform", 0)
+    peaks = {int(m.argmax()) for m in maps}
+    assert len(peaks) > 40 and abs(maps.mean().item() - 0.5) < 0.01
+
+
+def test_cascading_randomisation_goes_from_the_top_layer_down():
+    """Catches: the layers re-initialised bottom-up (Adebayo et al. randomise from the output), so that the first
+    row already destroys the features every later layer reads."""
+    torch.manual_seed(0)
+    model = gt.SmallCNN().eval()
+    g = torch.Generator().manual_seed(1)
+    x, y, boxes = gt.make_data(4, g)
+    rows = gt.randomisation_rows(model, x, y, boxes, 0)
+    order = [r[2] for r in rows if r[0].startswith("vanilla")]
+    assert order == ["classifier", "features.6", "features.3", "features.0"]
+    assert [r[1] for r in rows if r[0].startswith("vanilla")] == [1, 2, 3, 4]

@@ -68,3 +68,71 @@ def test_every_stand_in_the_downloader_knows_is_named_in_the_report(tmp_path):
                       "--images", none, "--out", str(tmp_path / "r"), "--no-pdf"])
     md = (tmp_path / "r" / "report.md").read_text()
     assert "Cubism stands in for the course's Surrealism" in md and "Rococo stands in for the course's Neoclassicism" in md
+
+
+def test_the_name_line_needs_both_and_says_which_is_missing():
+    """Catches: a report with only a name (or only an ID) passing as complete, or a line that does not say which of
+    the two the sheet's "do not forget" still lacks; make_package.py must refuse both."""
+    spec_p = importlib.util.spec_from_file_location("make_package", os.path.join(ROOT, "report", "make_package.py"))
+    make_package = importlib.util.module_from_spec(spec_p)
+    spec_p.loader.exec_module(make_package)
+    both = make_report.name_line("Ada Lovelace", "1815")
+    only_name = make_report.name_line("Ada Lovelace", "")
+    only_id = make_report.name_line("", "1815")
+    assert make_package.NAME_LINE.search(both)
+    assert "**Student ID: not given.**" in only_name and not make_package.NAME_LINE.search(only_name)
+    assert "**Name: not given.**" in only_id and "1815" in only_id and not make_package.NAME_LINE.search(only_id)
+    assert "**Name and student ID: not given.**" in make_report.name_line("", "")
+
+
+def test_the_per_style_table_holds_recall_and_precision_under_their_headers(tmp_path):
+    """Catches: precision and recall swapped (rows and columns of the true x predicted matrix read the wrong way)."""
+    conf = [[8, 2, 0],   # true A: 8 right, 2 called B     -> recall A 80%
+            [0, 5, 5],   # true B: 5 right, 5 called C     -> recall B 50%, precision B 5 / 7
+            [0, 0, 10]]  # true C: all right               -> precision C 10 / 15
+    best = {"run": "r", "classes": ["A", "B", "C"], "best": {"epoch": 1}}
+    blocks = make_report.best_run_blocks(best, make_report.np.array(conf), str(tmp_path), str(tmp_path / "none"))
+    header, rows = next(b[1:3] for b in blocks if b[0] == "table")
+    assert header[2:4] == ["recall (style accuracy)", "precision"]
+    table = {r[0]: r for r in rows}
+    assert table["A"][2:4] == ["80.0%", "100.0%"]
+    assert table["B"][2:4] == ["50.0%", "71.4%"] and table["C"][2:4] == ["100.0%", "66.7%"]
+
+
+def test_runs_at_chance_get_no_cause_even_where_they_differ_significantly(tmp_path):
+    """Catches: a cause ("keeping fc7 helped") written for two runs that both guess, because their paired test
+    happens to be significant: a difference between two guessers says nothing about the layers."""
+    classes = [f"S{i}" for i in range(10)]
+    runs = []
+    for remove, right in ((1, 14), (2, 2)):  # of 100 paintings, chance 10%: 14 right is not above chance (p ~ 0.12)
+        d = tmp_path / f"r{remove}"
+        d.mkdir()
+        with open(d / "val_predictions.csv", "w", newline="") as fh:
+            w = make_report.csv.writer(fh)
+            w.writerow(["file", "true_style", "predicted_style", "p_true", "p_predicted", "loss"])
+            for i in range(100):
+                w.writerow([f"val/S0/{i}.jpg", "S0", "S0" if i < right else "S1", 0.1, 0.1, 2.3])
+        runs.append({"run": f"r{remove}", "remove": remove, "train": "new", "classes": classes, "dir": str(d),
+                     "val_predictions": "val_predictions.csv", "best_val_accuracy": right / 100,
+                     "counts": {"val": {c: 10 for c in classes}}, "epochs": [{"accuracy_train": 0.2, "accuracy_val":
+                                                                              right / 100}]})
+    assert make_report.paired_test(runs[0], runs[1])[3] < 0.05 and all(make_report.at_chance(m) for m in runs)
+    text = " ".join(make_report.compare_text(runs))
+    assert "cannot tell the two apart" in text and "helped" not in text
+
+
+def test_the_default_comparison_is_a_set_that_varies_what_the_sheet_varies(tmp_path):
+    """Catches: the newest group of runs chosen even when it holds one variant (a lone rerun with another lr), so that
+    the report compares nothing the sheet asks about while an older complete set sits on disk."""
+    def fake_run(name, remove, train, lr, mtime):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "metrics.json").write_text("{}")
+        os.utime(d / "metrics.json", (mtime, mtime))
+        return {"run": name, "remove": remove, "train": train, "dir": str(d), "counts": {},
+                "epochs": [{"epoch": 1}], "config": {"epochs": 1, "lr": lr}}
+    runs = [fake_run("a", 1, "new", 0.001, 100), fake_run("b", 2, "new", 0.001, 200),
+            fake_run("c", 1, "fc", 0.001, 300), fake_run("late", 1, "new", 0.1, 900)]
+    compared, left, _ = make_report.select_runs(runs)
+    assert sorted(m["run"] for m in compared) == ["a", "b", "c"]
+    assert [(m["run"], "lr" in why) for m, why in left] == [("late", True)]

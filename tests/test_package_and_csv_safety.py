@@ -1,0 +1,54 @@
+"""What is handed in and what a spreadsheet opens: formula cells neutralised, nothing packed that zip would block on,
+and the size guard kept whatever is asked to be packed."""
+import csv
+import importlib.util
+import os
+
+import pytest
+
+import download_wikiart as dw
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("make_package", os.path.join(ROOT, "report", "make_package.py"))
+make_package = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_package)
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1+1", "\r=1+1"])
+def test_every_cell_a_spreadsheet_would_run_is_neutralised_and_read_back(tmp_path, cell):
+    """Catches: tab and carriage return missing from the neutralised starts (OWASP lists both: a spreadsheet strips
+    them and runs the formula after)."""
+    dw.write_csv(str(tmp_path / "m.csv"), ["artist"], [[cell]])
+    header, (stored,) = list(csv.reader(open(tmp_path / "m.csv", newline="", encoding="utf-8")))
+    assert header == ["artist"] and stored == "'" + cell and dw.unneutralised(stored) == cell
+
+
+def project_to_pack(root):
+    (root / "report").mkdir(parents=True)
+    (root / "report" / "report.md").write_text("**Name:** A  ·  **Student ID:** 1\n")
+    (root / "My-Images").mkdir()
+    (root / "My-Images" / "cat.jpg").write_bytes(b"jpeg")
+    return root
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_is_never_packed(tmp_path, deadline):
+    """Catches: a named pipe in My-Images/ packed: zip opens it and blocks for ever."""
+    root = project_to_pack(tmp_path / "root")
+    os.mkfifo(root / "My-Images" / "pipe.jpg")
+    files, left = make_package.files_to_pack(str(root), False)
+    assert "My-Images/pipe.jpg" not in files
+    assert ("My-Images/pipe.jpg", "not a regular file (a link in a loop or to nothing, a pipe, a device)") in left
+
+
+def test_checkpoints_asked_for_do_not_waive_the_size_guard(tmp_path, monkeypatch):
+    """Catches: --with-checkpoints packing a 460 MB archive past the refusal that protects the upload."""
+    root = project_to_pack(tmp_path / "root")
+    run = root / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "best.pt").write_bytes(b"0" * 3000)
+    monkeypatch.setattr(make_package, "REFUSE_MB", 0.002)  # 2,000 bytes
+    monkeypatch.setattr(make_package, "check_pdf_shows_the_name", lambda *a: None)
+    with pytest.raises(SystemExit, match="more than course platforms take"):
+        make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z"), "--with-checkpoints"])
+    assert not (tmp_path / "z").exists() or not os.listdir(tmp_path / "z")

@@ -1,0 +1,46 @@
+"""The training's bookkeeping, one behaviour each: per-epoch random streams, the per-painting record the report's
+paired tests read, and the decode cache's clean-up."""
+import csv
+import os
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import assignment_4a as a4a
+
+
+def test_every_epoch_and_stream_draws_its_own_seed():
+    """Catches: a seed without the epoch in it (every epoch the same shuffle, crops and dropout), or two streams
+    sharing one seed."""
+    seeds = {(e, s): a4a.epoch_seed(0, e, s) for e in range(5) for s in a4a.SEED_STREAMS}
+    assert len(set(seeds.values())) == len(seeds)
+    assert not torch.equal(a4a.batch_order(50, 0, 0), a4a.batch_order(50, 1, 0))
+    assert torch.equal(a4a.batch_order(50, 3, 7), a4a.batch_order(50, 3, 7))  # and replayable on resume
+
+
+def test_val_predictions_give_the_true_styles_probability_and_loss(tmp_path):
+    """Catches: p_true (and the loss) taken from the predicted style instead of the true one: the report's McNemar
+    tests and its gallery of mistakes would read confident mistakes as confident successes."""
+    probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    run = SimpleNamespace(dir=str(tmp_path), classes=["A", "B", "C"],
+                          data=SimpleNamespace(val=SimpleNamespace(labels=torch.tensor([1, 2]), files=["v/B/1", "v/C/2"])))
+    a4a.write_val_predictions(run, probs)
+    rows = list(csv.DictReader(open(tmp_path / "val_predictions.csv")))
+    assert [(r["true_style"], r["predicted_style"]) for r in rows] == [("B", "A"), ("C", "C")]
+    assert float(rows[0]["p_true"]) == pytest.approx(0.2) and float(rows[0]["p_predicted"]) == pytest.approx(0.7)
+    assert float(rows[0]["loss"]) == pytest.approx(-torch.log(torch.tensor(0.2)).item(), rel=1e-6)
+
+
+def test_the_cache_clean_up_removes_only_stale_files(tmp_path):
+    """Catches: another run's temporary file removed while it is being written (two terminals on one dataset), or a
+    killed run's day-old temporary file kept for ever."""
+    names = ["train-new.u8", "train-new.json", "train-old.u8", "train-old.json", "train-new.u8.1-2.part",
+             "train-old.u8.3-4.part", "val-old.u8"]
+    for n in names:
+        (tmp_path / n).write_bytes(b"x")
+    day_old = time.time() - 2 * 86400
+    os.utime(tmp_path / "train-old.u8.3-4.part", (day_old, day_old))
+    a4a.remove_stale_caches(str(tmp_path), "train", "new")
+    assert sorted(os.listdir(tmp_path)) == ["train-new.json", "train-new.u8", "train-new.u8.1-2.part", "val-old.u8"]
