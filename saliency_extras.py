@@ -418,12 +418,15 @@ def load_style_model(path):
         classes, remove = list(ck["classes"]), int(ck["config"]["remove"])
     except vgg16.DAMAGED + (TypeError,) as e:  # not a file of torch.save, or not what assignment_4a.py saves
         raise ValueError(f"--checkpoint {path} is not a checkpoint of assignment_4a.py ({e.__class__.__name__})") from e
-    model = assignment_4a.remove_last_fc_layers(alexnet(weights=None), remove, len(classes))  # its own surgery
+    def build():  # its own surgery
+        return assignment_4a.remove_last_fc_layers(alexnet(weights=None), remove, len(classes))
     try:
-        model.load_state_dict(ck["model"])
+        model = assignment_4a.load_weights(build, ck["model"])
     except (RuntimeError, TypeError, AttributeError) as e:
+        with torch.device("meta"):
+            last = len(build().classifier) - 1
         head = next((v.shape[0] for k, v in ck["model"].items() if k.endswith(".weight") and k.startswith(
-            f"classifier.{len(model.classifier) - 1}.")), None) if isinstance(ck.get("model"), dict) else None
+            f"classifier.{last}.")), None) if isinstance(ck.get("model"), dict) else None
         why = (f"its new layer has {head} outputs but it lists {len(classes)} style names" if head is not None
                and head != len(classes) else str(e).splitlines()[0].rstrip(":"))
         raise ValueError(f"--checkpoint {path} does not fit a remove-{remove} AlexNet: {why}; use a best.pt that "

@@ -159,7 +159,7 @@ def test_name_and_id_on_the_first_page_remembered_and_required_by_the_package(pr
     assert "**Student ID:** csd1815" in build_with(project, out)  # remembered in <out>/student.json
     anonymous = tmp_path / "anon"
     assert "Name and student ID: not given" in build_with(project, anonymous)
-    assert "warning: the report has no name or student ID" in capsys.readouterr().err
+    assert "warning: the report has no name and no student ID" in capsys.readouterr().err
 
     root = tmp_path / "root"
     (root / "report").mkdir(parents=True)

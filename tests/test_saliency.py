@@ -406,6 +406,7 @@ def test_the_weights_are_fetched_alike_for_alexnet_and_vgg16():
     import vgg16
     assert inspect.getsource(a4a.torchvision_state_dict) == inspect.getsource(vgg16.torchvision_state_dict)
     assert a4a.DAMAGED == vgg16.DAMAGED
+    assert inspect.getsource(a4a.load_weights) == inspect.getsource(vgg16.load_weights)
 
 
 def test_the_downloader_decodes_as_the_graded_scripts_do():
