@@ -68,3 +68,19 @@ def test_too_few_images_say_so_and_how_many_it_would_take():
     text = make_report.overall_sentence(rows, "vanilla")
     assert "the images cannot tell whether the classification is based on the relevant parts" in text
     assert "it takes at least 6 images that can tell" in text
+
+
+def test_each_method_gets_the_same_paired_answer_in_the_extras_table():
+    """Catches: the extras' table giving raw means per method without the paired tests, so that the report cannot
+    say which method beats the baselines on these images."""
+    rows = []
+    for i in range(8):
+        r = row(i, 0.6, 0.1, 0.3, hit=True, prior_hit=False)  # vanilla: ahead of both on every image
+        r.update({"box_mass_gradcam": "0.2000", "hit_gradcam": "0", "center_share_vanilla": "0.3",
+                  "center_share_gradcam": "0.5"})                 # gradcam: between the baselines
+        rows.append(r)
+    blocks = make_report.methods_blocks(rows, ["vanilla", "gradcam"], {})
+    header, table = next(b[1:3] for b in blocks if b[0] == "table" and "beats both?" in b[1])
+    by = {r[0]: r for r in table}
+    assert by["vanilla"][-1] == "yes" and by["gradcam"][-1] == "no"
+    assert by["vanilla"][3] == "8 / 0, p = 0.008" and by["gradcam"][4] == "0 / 8, p = 0.008"
