@@ -165,9 +165,11 @@ def set_precision(precision):
     b = torch.backends
     if hasattr(b, "fp32_precision"):  # PyTorch >= 2.9, where mixing in the older switches is an error
         b.fp32_precision = "ieee"
-        for switch in (b.cuda.matmul, b.cudnn.conv, b.cudnn.rnn, b.mkldnn.matmul, b.mkldnn.conv, b.mkldnn.rnn):
-            switch.fp32_precision = "ieee"
-        b.cuda.matmul.fp32_precision = b.cudnn.conv.fp32_precision = "tf32" if tf32 else "ieee"
+        for backend, op in (("cuda", "matmul"), ("cudnn", "conv"), ("cudnn", "rnn"), ("mkldnn", "matmul"),
+                            ("mkldnn", "conv"), ("mkldnn", "rnn")):
+            switch = getattr(getattr(b, backend, None), op, None)
+            if switch is not None:  # TF32 is NVIDIA's: a CPU (mkldnn) stays IEEE
+                switch.fp32_precision = "tf32" if tf32 and backend != "mkldnn" else "ieee"
     else:
         torch.set_float32_matmul_precision("high" if tf32 else "highest")
         b.cudnn.allow_tf32 = tf32

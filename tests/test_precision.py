@@ -51,6 +51,8 @@ def test_tf32_switches_tf32_on_for_both():
     a4b.set_precision("fp32")
     a4a.set_precision("tf32")
     assert tf32_switches() == (True, True)
+    if hasattr(torch.backends, "fp32_precision"):  # TF32 is NVIDIA's: the CPU's matmul and conv stay IEEE
+        assert torch.backends.mkldnn.matmul.fp32_precision == torch.backends.mkldnn.conv.fp32_precision == "ieee"
 
 
 def test_both_graded_scripts_offer_tf32():
