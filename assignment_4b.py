@@ -159,8 +159,8 @@ def autocast(precision, device):
 
 def set_precision(precision):
     """--precision as PyTorch's switches: fp32 and bf16 run every fp32 convolution and matrix product in IEEE fp32,
-    tf32 lets CUDA use TF32 (10-bit mantissa) for them. Set whatever was set before: PyTorch's default lets cuDNN
-    convolutions use TF32 on Ampere and newer GPUs, and a notebook may have switched matrix products too."""
+    tf32 lets CUDA use TF32 (10-bit mantissa) for them. Set over whatever was there before: PyTorch's default lets
+    cuDNN convolutions use TF32 on Ampere and newer GPUs, and a notebook may have switched matrix products too."""
     tf32 = precision == "tf32"
     b = torch.backends
     if hasattr(b, "fp32_precision"):  # PyTorch >= 2.9, where mixing in the older switches is an error

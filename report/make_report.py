@@ -491,6 +491,16 @@ PRECISION_NAMES = {"fp32": "fp32 (IEEE single precision: TF32 off)",
                    "bf16": "bf16 autocast"}
 
 
+# how far maps of a faster precision agree with fp32 ones, as measured (docs/speed.md): said beside maps made so
+MAP_AGREEMENT = {
+    "tf32": "TF32 maps are not fp32 maps: measured against fp32 ones (NVIDIA H200, random VGG-16 weights), 87.6% of "
+            "the pixels within 5% of the map's maximum and Spearman's rho down to 0.90 (docs/speed.md); for maps to "
+            "report, run `python assignment_4b.py --precision fp32`.",
+    "bf16": "bf16 maps are not fp32 maps: measured against fp32 ones (random VGG-16 weights), Spearman's rho 0.37-0.50 "
+            "on an NVIDIA H200 and 0.38 on an AVX-512 CPU (docs/speed.md); for maps to report, run `python "
+            "assignment_4b.py --precision fp32`."}
+
+
 def run_precision(m):
     """The precision a run's epochs ran in, as assignment_4a.py records it; None where it did not (older versions
     recorded only the --precision asked for)."""
@@ -746,7 +756,8 @@ def part2_blocks(rows, sal_dir, out_dir, images_dir):
                 f"here: {METHOD_NAMES.get(shown, shown)}"
                 + (f" (`settings.json` of `{os.path.relpath(sal_dir, ROOT)}` says {', '.join(methods)} were computed)"
                    if len(methods) > 1 or shown != "vanilla" else "") + ". "
-                + precision_words(settings.get("precision"), "the maps"))]
+                + precision_words(settings.get("precision"), "the maps")
+                + (" " + MAP_AGREEMENT[settings.get("precision")] if settings.get("precision") in MAP_AGREEMENT else ""))]
     grid = os.path.join(sal_dir, "grid.png")
     if os.path.isfile(grid):
         B.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, then " +

@@ -136,3 +136,16 @@ def test_the_default_comparison_is_a_set_that_varies_what_the_sheet_varies(tmp_p
     compared, left, _ = make_report.select_runs(runs)
     assert sorted(m["run"] for m in compared) == ["a", "b", "c"]
     assert [(m["run"], "lr" in why) for m, why in left] == [("late", True)]
+
+
+def test_maps_made_in_bf16_are_said_to_agree_poorly_with_fp32(project, tmp_path):
+    """Catches: bf16 maps described like fp32 ones, though their ranks agree with fp32's at rho 0.37-0.50."""
+    sal = tmp_path / "saliency"
+    shutil.copytree(project / "report" / "saliency", sal)
+    settings = json.load(open(sal / "settings.json"))
+    json.dump(dict(settings, precision="bf16"), open(sal / "settings.json", "w"))
+    none = str(tmp_path / "none")
+    make_report.main(["--runs", none, "--saliency", str(sal), "--paintings", none, "--extras", none, "--data", none,
+                      "--images", str(project / "My-Images"), "--out", str(tmp_path / "r"), "--no-pdf"])
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "Precision of the maps: bf16 autocast. bf16 maps are not fp32 maps" in md and "0.37-0.50" in md
