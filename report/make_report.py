@@ -872,7 +872,7 @@ def overall_sentence(rows, m):
     c = box_comparison(rows, m)
     left = len(boxed) - c["n"]
     text += (f"{left} of the {len(boxed)} images with a box cannot tell (the box covers {pct(CANNOT_TELL)} or more "
-             "of the crop) and are left out. " if left else "")
+             f"of the crop) and {'is' if left == 1 else 'are'} left out. " if left else "")
     if not c["n"]:
         return text + "No image can tell whether the map looks at the object: add images whose object is small."
     u, p = c["uniform"], c["prior"]
