@@ -52,6 +52,10 @@ DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both s
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
 MAX_ASPECT = 20         # images longer than this many times their width (or wider) are refused
 PRECISIONS = ("fp32", "tf32", "bf16")  # --precision: see set_precision
+# how far maps of the faster precisions agree with fp32 maps, as measured on random VGG-16 weights (docs/speed.md)
+MAP_AGREEMENT = {"tf32": "87.6% of the pixels within 5% of the map's maximum and Spearman's rho down to 0.90 "
+                         "(NVIDIA H200)",
+                 "bf16": "Spearman's rho 0.37-0.50 (NVIDIA H200) and 0.38 (an AVX-512 CPU)"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 # What PIL raises for damaged image data, beyond UnidentifiedImageError: OSError (truncated), SyntaxError (a broken
 # PNG chunk), EOFError, struct.error and zlib.error from its plugins, ValueError. A programming error is not among them.
@@ -75,13 +79,12 @@ def make_parser(description="Image-specific class saliency maps (Simonyan et al.
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps "
                                                     "(default: auto)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32: IEEE single precision on every device (TF32 switched off). tf32: TF32 tensor cores for "
-                        "convolutions and matrix products on NVIDIA GPUs from Ampere on (fp32 elsewhere); its maps "
-                        "are not fp32's: 87.6%% of pixels within 5%% of the maximum, Spearman down to 0.90 (H200, "
-                        "docs/speed.md). bf16: bf16 autocast, faster on recent GPUs and CPUs with bf16 units "
-                        "(AVX512-BF16, AMX), much slower on CPUs without them; its maps agree poorly with fp32's "
-                        "(Spearman 0.37-0.50 with random weights). The precision that ran goes to settings.json "
-                        "(default: fp32)")
+                   help=("fp32: IEEE single precision on every device (TF32 switched off). tf32: TF32 tensor cores "
+                         "for convolutions and matrix products on NVIDIA GPUs from Ampere on (fp32 elsewhere); its maps "
+                         f"are not fp32's: {MAP_AGREEMENT['tf32']}. bf16: bf16 autocast, faster on recent GPUs and "
+                         "CPUs with bf16 units (AVX512-BF16, AMX), much slower on CPUs without them; its maps agree "
+                         f"poorly with fp32's: {MAP_AGREEMENT['bf16']}. Measured on random weights (docs/speed.md). "
+                         "The precision that ran goes to settings.json (default: fp32)").replace("%", "%%"))
     return p
 
 

@@ -28,7 +28,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)  # the scripts' own figure code: assignment_4a.pyplot, assignment_4a.confusion_figure
-from assignment_4b import BOX_TOLERANCE  # noqa: E402 (the pointing game's tolerance, pixels of the 224x224 input)
+from assignment_4b import BOX_TOLERANCE, MAP_AGREEMENT  # noqa: E402 (the pointing game's tolerance; map agreement)
 from download_wikiart import STAND_INS  # noqa: E402 (our style -> the course's style that huggan/wikiart lacks)
 
 # ---- defaults ----
@@ -491,14 +491,14 @@ PRECISION_NAMES = {"fp32": "fp32 (IEEE single precision: TF32 off)",
                    "bf16": "bf16 autocast"}
 
 
-# how far maps of a faster precision agree with fp32 ones, as measured (docs/speed.md): said beside maps made so
-MAP_AGREEMENT = {
-    "tf32": "TF32 maps are not fp32 maps: measured against fp32 ones (NVIDIA H200, random VGG-16 weights), 87.6% of "
-            "the pixels within 5% of the map's maximum and Spearman's rho down to 0.90 (docs/speed.md); for maps to "
-            "report, run `python assignment_4b.py --precision fp32`.",
-    "bf16": "bf16 maps are not fp32 maps: measured against fp32 ones (random VGG-16 weights), Spearman's rho 0.37-0.50 "
-            "on an NVIDIA H200 and 0.38 on an AVX-512 CPU (docs/speed.md); for maps to report, run `python "
-            "assignment_4b.py --precision fp32`."}
+def map_agreement(precision):
+    """Beside maps made in tf32 or bf16: how far such maps agree with fp32 ones, as measured (assignment_4b's figures)."""
+    if precision not in MAP_AGREEMENT:
+        return ""
+    name = {"tf32": "TF32", "bf16": "bf16"}[precision]
+    return (f" {name} maps are not fp32 maps: measured against fp32 ones on random VGG-16 weights, "
+            f"{MAP_AGREEMENT[precision]} (docs/speed.md); for maps to report, run `python assignment_4b.py "
+            "--precision fp32`.")
 
 
 def run_precision(m):
@@ -757,7 +757,7 @@ def part2_blocks(rows, sal_dir, out_dir, images_dir):
                 + (f" (`settings.json` of `{os.path.relpath(sal_dir, ROOT)}` says {', '.join(methods)} were computed)"
                    if len(methods) > 1 or shown != "vanilla" else "") + ". "
                 + precision_words(settings.get("precision"), "the maps")
-                + (" " + MAP_AGREEMENT[settings.get("precision")] if settings.get("precision") in MAP_AGREEMENT else ""))]
+                + map_agreement(settings.get("precision")))]
     grid = os.path.join(sal_dir, "grid.png")
     if os.path.isfile(grid):
         B.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, then " +
