@@ -946,7 +946,7 @@ def list_split(root, split, classes=None):
 
 def open_rgb(path):
     """Open any image file as 8-bit RGB, upright. Raises ValueError with the reason if it cannot be used.
-    (Copied, unchanged, in assignment_4a.py, assignment_4b.py, download_wikiart.py: one behaviour for alpha, 16-bit,
+    (Copied, unchanged, in assignment_4a.py, vgg16.py, download_wikiart.py: one behaviour for alpha, 16-bit,
     palette and EXIF.)"""
     try:
         with Image.open(path) as im:

@@ -27,16 +27,14 @@ import json
 import os
 import re
 import signal
-import struct
 import sys
-import zlib
 from typing import NamedTuple
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 import vgg16
+from vgg16 import (IMAGE_EXTENSIONS, MAP_AGREEMENT, PRECISIONS, apply_precision, autocast, memory_format_of, open_rgb,
+                   resolve_class, resolve_device, warn_if_slow_bf16)
 
 # ---- defaults ----
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -44,30 +42,19 @@ IMAGES_DIR = os.path.join(ROOT, "My-Images")
 OUT_DIR = os.path.join(ROOT, "report", "saliency")
 BATCH_SIZE = 8          # images per forward/backward pass
 TOP_K = 5               # predictions written to the CSV
-LABELS = {"vanilla": "saliency max_c |dS_C/dI|"}  # the figures' column title per method
+MAP_TITLE = "saliency max_c |dS_C/dI|"  # the figures' title above the map
 BOX_TOLERANCE = 15      # pointing game: a peak this many pixels (of the 224x224 input) outside the box still hits
 CENTRE_PRIOR_SIGMA = 0.25  # the centre-prior baseline: a Gaussian of this std (a fraction of the side), centred
 GRID_ROWS = 20          # images per grid page: grid.png, then grid-2.png ... (a 240-image grid would be 97 MB)
-DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
-MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
-MAX_ASPECT = 20         # images longer than this many times their width (or wider) are refused
-PRECISIONS = ("fp32", "tf32", "bf16")  # --precision: see set_precision
-# how far maps of the faster precisions agree with fp32 maps, as measured on random VGG-16 weights (docs/speed.md)
-MAP_AGREEMENT = {"tf32": "87.6% of the pixels within 5% of the map's maximum and Spearman's rho down to 0.90 "
-                         "(NVIDIA H200)",
-                 "bf16": "Spearman's rho 0.37-0.50 (NVIDIA H200) and 0.38 (an AVX-512 CPU)"}
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-# What PIL raises for damaged image data, beyond UnidentifiedImageError: OSError (truncated), SyntaxError (a broken
-# PNG chunk), EOFError, struct.error and zlib.error from its plugins, ValueError. A programming error is not among them.
-DAMAGED_IMAGE = (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error)
 
 
-def make_parser(description="Image-specific class saliency maps (Simonyan et al. 2014, sec. 3.1) from an "
-                            "ImageNet VGG-16.", out_default="report/saliency/"):
-    p = argparse.ArgumentParser(description=description)
+def make_parser():
+    p = argparse.ArgumentParser(description="Image-specific class saliency maps (Simonyan et al. 2014, sec. 3.1) "
+                                            "from an ImageNet VGG-16.")
     p.add_argument("--images", default=IMAGES_DIR, help="folder of images to explain, with boxes.csv if the objects' "
                                                         "boxes are known (default: My-Images/)")
-    p.add_argument("--out", default=None, help=f"folder for the figures and predictions.csv (default: {out_default})")
+    p.add_argument("--out", default=OUT_DIR, help="folder for the figures and predictions.csv (default: "
+                                                  "report/saliency/)")
     p.add_argument("--class", dest="target", default=None,
                    help="class C to explain for every image: an index (0-999) or a class name ('tabby', 'tiger cat'; "
                         "a unique part of a name also works) (default: each image's top-scoring class)")
@@ -88,10 +75,9 @@ def make_parser(description="Image-specific class saliency maps (Simonyan et al.
     return p
 
 
-def parse_args(argv=None, parser=None, default_out=OUT_DIR):
-    p = parser or make_parser()
+def parse_args(argv=None):
+    p = make_parser()
     args = p.parse_args(argv)
-    args.out = args.out or default_out
     if args.batch_size < 1:
         p.error(f"--batch-size must be at least 1, got {args.batch_size}")
     return args
@@ -125,76 +111,7 @@ def saliency_maps(model, images, classes=None, precision="fp32"):
     return grad.abs().amax(dim=1), classes, scores  # 5. max_c |w(c, i, j)|: (N, 3, H, W) -> (N, H, W)
 
 
-# ---- device and precision (copied whole in assignment_4a.py) ----
-
-def resolve_device(name):
-    if name != "auto":
-        if not device_available(name):
-            raise ValueError(f"--device {name}: not available on this machine; use --device auto or cpu")
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def device_available(name):
-    d = torch.device(name)
-    if d.type == "cuda":
-        return torch.cuda.is_available() and (d.index or 0) < torch.cuda.device_count()
-    if d.type == "mps":
-        return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    return True
-
-
-def warn_if_slow_bf16(precision, device):
-    """bf16 autocast on a CPU without bf16 units is emulated: measured 20x slower than fp32 (AMD EPYC, AVX2)."""
-    if precision == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        print("warning: this CPU has no bf16 units (AVX512-BF16 or AMX): bf16 runs much slower than fp32 here; "
-              "use --precision fp32", file=sys.stderr)
-
-
-def autocast(precision, device):
-    """The one autocast context of this script: bf16 where --precision bf16, else a no-op."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-def set_precision(precision):
-    """--precision as PyTorch's switches: fp32 and bf16 run every fp32 convolution and matrix product in IEEE fp32,
-    tf32 lets CUDA use TF32 (10-bit mantissa) for them. Set over whatever was there before: PyTorch's default lets
-    cuDNN convolutions use TF32 on Ampere and newer GPUs, and a notebook may have switched matrix products too."""
-    tf32 = precision == "tf32"
-    b = torch.backends
-    if hasattr(b, "fp32_precision"):  # PyTorch >= 2.9, where mixing in the older switches is an error
-        b.fp32_precision = "ieee"
-        for backend, op in (("cuda", "matmul"), ("cudnn", "conv"), ("cudnn", "rnn"), ("mkldnn", "matmul"),
-                            ("mkldnn", "conv"), ("mkldnn", "rnn")):
-            switch = getattr(getattr(b, backend, None), op, None)
-            if switch is not None:  # TF32 is NVIDIA's: a CPU (mkldnn) stays IEEE
-                switch.fp32_precision = "tf32" if tf32 and backend != "mkldnn" else "ieee"
-    else:
-        torch.set_float32_matmul_precision("high" if tf32 else "highest")
-        b.cudnn.allow_tf32 = tf32
-
-
-def precision_that_runs(precision, device):
-    """The precision as this device runs it: tf32 is fp32 where there are no TF32 units (a CPU, Apple's GPU, an NVIDIA
-    GPU older than Ampere)."""
-    if precision == "tf32" and not (device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8):
-        return "fp32"
-    return precision
-
-
-def apply_precision(precision, device):
-    """--precision on this device: the switches set for what runs there, a note where that is not what was asked.
-    -> the precision that runs, for the outputs to record."""
-    ran = precision_that_runs(precision, device)
-    if ran != precision:
-        print(f"note: --precision {precision}: {device} has no TF32 units, so this runs in {ran}", file=sys.stderr)
-    set_precision(ran)
-    return ran
-
+# ---- the run (copied whole in assignment_4a.py) ----
 
 def stop_on_sigterm():
     """A kill (SIGTERM: a closed terminal, a cluster's time limit) stops the run as Ctrl-C does, so that what was
@@ -222,39 +139,7 @@ def check_requirements():
                      f"pip install -U \"{m.group(1)}>={m.group(2)}\" (or pip install -r {path})")
 
 
-def memory_format_of(model):
-    """channels_last if the model's 3x3 convolution weights are stored that way (main() does this), else the default:
-    inputs are laid out like the weights, so no convolution converts them."""
-    w = next((m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1), None)
-    cl = w is not None and w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
-    return torch.channels_last if cl else torch.contiguous_format
-
-
-# ---- inputs: the class, the images ----
-
-def resolve_class(target, categories):
-    """--class value -> class index. Accepts an index, an exact name, or a part of a name that names one class."""
-    if target is None:
-        return None
-    if target.strip().lstrip("-").isdigit():
-        idx = int(target)
-        if not 0 <= idx < len(categories):
-            raise ValueError(f"--class {idx} is out of range: class indices go from 0 to {len(categories) - 1}")
-        return idx
-    key = target.strip().lower()
-    exact = [i for i, c in enumerate(categories) if c.lower() == key]
-    if exact:
-        return exact[0]
-    partial = [i for i, c in enumerate(categories) if key in c.lower()]
-    if len(partial) == 1:
-        return partial[0]
-    if not partial:
-        raise ValueError(f"--class '{target}' matches no class name of the model; give an index 0-{len(categories) - 1} "
-                         f"or a name such as '{categories[min(281, len(categories) - 1)]}'")
-    names = ", ".join(f"{i}: {categories[i]}" for i in partial[:8])
-    raise ValueError(f"--class '{target}' matches {len(partial)} classes ({names}{', ...' if len(partial) > 8 else ''}); "
-                     "give one of these indices or the full name")
-
+# ---- inputs: the images ----
 
 def list_images(folder):
     if not os.path.isdir(folder):
@@ -275,36 +160,6 @@ def list_images(folder):
     if not files:
         raise FileNotFoundError(f"no image files in {folder} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
     return files
-
-
-def open_rgb(path):
-    """Open any image file as 8-bit RGB, upright. Raises ValueError with the reason if it cannot be used.
-    (Copied, unchanged, in assignment_4a.py, assignment_4b.py, download_wikiart.py: one behaviour for alpha, 16-bit,
-    palette and EXIF.)"""
-    try:
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise ValueError(f"{im.width}x{im.height} pixels is above the {MAX_PIXELS // 10**6}-megapixel limit")
-            if max(im.size) > MAX_ASPECT * min(im.size):  # resized to 256 on its short side, a 1x20000 strip: 6 GB
-                raise ValueError(f"{im.width}x{im.height} pixels: a strip, not a picture (sides more than "
-                                 f"{MAX_ASPECT}:1)")
-            im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))  # JPEG: decode at 1/2..1/8 scale, both sides kept >= this
-            im = ImageOps.exif_transpose(im)  # also loads the pixels, so truncation shows up here
-            im.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise ValueError(f"not a readable image ({e.__class__.__name__})") from None
-    except DAMAGED_IMAGE as e:  # truncated or corrupt data
-        raise ValueError(f"damaged image data ({e.__class__.__name__}: {e})") from None
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit grayscale: scale to 8 bits
-        a = np.asarray(im, dtype=np.float32)
-        # Pillow < 10.1 opens a 16-bit PNG as "I": values within 16 bits are read as 16-bit data
-        sixteen = im.mode.startswith("I;16") or (im.mode == "I" and 0 <= a.min() and a.max() <= 65535)
-        top = 65535.0 if sixteen else max(float(a.max()), 1.0)
-        im = Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8), "L")
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")  # transparent pixels become white, not whatever colour hides under them
-        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return im.convert("RGB")  # also L, P, CMYK, YCbCr -> RGB
 
 
 class Images(NamedTuple):
@@ -396,8 +251,9 @@ def box_columns(images, maps, boxes, preprocess):
     (what a uniform map puts in it), and for each method's map and for the centre prior: the pointing game's hit and
     the share of the map's mass in the box. Empty for an image without a box; 'outside the crop' for a box the crop
     does not show."""
-    cols = {k: [] for k in ["object", "box_in_crop", "box_share_of_crop"] + [f"{k}_{m}" for m in list(maps) +
-                                                                               ["centre_prior"] for k in ("hit", "box_mass")]}
+    measured = list(maps) + ["centre_prior"]
+    cols = {k: [] for k in ["object", "box_in_crop", "box_share_of_crop"]
+            + [f"{k}_{m}" for m in measured for k in ("hit", "box_mass")]}
     for i, (f, size) in enumerate(zip(images.files, images.sizes)):
         box, what = boxes.get(os.path.basename(f), (None, ""))
         if box is None:
@@ -440,33 +296,25 @@ def figure_names(files):
             for f, stem in zip(files, stems)]
 
 
-def draw_row(axes, crop, maps, title, labels, overlaid=()):
-    """The input crop, then each method's map (the ones in `overlaid` over the crop); one method alone also gets
-    an overlay."""
+def draw_row(axes, crop, smap, title):
+    """The input crop, the map, and the map over the crop."""
+    m = smap / max(float(smap.max()), 1e-12)  # scaled to [0, 1] for display
     axes[0].imshow(crop)
-    axes[0].set_title(title, fontsize=9)
-    for ax, (name, smap) in zip(axes[1:], maps.items()):
-        m = smap / max(float(smap.max()), 1e-12)  # scale each map to [0, 1] for display
-        if name in overlaid:
-            ax.imshow(crop)
-        ax.imshow(m, cmap="jet" if name in overlaid else "gray", alpha=0.5 if name in overlaid else None)
-        ax.set_title(labels[name], fontsize=9)
-    if len(maps) == 1:
-        axes[2].imshow(crop)
-        axes[2].imshow(m, cmap="jet", alpha=0.5)
-        axes[2].set_title("overlay", fontsize=9)
-    for a in axes:
-        a.axis("off")
+    axes[1].imshow(m, cmap="gray")
+    axes[2].imshow(crop)
+    axes[2].imshow(m, cmap="jet", alpha=0.5)
+    for ax, t in zip(axes, (title, MAP_TITLE, "overlay")):
+        ax.set_title(t, fontsize=9)
+        ax.axis("off")
 
 
-def save_figures(out_dir, files, crops, maps, titles, labels=LABELS, overlaid=()):
-    """5. rendered. maps: {method: (N, H, W) array}. One figure per image, and grid pages with one row per image."""
+def save_figures(out_dir, files, crops, maps, titles, draw=draw_row, cols=3):
+    """5. rendered: one figure per image, and grid pages with one row per image; each row is
+    draw(its `cols` axes, crop, maps[i], title)."""
     plt = pyplot()
-    cols = 1 + len(maps) + (len(maps) == 1)
-    rows = [{name: m[i] for name, m in maps.items()} for i in range(len(files))]
-    for stem, crop, row, t in zip(figure_names(files), crops, rows, titles):
+    for stem, crop, smap, t in zip(figure_names(files), crops, maps, titles):
         fig, axes = plt.subplots(1, cols, figsize=(3.3 * cols, 3.6))
-        draw_row(axes, crop, row, t, labels, overlaid)
+        draw(axes, crop, smap, t)
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, stem + "_saliency.png"), dpi=110)
         plt.close(fig)
@@ -476,8 +324,8 @@ def save_figures(out_dir, files, crops, maps, titles, labels=LABELS, overlaid=()
     for page, first in enumerate(range(0, len(files), GRID_ROWS)):
         n = min(GRID_ROWS, len(files) - first)
         fig, axes = plt.subplots(n, cols, figsize=(3 * cols, 3.1 * n), squeeze=False)
-        for ax_row, crop, row, t in zip(axes, crops[first:], rows[first:], titles[first:]):
-            draw_row(ax_row, crop, row, t, labels, overlaid)
+        for ax_row, crop, smap, t in zip(axes, crops[first:], maps[first:], titles[first:]):
+            draw(ax_row, crop, smap, t)
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, "grid.png" if page == 0 else f"grid-{page + 1}.png"), dpi=90)
         plt.close(fig)
@@ -500,23 +348,24 @@ def printable(name):
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def write_predictions(path, files, probs, classes, categories, maps, extra=None, k=TOP_K):
-    """One row per image: the class explained, the top-k predictions, each method's centre share, and any extra
-    per-image columns ({name: [value per image]})."""
-    extra = extra or {}
+def write_predictions(path, files, probs, classes, categories, columns, k=TOP_K):
+    """One row per image: the class explained, the top-k predictions, then `columns` ({name: [value per image]})."""
     k = min(k, probs.shape[1])  # a painting-style model may have fewer than 5 classes
     top_p, top_i = probs.topk(k, dim=1)
-    centre = {name: center_share(m).tolist() for name, m in maps.items()}
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:  # caf\xe9.jpg stays legible
         w = csv.writer(fh)
         w.writerow(["file", "class_used", "class_used_name", "class_used_prob"]
-                   + [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_name", f"top{r}_prob")]
-                   + [f"center_share_{name}" for name in maps] + list(extra))
+                   + [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_name", f"top{r}_prob")] + list(columns))
         for i, (f, p, c, ti, tp) in enumerate(zip(files, probs, classes.tolist(), top_i.tolist(), top_p.tolist())):
             row = [printable(os.path.basename(f)), c, categories[c], f"{p[c]:.6f}"]
             for j, q in zip(ti, tp):
                 row += [j, categories[j], f"{q:.6f}"]
-            w.writerow(row + [f"{centre[name][i]:.4f}" for name in maps] + [v[i] for v in extra.values()])
+            w.writerow(row + [v[i] for v in columns.values()])
+
+
+def centre_columns(maps):
+    """{method: maps (N, H, W)} -> predictions.csv's center_share_<method> columns."""
+    return {f"center_share_{name}": [f"{v:.4f}" for v in center_share(m).tolist()] for name, m in maps.items()}
 
 
 def write_settings(path, args, methods, n_images, skipped, model="VGG-16 (ImageNet)", **extra):
@@ -529,10 +378,10 @@ def write_settings(path, args, methods, n_images, skipped, model="VGG-16 (ImageN
 
 def write_outputs(args, images, preprocess, maps, classes, probs, categories, titles):
     """The figures, predictions.csv (with the box measures where boxes.csv has the image) and settings.json."""
-    save_figures(args.out, images.files, [denormalise(x, preprocess) for x in images.batch], {"vanilla": maps.numpy()},
-                 titles)
+    save_figures(args.out, images.files, [denormalise(x, preprocess) for x in images.batch], maps.numpy(), titles)
+    by_method, boxes = {"vanilla": maps}, read_boxes(args.images)
     write_predictions(os.path.join(args.out, "predictions.csv"), images.files, probs, classes, categories,
-                      {"vanilla": maps}, extra=box_columns(images, {"vanilla": maps}, read_boxes(args.images), preprocess))
+                      {**centre_columns(by_method), **box_columns(images, by_method, boxes, preprocess)})
     write_settings(os.path.join(args.out, "settings.json"), args, ["vanilla"], len(images.files), images.skipped)
     print_written(args.out, len(images.files), images.skipped)
 

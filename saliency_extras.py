@@ -18,6 +18,7 @@ Writes, into report/saliency_extras/ (never over assignment_4b.py's report/salie
 plus: ig_completeness_gap in predictions.csv (Integrated Gradients), boxes.csv and localisation.png (--localise),
 sanity.csv, sanity.png and deletion_insertion.csv (--trust), class_model_<index>_<name>.png (--class-model).
 """
+import argparse
 import copy
 import csv
 import functools
@@ -36,8 +37,8 @@ import vgg16
 OUT_DIR = os.path.join(a4b.ROOT, "report", "saliency_extras")  # beside assignment_4b.py's, never over it
 PAINTINGS_OUT_DIR = os.path.join(a4b.ROOT, "report", "saliency_paintings")  # the default --out with --checkpoint
 METHODS = ["vanilla", "smoothgrad", "integrated-gradients", "gradcam"]
-LABELS = dict(a4b.LABELS, **{"smoothgrad": "SmoothGrad", "integrated-gradients": "Integrated Gradients",
-                             "gradcam": "Grad-CAM (last conv block)"})
+LABELS = {"vanilla": a4b.MAP_TITLE, "smoothgrad": "SmoothGrad", "integrated-gradients": "Integrated Gradients",
+          "gradcam": "Grad-CAM (last conv block)"}
 OVERLAID = ("gradcam",)  # maps drawn over the crop: Grad-CAM is coarse, 14x14 upsampled
 SG_SAMPLES = 25         # SmoothGrad: noisy copies per image (cost: that many vanilla passes)
 SG_NOISE = 0.15         # SmoothGrad: noise std as a fraction of the image's value range (Smilkov et al.: 0.1-0.2)
@@ -54,9 +55,13 @@ RANDOMISE_SEED = 0      # cascading randomisation: seed of the re-initialised we
 
 
 def parse_args(argv=None):
-    p = a4b.make_parser("Saliency beyond the sheet: SmoothGrad, Integrated Gradients, Grad-CAM, a fine-tuned "
-                        "painting model, the class model, localisation and sanity checks.",
-                        out_default="report/saliency_extras/, or report/saliency_paintings/ with --checkpoint")
+    p = argparse.ArgumentParser(description="Saliency beyond the sheet: SmoothGrad, Integrated Gradients, Grad-CAM, "
+                                            "a fine-tuned painting model, the class model, localisation and sanity "
+                                            "checks.", parents=[a4b.make_parser()], add_help=False,
+                                conflict_handler="resolve")  # assignment_4b.py's flags, and its --out redefined:
+    p.add_argument("--out", default=None, help="folder for the figures and predictions.csv (default: "
+                                               "report/saliency_extras/, or report/saliency_paintings/ with "
+                                               "--checkpoint)")
     p.add_argument("--method", choices=METHODS + ["all"], default="vanilla",
                    help="vanilla: the paper's gradient map; smoothgrad: averaged over noisy copies; integrated-gradients: "
                         "gradients along a path from a baseline image; gradcam: class activation map of the last conv "
@@ -95,8 +100,8 @@ def parse_args(argv=None):
                         "costs one map per weight layer, 16 for VGG-16) and deletion/insertion AUCs (Petsiuk et al. "
                         "2018); writes sanity.csv, sanity.png, deletion_insertion.csv")
     args = p.parse_args(argv)
-    args = a4b.parse_args(argv, p, default_out=PAINTINGS_OUT_DIR if args.checkpoint else OUT_DIR)
-    for flag in ("sg_samples", "ig_steps", "cm_steps"):
+    args.out = args.out or (PAINTINGS_OUT_DIR if args.checkpoint else OUT_DIR)
+    for flag in ("batch_size", "sg_samples", "ig_steps", "cm_steps"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     for flag in ("sg_noise", "cm_lr", "cm_l2"):
@@ -144,7 +149,7 @@ def ig_completeness_gap(model, images, classes, baseline, attributions, precisio
     """Integrated Gradients' completeness axiom: an image's attributions add up to S_C(I) - S_C(I0) as steps grow.
     -> the relative gap |sum(attributions) - (S_C(I) - S_C(I0))| / |S_C(I) - S_C(I0)| per image, (N,)."""
     n = len(images)
-    with a4b.autocast(precision, images.device):
+    with vgg16.autocast(precision, images.device):
         scores = model(torch.cat([images, baseline.expand_as(images)])).float()
     picked = scores.gather(1, torch.cat([classes, classes])[:, None])[:, 0]
     delta = picked[:n] - picked[n:]
@@ -161,10 +166,10 @@ def gradcam(model, images, classes, precision="fp32"):
     last conv + ReLU, weighted by the spatial mean of dS_C/dA, summed over K, ReLU, upsampled to (N, H, W)."""
     feats = model.features
     cut = max(i for i, m in enumerate(feats) if isinstance(m, torch.nn.Conv2d)) + 2  # through that conv's ReLU
-    with torch.no_grad(), a4b.autocast(precision, images.device):
+    with torch.no_grad(), vgg16.autocast(precision, images.device):
         acts = feats[:cut](images).float()
     acts.requires_grad_(True)
-    with a4b.autocast(precision, images.device):
+    with vgg16.autocast(precision, images.device):
         scores = model.classifier(torch.flatten(model.avgpool(feats[cut:](acts)), 1))
     one_hot = torch.zeros_like(scores).scatter_(1, classes[:, None], 1.0)
     (d_acts,) = torch.autograd.grad(scores, acts, grad_outputs=one_hot)
@@ -215,7 +220,7 @@ def class_model(model, cls, size=224, steps=CM_STEPS, lr=CM_LR, l2=CM_L2, precis
     x = torch.zeros(1, 3, size, size, device=device, requires_grad=True)
     history = []
     for _ in range(steps):
-        with a4b.autocast(precision, x.device):
+        with vgg16.autocast(precision, x.device):
             score = model(x)[0, cls].float()
         objective = score - l2 * (x * x).sum()
         (grad,) = torch.autograd.grad(objective, x)
@@ -354,7 +359,7 @@ def deletion_insertion(model, x, classes, maps, steps=DEL_STEPS, precision="fp32
         frames = (start[:, None] * (1 - top) + end[:, None] * top).flatten(0, 1)       # (N * (steps + 1), 3, H, W)
         probs = []
         for i in range(0, len(frames), chunk):
-            with a4b.autocast(precision, x.device):
+            with vgg16.autocast(precision, x.device):
                 probs.append(model(frames[i:i + chunk]).float().softmax(dim=1))
         p = torch.cat(probs).view(n, steps + 1, -1).gather(2, classes.view(n, 1, 1).expand(n, steps + 1, 1))[..., 0]
         aucs.append(((p[:, 1:] + p[:, :-1]) / 2).mean(dim=1))                        # trapezoid over [0, 1]
@@ -452,8 +457,8 @@ def compute_maps(model, batch, target, explainers, args, device):
     from tqdm import tqdm
     maps, classes, probs, columns = {m: [] for m in explainers}, [], [], {}
     for start in tqdm(range(0, len(batch), args.batch_size), desc="saliency", unit="batch", file=sys.stderr):
-        x = batch[start:start + args.batch_size].to(device, memory_format=a4b.memory_format_of(model))
-        with torch.no_grad(), a4b.autocast(args.precision, device):
+        x = batch[start:start + args.batch_size].to(device, memory_format=vgg16.memory_format_of(model))
+        with torch.no_grad(), vgg16.autocast(args.precision, device):
             scores = model(x).float()                                   # (n, C): picks C and gives the probabilities
         c = scores.argmax(dim=1) if target is None else torch.full((len(x),), target, device=device)
         classes.append(c.cpu()), probs.append(scores.softmax(dim=1).cpu())
@@ -463,6 +468,23 @@ def compute_maps(model, batch, target, explainers, args, device):
             for name, values in cols.items():
                 columns.setdefault(name, []).extend(values.tolist())
     return {m: torch.cat(v) for m, v in maps.items()}, torch.cat(classes), torch.cat(probs), columns
+
+
+def draw_methods(axes, crop, maps, title):
+    """The crop, then each method's map ({method: (H, W)}; Grad-CAM's over the crop), and where there is one method,
+    its map over the crop, as assignment_4b.draw_row draws it."""
+    scaled = {name: smap / max(float(smap.max()), 1e-12) for name, smap in maps.items()}  # [0, 1] for display
+    panels = list(scaled.items()) + ([("overlay", next(iter(scaled.values())))] if len(scaled) == 1 else [])
+    axes[0].imshow(crop)
+    axes[0].set_title(title, fontsize=9)
+    for ax, (name, m) in zip(axes[1:], panels):
+        over = name in OVERLAID or name == "overlay"
+        if over:
+            ax.imshow(crop)
+        ax.imshow(m, cmap="jet" if over else "gray", alpha=0.5 if over else None)
+        ax.set_title(LABELS.get(name, name), fontsize=9)
+    for a in axes:
+        a.axis("off")
 
 
 def warn_about_gaps(files, gaps, ig_steps):
@@ -482,9 +504,9 @@ def main(argv=None):
         a4b.prepare_out(args.out)
         model, categories, preprocess, device = load_model(args)
         if args.class_model is not None:  # the paper's section 2 needs no images
-            return run_class_model(args, model, categories, a4b.resolve_class(args.class_model, categories), device,
+            return run_class_model(args, model, categories, vgg16.resolve_class(args.class_model, categories), device,
                                    preprocess)
-        target = a4b.resolve_class(args.target, categories)
+        target = vgg16.resolve_class(args.target, categories)
         images = a4b.load_images(a4b.list_images(args.images), preprocess)
     except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
         sys.exit(f"error: {e}")
@@ -499,10 +521,12 @@ def main(argv=None):
     if gaps:
         warn_about_gaps(files, gaps, args.ig_steps)
     crops = [a4b.denormalise(x, preprocess) for x in batch]
-    a4b.save_figures(args.out, files, crops, {m: v.numpy() for m, v in maps.items()}, titles, LABELS, OVERLAID)
-    a4b.write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories, maps,
-                          extra={**{name: [f"{v:.4f}" for v in values] for name, values in columns.items()},
-                                 **a4b.box_columns(images, maps, a4b.read_boxes(args.images), preprocess)})
+    rows = [{m: v[i].numpy() for m, v in maps.items()} for i in range(len(files))]
+    a4b.save_figures(args.out, files, crops, rows, titles, draw=draw_methods, cols=1 + len(maps) + (len(maps) == 1))
+    a4b.write_predictions(os.path.join(args.out, "predictions.csv"), files, probs, classes, categories,
+                          {**a4b.centre_columns(maps), **{name: [f"{v:.4f}" for v in values] for name, values in
+                                                         columns.items()},
+                           **a4b.box_columns(images, maps, a4b.read_boxes(args.images), preprocess)})
     a4b.write_settings(os.path.join(args.out, "settings.json"), args, methods, len(files), images.skipped,
                        model=f"--checkpoint {args.checkpoint}" if args.checkpoint else "VGG-16 (ImageNet)",
                        sg_samples=args.sg_samples, sg_noise=args.sg_noise, ig_steps=args.ig_steps,

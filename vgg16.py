@@ -13,14 +13,23 @@ torchvision's `models/vgg.py`, so the published checkpoint `VGG16_Weights.IMAGEN
 
 Offline: put the file from `WEIGHTS.url` at `default_checkpoint_path()`
 (`$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth`, by default under `~/.cache/torch`).
+
+The rest is how assignment_4b.py runs the network, kept here so that the graded script shows the method:
+the device and the precision (`resolve_device`, `apply_precision`, `autocast`), a class named on the command
+line (`resolve_class`), and any image file opened as the network's RGB input (`open_rgb`).
 """
 import inspect
 import os
 import pickle
+import struct
+import sys
 import urllib.error
 import zipfile
+import zlib
 
+import numpy as np
 import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 from torchvision.models import VGG16_Weights
 
@@ -144,3 +153,155 @@ def load_vgg16(weights_path=None, progress=True):
         where = weights_path or default_checkpoint_path()
         raise WeightsUnavailable(f"{where} is not a VGG-16 ImageNet state dict: {str(e).splitlines()[0]}") from None
     return model.eval()
+
+# ---- where and how it runs: the device, the precision, the class (copied whole in assignment_4a.py, but for
+# resolve_class; tests/test_saliency.py checks the copies) ----
+
+PRECISIONS = ("fp32", "tf32", "bf16")  # --precision: see set_precision
+# how far maps of the faster precisions agree with fp32 maps, as measured on random VGG-16 weights (docs/speed.md)
+MAP_AGREEMENT = {"tf32": "87.6% of the pixels within 5% of the map's maximum and Spearman's rho down to 0.90 "
+                         "(NVIDIA H200)",
+                 "bf16": "Spearman's rho 0.37-0.50 (NVIDIA H200) and 0.38 (an AVX-512 CPU)"}
+
+
+def resolve_device(name):
+    if name != "auto":
+        if not device_available(name):
+            raise ValueError(f"--device {name}: not available on this machine; use --device auto or cpu")
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_available(name):
+    d = torch.device(name)
+    if d.type == "cuda":
+        return torch.cuda.is_available() and (d.index or 0) < torch.cuda.device_count()
+    if d.type == "mps":
+        return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return True
+
+
+def warn_if_slow_bf16(precision, device):
+    """bf16 autocast on a CPU without bf16 units is emulated: measured 20x slower than fp32 (AMD EPYC, AVX2)."""
+    if precision == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        print("warning: this CPU has no bf16 units (AVX512-BF16 or AMX): bf16 runs much slower than fp32 here; "
+              "use --precision fp32", file=sys.stderr)
+
+
+def autocast(precision, device):
+    """The one autocast context of this script: bf16 where --precision bf16, else a no-op."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def set_precision(precision):
+    """--precision as PyTorch's switches: fp32 and bf16 run every fp32 convolution and matrix product in IEEE fp32,
+    tf32 lets CUDA use TF32 (10-bit mantissa) for them. Set over whatever was there before: PyTorch's default lets
+    cuDNN convolutions use TF32 on Ampere and newer GPUs, and a notebook may have switched matrix products too."""
+    tf32 = precision == "tf32"
+    b = torch.backends
+    if hasattr(b, "fp32_precision"):  # PyTorch >= 2.9, where mixing in the older switches is an error
+        b.fp32_precision = "ieee"
+        for backend, op in (("cuda", "matmul"), ("cudnn", "conv"), ("cudnn", "rnn"), ("mkldnn", "matmul"),
+                            ("mkldnn", "conv"), ("mkldnn", "rnn")):
+            switch = getattr(getattr(b, backend, None), op, None)
+            if switch is not None:  # TF32 is NVIDIA's: a CPU (mkldnn) stays IEEE
+                switch.fp32_precision = "tf32" if tf32 and backend != "mkldnn" else "ieee"
+    else:
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
+        b.cudnn.allow_tf32 = tf32
+
+
+def precision_that_runs(precision, device):
+    """The precision as this device runs it: tf32 is fp32 where there are no TF32 units (a CPU, Apple's GPU, an NVIDIA
+    GPU older than Ampere)."""
+    if precision == "tf32" and not (device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8):
+        return "fp32"
+    return precision
+
+
+def apply_precision(precision, device):
+    """--precision on this device: the switches set for what runs there, a note where that is not what was asked.
+    -> the precision that runs, for the outputs to record."""
+    ran = precision_that_runs(precision, device)
+    if ran != precision:
+        print(f"note: --precision {precision}: {device} has no TF32 units, so this runs in {ran}", file=sys.stderr)
+    set_precision(ran)
+    return ran
+
+
+def memory_format_of(model):
+    """channels_last if the model's 3x3 convolution weights are stored that way (main() does this), else the default:
+    inputs are laid out like the weights, so no convolution converts them."""
+    w = next((m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1), None)
+    cl = w is not None and w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    return torch.channels_last if cl else torch.contiguous_format
+
+
+def resolve_class(target, categories):
+    """--class value -> class index. Accepts an index, an exact name, or a part of a name that names one class."""
+    if target is None:
+        return None
+    if target.strip().lstrip("-").isdigit():
+        idx = int(target)
+        if not 0 <= idx < len(categories):
+            raise ValueError(f"--class {idx} is out of range: class indices go from 0 to {len(categories) - 1}")
+        return idx
+    key = target.strip().lower()
+    exact = [i for i, c in enumerate(categories) if c.lower() == key]
+    if exact:
+        return exact[0]
+    partial = [i for i, c in enumerate(categories) if key in c.lower()]
+    if len(partial) == 1:
+        return partial[0]
+    if not partial:
+        raise ValueError(f"--class '{target}' matches no class name of the model; give an index 0-{len(categories) - 1} "
+                         f"or a name such as '{categories[min(281, len(categories) - 1)]}'")
+    names = ", ".join(f"{i}: {categories[i]}" for i in partial[:8])
+    raise ValueError(f"--class '{target}' matches {len(partial)} classes ({names}{', ...' if len(partial) > 8 else ''}); "
+                     "give one of these indices or the full name")
+
+
+# ---- its inputs: any image file as 8-bit RGB, upright (open_rgb copied whole in assignment_4a.py and
+# download_wikiart.py) ----
+
+DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
+MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
+MAX_ASPECT = 20         # images longer than this many times their width (or wider) are refused
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+# What PIL raises for damaged image data, beyond UnidentifiedImageError: OSError (truncated), SyntaxError (a broken
+# PNG chunk), EOFError, struct.error and zlib.error from its plugins, ValueError. A programming error is not among them.
+DAMAGED_IMAGE = (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error)
+
+
+def open_rgb(path):
+    """Open any image file as 8-bit RGB, upright. Raises ValueError with the reason if it cannot be used.
+    (Copied, unchanged, in assignment_4a.py, vgg16.py, download_wikiart.py: one behaviour for alpha, 16-bit,
+    palette and EXIF.)"""
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ValueError(f"{im.width}x{im.height} pixels is above the {MAX_PIXELS // 10**6}-megapixel limit")
+            if max(im.size) > MAX_ASPECT * min(im.size):  # resized to 256 on its short side, a 1x20000 strip: 6 GB
+                raise ValueError(f"{im.width}x{im.height} pixels: a strip, not a picture (sides more than "
+                                 f"{MAX_ASPECT}:1)")
+            im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))  # JPEG: decode at 1/2..1/8 scale, both sides kept >= this
+            im = ImageOps.exif_transpose(im)  # also loads the pixels, so truncation shows up here
+            im.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise ValueError(f"not a readable image ({e.__class__.__name__})") from None
+    except DAMAGED_IMAGE as e:  # truncated or corrupt data
+        raise ValueError(f"damaged image data ({e.__class__.__name__}: {e})") from None
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit grayscale: scale to 8 bits
+        a = np.asarray(im, dtype=np.float32)
+        # Pillow < 10.1 opens a 16-bit PNG as "I": values within 16 bits are read as 16-bit data
+        sixteen = im.mode.startswith("I;16") or (im.mode == "I" and 0 <= a.min() and a.max() <= 65535)
+        top = 65535.0 if sixteen else max(float(a.max()), 1.0)
+        im = Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")  # transparent pixels become white, not whatever colour hides under them
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return im.convert("RGB")  # also L, P, CMYK, YCbCr -> RGB

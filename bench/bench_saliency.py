@@ -49,7 +49,7 @@ def sync(device):
 
 def plain_saliency(model, x, precision):
     """The floor: nothing but the recipe, gradient to the input only."""
-    xi = x.detach().clone(memory_format=a4b.memory_format_of(model)).requires_grad_(True)
+    xi = x.detach().clone(memory_format=vgg16.memory_format_of(model)).requires_grad_(True)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         s = model(xi)
     one_hot = torch.zeros_like(s).scatter_(1, s.argmax(1, keepdim=True), 1.0)
@@ -74,14 +74,14 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5, help="rounds of every variant; medians reported (default: %(default)s)")
     p.add_argument("--size", type=int, default=224, help="image side in pixels (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: %(default)s)")
-    p.add_argument("--precisions", nargs="+", choices=a4b.PRECISIONS, default=["fp32", "tf32", "bf16"],
+    p.add_argument("--precisions", nargs="+", choices=vgg16.PRECISIONS, default=["fp32", "tf32", "bf16"],
                    help="bf16 is skipped where the hardware has no bf16 units, tf32 where it has no TF32 units; the "
                         "maps of each are compared with fp32's (default: %(default)s)")
     p.add_argument("--method-images", type=int, default=0,
                    help="also time each --method at the script's defaults on this many images (default: %(default)s)")
     args = p.parse_args(argv)
 
-    device = a4b.resolve_device(args.device)
+    device = vgg16.resolve_device(args.device)
     torch.manual_seed(0)
     nchw = vgg16.VGG16().eval().to(device)
     for q in nchw.parameters():
@@ -105,10 +105,10 @@ def main(argv=None):
             print("bf16: not measured, this CPU has no bf16 units (AVX512-BF16 or AMX): emulated, it runs ~20x "
                   "slower than fp32 and the scripts warn")
             continue
-        if a4b.precision_that_runs(precision, device) != precision:
+        if vgg16.precision_that_runs(precision, device) != precision:
             print(f"{precision}: not measured, {device} has no TF32 units (it would run fp32)")
             continue
-        a4b.set_precision(precision)  # every variant, the floor's too, in the same arithmetic
+        vgg16.set_precision(precision)  # every variant, the floor's too, in the same arithmetic
         cls = a4b.saliency_maps(ours, x, precision=precision)[1]
         variants = {"ours": lambda: a4b.saliency_maps(ours, x, precision=precision)[0],
                     "floor NCHW": lambda: plain_saliency(nchw, x, precision),
@@ -134,7 +134,7 @@ def main(argv=None):
         print(f"{precision}: ours / floor {rate['ours'] / floor:.2f} (target >= 0.9)"
               + (f" | ours / Captum {rate['ours'] / rate['Captum Saliency']:.2f}" if "Captum Saliency" in rate else "")
               + f" | channels_last / NCHW floor {rate['floor CL'] / rate['floor NCHW']:.2f}")
-    a4b.set_precision("fp32")
+    vgg16.set_precision("fp32")
     for other in [q for q in maps if q != "fp32" and "fp32" in maps]:
         print(f"{other} vs fp32 maps: {agreement(maps['fp32'].cpu(), maps[other].cpu())}")
     if args.method_images:

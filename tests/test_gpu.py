@@ -8,6 +8,7 @@ import torch
 
 import assignment_4a as a4a
 import assignment_4b as a4b
+import vgg16
 import saliency_extras as ex
 from conftest import assert_maps_agree, make_style_dataset, write_image
 
@@ -18,7 +19,7 @@ def test_cuda_fp32_maps_agree_with_cpu_fp32_maps(vgg_model):
     """Catches: "fp32" maps on the GPU computed in TF32 (87.6% of pixels within 5%, Spearman 0.90, measured)."""
     import copy
     x = torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(0))
-    a4b.set_precision("fp32")
+    vgg16.set_precision("fp32")
     cpu, cpu_cls, _ = a4b.saliency_maps(vgg_model, x)
     gpu_model = copy.deepcopy(vgg_model).cuda().to(memory_format=torch.channels_last)
     gpu, gpu_cls, _ = a4b.saliency_maps(gpu_model, x.cuda())
@@ -30,8 +31,8 @@ def test_tf32_runs_as_tf32_on_a_gpu_that_has_it():
     """Catches: --precision tf32 recorded as fp32 (or fp32 as tf32) on a CUDA device."""
     d = torch.device("cuda")
     expected = "tf32" if torch.cuda.get_device_capability(d)[0] >= 8 else "fp32"
-    assert a4b.precision_that_runs("tf32", d) == expected
-    assert a4b.precision_that_runs("fp32", d) == "fp32"
+    assert vgg16.precision_that_runs("tf32", d) == expected
+    assert vgg16.precision_that_runs("fp32", d) == "fp32"
 
 
 def test_a_cuda_trained_run_resumes_and_is_explained_on_the_cpu(alexnet_weights, tmp_path):

@@ -8,6 +8,7 @@ import torch
 
 import assignment_4a as a4a
 import assignment_4b as a4b
+import vgg16
 from conftest import make_style_dataset, write_image
 
 
@@ -33,7 +34,7 @@ def switch_tf32_on():
 def restore_fp32():
     """Every other test runs in IEEE fp32, as the scripts set it."""
     yield
-    a4b.set_precision("fp32")
+    vgg16.set_precision("fp32")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -42,13 +43,13 @@ def test_fp32_and_bf16_switch_tf32_off_whatever_was_set_before(precision):
     "fp32" maps on a GPU are TF32 maps."""
     switch_tf32_on()
     assert tf32_switches() == (True, True)
-    a4b.set_precision(precision)
+    vgg16.set_precision(precision)
     assert tf32_switches() == (False, False)
 
 
 def test_tf32_switches_tf32_on_for_both():
     """Catches: --precision tf32 accepted but only one of the two switches (or neither) set."""
-    a4b.set_precision("fp32")
+    vgg16.set_precision("fp32")
     a4a.set_precision("tf32")
     assert tf32_switches() == (True, True)
     if hasattr(torch.backends, "fp32_precision"):  # TF32 is NVIDIA's: the CPU's matmul and conv stay IEEE
@@ -65,7 +66,7 @@ def test_both_graded_scripts_offer_tf32():
                                                    ("bf16", "cpu", "bf16")])
 def test_the_precision_that_runs_is_fp32_where_there_is_no_tf32(precision, device, ran):
     """Catches: settings that say tf32 for a run on a device without TF32 units."""
-    assert a4b.precision_that_runs(precision, torch.device(device)) == ran
+    assert vgg16.precision_that_runs(precision, torch.device(device)) == ran
 
 
 def test_saliency_settings_name_the_precision_that_ran(vgg_weights, tmp_path, capsys):
