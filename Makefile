@@ -45,7 +45,7 @@ tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir runs
 
 test: setup-dev
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto --maxprocesses 4 tests
 
 test-lowest:
 	@test -n "$(PYTHON_LOWEST)" || { echo "make test-lowest needs Python 3.9 (set PYTHON_LOWEST=/path/to/python3.9)"; exit 1; }
@@ -57,7 +57,7 @@ test-lowest:
 gpu-check: setup-dev
 	$(PY) -m pip install -r requirements-bench.txt
 	$(PY) -c "import torch; assert torch.cuda.is_available(), 'make gpu-check needs a CUDA GPU'; print(torch.cuda.get_device_name())"
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto --maxprocesses 4 tests
 	$(PY) -m pytest -q -m gpu -rA tests
 	for p in fp32 bf16; do $(PY) bench/bench_saliency.py --device cuda --precision $$p || exit 1; \
 	                        $(PY) bench/bench_finetune.py --device cuda --precision $$p || exit 1; done

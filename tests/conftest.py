@@ -10,7 +10,9 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# the cores shared out among pytest-xdist's workers (`-n auto`), so that two workers on two cores do not fight
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 
 def pytest_collection_modifyitems(config, items):
