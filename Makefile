@@ -2,6 +2,8 @@
 #               AlexNet variants, saliency maps for My-Images/, and the report (report/report.pdf)
 # `make test` : set up .venv with the test tools and run the test suite
 # `make test-lowest`: the tests on the lowest release of every requirement the bounds allow, on Python 3.9 (CI)
+# `make mutation`: mutation testing (mutmut, slow, not in CI) of the code that computes what the student hands in;
+#               docs/mutation.md says what survived and why
 # `make gpu-check`: on a machine with an NVIDIA GPU, the suite, the gpu tests and the benchmarks on cuda (docs/speed.md)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,7 +12,7 @@ LOGIN  ?= $(USER)
 # the lowest Python the README promises: pyenv's, else one on PATH
 PYTHON_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9) $(shell command -v python3.9))
 
-.PHONY: setup setup-dev run data train saliency report package test test-lowest gpu-check bench tensorboard clean
+.PHONY: setup setup-dev run data train saliency report package test test-lowest mutation gpu-check bench tensorboard clean
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
 
@@ -54,6 +56,22 @@ test-lowest:
 	rm -rf .venv-lowest
 	PIP_CONSTRAINT=$(CURDIR)/.ci/lowest-constraints.txt $(MAKE) test VENV=.venv-lowest PYTHON=$(PYTHON_LOWEST)
 
+# the functions `make mutation` mutates (mutmut's names: module.x_function*); setup.cfg says which tests run
+MUTANTS ?= report.make_report.x_wilson_interval* report.make_report.x_binomial_pmf* report.make_report.x_mcnemar_exact* \
+           report.make_report.x_above_chance_p* report.make_report.x_paired_test* report.make_report.x_at_chance* \
+           report.make_report.x_select_runs* report.make_report.x_why_not_compared* report.make_report.x_f1_table* \
+           report.make_report.x_box_comparison* report.make_report.x_can_tell* report.make_report.x_beats_both* \
+           report.make_report.x_images_needed* report.make_report.x_parameters* report.make_report.x_duration* \
+           assignment_4b.x_box_in_crop* assignment_4b.x_box_measures* assignment_4b.x_centre_prior* \
+           assignment_4b.x_center_share* saliency_ground_truth.x_scores* saliency_ground_truth.x_rank_auc* \
+           saliency_ground_truth.x_mean_interval* saliency_ground_truth.x_beats* saliency_ground_truth.x_baseline_maps* \
+           assignment_4a.x_epoch_seed* assignment_4a.x_batch_order* assignment_4a.x_to_input* assignment_4a.x_crop_by_gather*
+
+mutation: setup-dev
+	$(PY) -m pip install "mutmut>=3.3,<4"
+	$(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
+	$(VENV)/bin/mutmut results
+
 gpu-check: setup-dev
 	$(PY) -m pip install -r requirements-bench.txt
 	$(PY) -c "import torch; assert torch.cuda.is_available(), 'make gpu-check needs a CUDA GPU'; print(torch.cuda.get_device_name())"
@@ -70,4 +88,4 @@ bench: setup
 	$(PY) bench/bench_download.py
 
 clean:
-	rm -rf $(VENV) .venv-lowest .pytest_cache .ci/hub1 .ci/lowest-constraints.txt
+	rm -rf $(VENV) .venv-lowest .pytest_cache .ci/hub1 .ci/lowest-constraints.txt mutants

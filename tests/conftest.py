@@ -15,6 +15,16 @@ WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 
+def load_report_script(name):
+    """report/<name>.py as the module report.<name> (it is a script, not a package), named as mutmut names it, so
+    that `make mutation` knows which tests run its functions."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"report.{name}", os.path.join(ROOT, "report", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked gpu are skipped, with the reason, where CUDA is not available."""
     if torch.cuda.is_available():

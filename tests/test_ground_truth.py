@@ -122,12 +122,8 @@ def test_the_command_writes_the_table_and_the_figure(command_run):
 
 def test_the_report_shows_the_benchmark_from_its_table(command_run, tmp_path):
     """Catches: the report's benchmark numbers not being the run's, or the section missing when the run exists."""
-    import importlib.util
-    import os
-    from conftest import ROOT
-    spec = importlib.util.spec_from_file_location("make_report", os.path.join(ROOT, "report", "make_report.py"))
-    make_report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_report)
+    from conftest import load_report_script
+    make_report = load_report_script("make_report")
     none = str(tmp_path / "none")
     make_report.main(["--runs", none, "--saliency", none, "--paintings", none, "--extras", none, "--data", none,
                       "--images", none, "--ground-truth", str(command_run[0]), "--out", str(tmp_path / "rep"),

@@ -1,5 +1,4 @@
 import csv
-import importlib.util
 import json
 import os
 import re
@@ -8,14 +7,11 @@ import zipfile
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, load_report_script
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "report", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_report_script(name)
 
 
 make_report, make_package = load("make_report"), load("make_package")

@@ -1,14 +1,9 @@
 """Part 2's answer to "is the classification based on the relevant parts?": per image the map against a uniform map
 and the centre prior, images whose box cannot tell left out, and in total paired exact tests whose verdict the
 words follow. Rows are written as assignment_4b.py writes predictions.csv."""
-import importlib.util
-import os
+from conftest import ROOT, load_report_script
 
-from conftest import ROOT
-
-spec = importlib.util.spec_from_file_location("make_report", os.path.join(ROOT, "report", "make_report.py"))
-make_report = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_report)
+make_report = load_report_script("make_report")
 
 
 def row(i, mass, area, prior, hit=True, prior_hit=False):

@@ -5,11 +5,9 @@ import json
 import os
 import shutil
 
-from conftest import ROOT
+from conftest import ROOT, load_report_script
 
-spec = importlib.util.spec_from_file_location("make_report", os.path.join(ROOT, "report", "make_report.py"))
-make_report = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_report)
+make_report = load_report_script("make_report")
 
 
 def report_of(runs, tmp_path):

@@ -1,7 +1,6 @@
 """The report's conclusions follow from the numbers: which runs are compared, intervals, paired tests, chance, and
 the words each result earns. Each test names the bug it catches."""
 import csv
-import importlib.util
 import json
 import os
 import time
@@ -10,14 +9,11 @@ from collections import Counter
 import pytest
 from scipy.stats import binomtest
 
-from conftest import ROOT
+from conftest import load_report_script
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "report", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_report_script(name)
 
 
 make_report = load("make_report")

@@ -11,7 +11,7 @@ from PIL import Image
 
 import assignment_4a as a4a
 import assignment_4b as a4b
-from conftest import make_style_dataset, write_image
+from conftest import load_report_script, make_style_dataset, write_image
 
 FAST = ["--batch-size", "4", "--lr", "0.01", "--workers", "1", "--epochs", "1"]
 
@@ -269,12 +269,7 @@ def test_a_large_archive_is_warned_about_and_a_huge_one_refused(tmp_path, monkey
 
 
 def make_report_module():
-    import importlib.util
-    from conftest import ROOT
-    spec = importlib.util.spec_from_file_location("make_report", os.path.join(ROOT, "report", "make_report.py"))
-    mr = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mr)
-    return mr
+    return load_report_script("make_report")
 
 
 def build_report(tmp_path, *extra):
