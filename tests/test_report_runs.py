@@ -53,6 +53,14 @@ def test_short_times_read_in_seconds_and_small_counts_as_counts():
     assert make_report.parameters(40970) == "40,970" and make_report.parameters(57_044_810) == "57.0 M"
 
 
+def test_a_minute_and_a_million_switch_units_where_the_rounding_would_show_60_s_or_1000_thousand():
+    """Catches (mutmut's survivors): "60 s" for 59.5 or 60 seconds, a million shown as 1,000,000, and millions
+    divided by anything but a million (2,950,000 is 3.0 M; divided by 1,000,001 it would read 2.9 M), minutes by
+    anything but 60."""
+    assert [make_report.duration(s) for s in (59.4, 59.5, 60, 3600)] == ["59 s", "1.0 min", "1.0 min", "60.0 min"]
+    assert [make_report.parameters(n) for n in (999_999, 1_000_000, 2_950_000)] == ["999,999", "1.0 M", "3.0 M"]
+
+
 def test_every_stand_in_the_downloader_knows_is_named_in_the_report(tmp_path):
     """Catches: the report's own shorter copy of the stand-ins, so that Rococo and Cubism (the README's closer
     stand-ins, from the parquet shards) are never said to stand in for Neoclassicism and Surrealism."""
