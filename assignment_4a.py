@@ -45,7 +45,7 @@ import urllib.error
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -370,15 +370,15 @@ def train_one_epoch(head, split, optimizer, cfg, epoch, device, log, first_step)
     -> mean loss, accuracy (over the batches as they were trained: under dropout, and augmentation if on)."""
     from tqdm import tqdm
     head.train()
-    n, bs = len(split.labels), cfg["batch_size"]
-    order = batch_order(n, epoch, cfg["seed"])
-    crops = torch.Generator().manual_seed(epoch_seed(cfg["seed"], epoch, "crops")) if split.augment else None
+    n, bs = len(split.labels), cfg.batch_size
+    order = batch_order(n, epoch, cfg.seed)
+    crops = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, "crops")) if split.augment else None
     total_loss, total_correct = 0.0, 0
     bar = tqdm(split.rows_in_batches(order, bs, device), total=math.ceil(n / bs), desc=f"epoch {epoch + 1}/"
-               f"{cfg['epochs']}", unit="step", leave=False, file=sys.stderr)
+               f"{cfg.epochs}", unit="step", leave=False, file=sys.stderr)
     for k, (idx, rows) in enumerate(bar):
-        x, y = split.batch(idx, device, cfg["precision"], crops, rows), split.labels[idx].to(device)
-        with autocast(cfg["precision"], device):
+        x, y = split.batch(idx, device, cfg.precision, crops, rows), split.labels[idx].to(device)
+        with autocast(cfg.precision, device):
             logits = head(x)
         loss = cross_entropy(logits.float(), y)
         if not torch.isfinite(loss):
@@ -402,8 +402,8 @@ def evaluate(head, split, cfg, device, num_classes):
     total_loss, confusion, probs = 0.0, torch.zeros(num_classes, num_classes, dtype=torch.long), []
     for i in range(0, len(split.labels), EVAL_BATCH):
         idx = torch.arange(i, min(i + EVAL_BATCH, len(split.labels)))
-        x, y = split.batch(idx, device, cfg["precision"]), split.labels[idx].to(device)
-        with autocast(cfg["precision"], device):
+        x, y = split.batch(idx, device, cfg.precision), split.labels[idx].to(device)
+        with autocast(cfg.precision, device):
             logits = head(x).float()
         total_loss += cross_entropy(logits, y).item() * len(y)
         confusion += torch.bincount(y.cpu() * num_classes + logits.argmax(1).cpu(),
@@ -428,8 +428,8 @@ def log_epoch(writer, cfg, record, final=None):
             writer.add_scalar(tag, record[key], record["epoch"])
     if final is not None:
         best, last = final
-        writer.add_hparams({k: cfg[k] for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
-                                                "epochs")} | {"augment": str(cfg["augment"]), "precision": cfg["precision_ran"]},
+        writer.add_hparams({k: getattr(cfg, k) for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
+                                                "epochs")} | {"augment": str(cfg.augment), "precision": cfg.precision_ran},
                            {"hparam/best_accuracy_val": best, "hparam/final_accuracy_val": last.get("accuracy_val", 0),
                             "hparam/final_accuracy_train": last.get("accuracy_train", 0)}, run_name=".")
 
@@ -491,9 +491,43 @@ def mistakes_figure(split, probs, classes):
 # ---- checkpoints and metrics.json ----
 
 @dataclass
+class Config:
+    """One run's configuration: built once per run from the command line (`plan_runs`) or from a resumed run's
+    checkpoint (`resume_config`); saved as a dict in config.json, metrics.json and the checkpoints."""
+    data: str                          # dataset folder (train/<Style>/, val/<Style>/)
+    runs: str                          # where run folders go
+    remove: int                        # FC layers removed: 1 (fc8) or 2 (fc7, fc8)
+    train: str                         # what trains: new, fc or all
+    augment: bool                      # random crops and flips in training
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    seed: int
+    workers: int                       # threads that decode images into the cache
+    device: str                        # as given: auto, cpu, cuda ...
+    precision: str                     # as asked: fp32, tf32 or bf16
+    weights: Optional[str] = None      # a local AlexNet state dict instead of torchvision's
+    name: Optional[str] = None         # the run folder's name, if given
+    overwrite: bool = False
+    lr_segments: list = field(default_factory=list)  # [[first epoch, last epoch, lr]]: the schedule (see lr_at)
+    precision_ran: Optional[str] = None  # the precision this device runs (tf32 is fp32 without TF32 units)
+
+    @classmethod
+    def from_checkpoint(cls, d):
+        """A configuration as a checkpoint holds it. Keys this version does not know are dropped; what a run saved
+        before a flag existed gets that flag's default, and a schedule before lr_segments the one segment it was."""
+        known = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
+        cfg = cls(**{"precision": "fp32", "workers": os.cpu_count() or 1, "device": "auto", **known})  # older runs
+        cfg.lr_segments = cfg.lr_segments or [[0, cfg.epochs, cfg.lr]]
+        return cfg
+
+
+@dataclass
 class Run:
     """One training run as it goes: its configuration, folder, model and optimizer, and what it has done so far."""
-    cfg: dict
+    cfg: Config
     classes: list
     dir: str
     model: nn.Module
@@ -509,7 +543,7 @@ class Run:
 
 def save_checkpoint(run, name, epoch):
     atomic_save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": epoch,
-                 "best_val_accuracy": run.best, "config": run.cfg, "classes": run.classes, "history": run.history},
+                 "best_val_accuracy": run.best, "config": asdict(run.cfg), "classes": run.classes, "history": run.history},
                 os.path.join(run.dir, name))
 
 
@@ -584,8 +618,8 @@ def write_metrics(run, confusion=None):
     old = json.load(open(path)) if os.path.exists(path) else {}
     best_row = max(run.history, key=lambda h: h["accuracy_val"]) if run.history else None
     splits = {"train": run.data.train, "val": run.data.val}
-    m = {"run": os.path.basename(run.dir), "remove": run.cfg["remove"], "train": run.cfg["train"],
-         "precision": run.cfg.get("precision_ran", run.cfg["precision"]),
+    m = {"run": os.path.basename(run.dir), "remove": run.cfg.remove, "train": run.cfg.train,
+         "precision": run.cfg.precision_ran or run.cfg.precision,
          "classes": run.classes,
          "counts": {s: {c: int((d.labels == i).sum()) for i, c in enumerate(run.classes)} for s, d in splits.items()},
          "skipped_images": {s: d.skipped for s, d in splits.items()},
@@ -607,22 +641,22 @@ def train_run(cfg, data, resume=None):
     folder, its last.pt) to continue. A run that diverges stops and is returned with metrics["diverged"] set."""
     from torch.utils.tensorboard import SummaryWriter
     t0 = time.time()  # the run's time includes its one-off frozen-layer pass
-    device = resolve_device(cfg["device"])
-    warn_if_slow_bf16(cfg["precision"], device)
-    cfg = dict(cfg, precision_ran=apply_precision(cfg["precision"], device))  # config.json and metrics.json say it
-    seed_everything(cfg["seed"])
+    device = resolve_device(cfg.device)
+    warn_if_slow_bf16(cfg.precision, device)
+    cfg = replace(cfg, precision_ran=apply_precision(cfg.precision, device))  # config.json and metrics.json say it
+    seed_everything(cfg.seed)
     model, trained, params, norm = build_model(cfg, len(data.classes), device)
-    optimizer = SGD(trained, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    optimizer = SGD(trained, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     run = start_or_resume(Run(cfg, data.classes, "", model, optimizer, params, data, device), resume)
-    print(f"\n== run {run.dir}: remove {cfg['remove']} FC layer(s), train {cfg['train']}, "
-          f"augment {cfg['augment']}, {cfg['precision_ran']} on {device}\n{summary(model, trained)}")
+    print(f"\n== run {run.dir}: remove {cfg.remove} FC layer(s), train {cfg.train}, "
+          f"augment {cfg.augment}, {cfg.precision_ran} on {device}\n{summary(model, trained)}")
     try:
         head, splits = prepare_splits(run, norm)
     except KeyboardInterrupt:
         print(f"\ninterrupted before epoch {run.start + 1}, while the frozen layers ran once over the images: "
               + what_was_kept(run, run.start))
         raise
-    steps_per_epoch = math.ceil(len(data.train.labels) / cfg["batch_size"])
+    steps_per_epoch = math.ceil(len(data.train.labels) / cfg.batch_size)
     # purge_step: a resumed run drops the step losses an interrupted epoch had logged after the last checkpoint
     writer = SummaryWriter(run.dir, purge_step=run.start * steps_per_epoch if resume else None)
     try:
@@ -640,13 +674,13 @@ def train_run(cfg, data, resume=None):
 
 
 def train_epochs(run, head, splits, writer, steps_per_epoch):
-    """The epochs from run.start to cfg["epochs"], each: set the schedule and the dropout stream, train, evaluate,
+    """The epochs from run.start to cfg.epochs, each: set the schedule and the dropout stream, train, evaluate,
     then the bookkeeping (end_of_epoch). Ctrl-C saves interrupted.pt and re-raises; a diverging loss ends the run
     (run.diverged says why)."""
     cfg, optimizer = run.cfg, run.optimizer
     epoch = run.start
     try:
-        for epoch in range(run.start, cfg["epochs"]):
+        for epoch in range(run.start, cfg.epochs):
             start_epoch(run, epoch)
             t0 = time.time()
             train_loss, train_acc = train_one_epoch(head, splits["train"], optimizer, cfg, epoch, run.device,
@@ -669,8 +703,8 @@ def train_epochs(run, head, splits, writer, steps_per_epoch):
 def start_epoch(run, epoch):
     """The epoch's learning rate (the schedule) and its dropout stream (dropout draws from the global generator)."""
     for g in run.optimizer.param_groups:
-        g["lr"] = lr_at(run.cfg["lr_segments"], epoch)
-    torch.manual_seed(epoch_seed(run.cfg["seed"], epoch, "dropout"))
+        g["lr"] = lr_at(run.cfg.lr_segments, epoch)
+    torch.manual_seed(epoch_seed(run.cfg.seed, epoch, "dropout"))
 
 
 def end_of_epoch(run, epoch, train, val, writer, t0, t_train, regime):
@@ -681,7 +715,7 @@ def end_of_epoch(run, epoch, train, val, writer, t0, t_train, regime):
     run.history.append({"epoch": epoch + 1, "loss_train": train_loss, "loss_val": val_loss,
                         "accuracy_train": train_acc, "accuracy_val": val_acc,
                         "lr": run.optimizer.param_groups[0]["lr"], "seconds": time.time() - t0,
-                        "seconds_train": t_train, "precision": cfg["precision_ran"]})
+                        "seconds_train": t_train, "precision": cfg.precision_ran})
     improved = val_acc > run.best
     run.best = max(run.best, val_acc)
     if improved:  # the best epoch's figures, and its per-painting predictions for the report's tests
@@ -693,7 +727,7 @@ def end_of_epoch(run, epoch, train, val, writer, t0, t_train, regime):
     save_checkpoint(run, "last.pt", epoch + 1)
     if improved:  # the same bytes as last.pt: one file on disk under both names, not two 230 MB copies
         link_checkpoint(os.path.join(run.dir, "last.pt"), os.path.join(run.dir, "best.pt"))
-    print(f"epoch {epoch + 1:3d}/{cfg['epochs']}  loss {train_loss:.4f} / {val_loss:.4f}  "
+    print(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {train_loss:.4f} / {val_loss:.4f}  "
           f"accuracy {train_acc:.3f} / {val_acc:.3f} (train, {regime} / val)  "
           f"{time.time() - t0:5.1f}s" + ("  * best" if improved else ""))
 
@@ -710,10 +744,10 @@ def what_was_kept(run, finished):
 def build_model(cfg, num_classes, device):
     """The pretrained AlexNet after the surgery, with its trained part unfrozen.
     -> model, trained parameters, parameter counts, the weights' normalisation (mean, std) as (1, 3, 1, 1)."""
-    model, weights = load_alexnet(cfg["weights"])
+    model, weights = load_alexnet(cfg.weights)
     params = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
-    model = remove_last_fc_layers(model, cfg["remove"], num_classes)
-    trained = set_trainable(model, cfg["train"])
+    model = remove_last_fc_layers(model, cfg.remove, num_classes)
+    trained = set_trainable(model, cfg.train)
     params.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
     model.to(device, memory_format=torch.channels_last)  # PyTorch's fast path for convolutions (1.2x here on a CPU)
     tf = weights.transforms()
@@ -735,9 +769,10 @@ def comparison_table(results):
 
 def plan_runs(args):
     """One configuration per (--remove, --train) pair, each with its learning-rate schedule."""
-    base = {k: v for k, v in vars(args).items() if k not in ("remove", "train", "compare", "resume", "given")}
-    return [dict(base, remove=r, train=t, augment=(t == "all") if args.augment == "auto" else args.augment == "on",
-                 lr_segments=[[0, args.epochs, args.lr]])
+    per_run = ("remove", "train", "augment", "lr_segments", "precision_ran")
+    base = {f.name: getattr(args, f.name) for f in fields(Config) if f.name not in per_run}
+    return [Config(**base, remove=r, train=t, lr_segments=[[0, args.epochs, args.lr]],
+                   augment=(t == "all") if args.augment == "auto" else args.augment == "on")
             for r in args.remove for t in args.train]
 
 
@@ -896,21 +931,21 @@ class Data(NamedTuple):
 def load_data(cfg, expected_classes=None, run=None):
     """The dataset's styles and both splits, decoded once into the cache. expected_classes: a resumed run's styles,
     checked before anything is decoded."""
-    train_files, train_labels, classes = list_split(cfg["data"], "train")
+    train_files, train_labels, classes = list_split(cfg.data, "train")
     if expected_classes is not None:
         check_classes(run, expected_classes, classes)
-    val_files, val_labels, _ = list_split(cfg["data"], "val", classes)
-    cache = cache_folder(cfg["data"])
-    data = Data(classes, load_split_cached(train_files, train_labels, cache, "train", cfg["workers"], cfg["data"]),
-                load_split_cached(val_files, val_labels, cache, "val", cfg["workers"], cfg["data"]), {})
+    val_files, val_labels, _ = list_split(cfg.data, "val", classes)
+    cache = cache_folder(cfg.data)
+    data = Data(classes, load_split_cached(train_files, train_labels, cache, "train", cfg.workers, cfg.data),
+                load_split_cached(val_files, val_labels, cache, "val", cfg.workers, cfg.data), {})
     usable = torch.bincount(data.train.labels, minlength=len(classes))
     empty = [c for c, n in zip(classes, usable.tolist()) if n == 0]
     if empty:
-        raise ValueError(f"{os.path.join(cfg['data'], 'train', empty[0])} has no usable image (every file there was "
+        raise ValueError(f"{os.path.join(cfg.data, 'train', empty[0])} has no usable image (every file there was "
                          "skipped above): every style needs training images; replace them, or remove the style's "
                          "folder from train/ and val/")
     skipped = data.train.skipped + data.val.skipped
-    print(f"dataset {cfg['data']}: {len(classes)} styles, {len(data.train.labels)} train / {len(data.val.labels)} val "
+    print(f"dataset {cfg.data}: {len(classes)} styles, {len(data.train.labels)} train / {len(data.val.labels)} val "
           f"images" + (f"; skipped {skipped} unusable image(s)" if skipped else ""))
     return data
 
@@ -1222,9 +1257,9 @@ def prepare_splits(run, norm):
     prefix, head = split_frozen_prefix(run.model)
     splits = {}
     for name, data in (("train", run.data.train), ("val", run.data.val)):
-        augment = name == "train" and run.cfg["augment"]
+        augment = name == "train" and run.cfg.augment
         if len(prefix) and not augment:
-            key = (name, run.cfg["precision_ran"], run.cfg["weights"], str(run.device))
+            key = (name, run.cfg.precision_ran, run.cfg.weights, str(run.device))
             feats = run_prefix(prefix, data.images, norm, run.cfg, run.device, run.data.features, key)
             splits[name] = Split(feats, data.labels)
         else:
@@ -1269,10 +1304,10 @@ def in_batches(layers, x, batch, prepare, cfg, device, desc=None):
     from tqdm import tqdm
     out = None
     for i in tqdm(range(0, len(x), batch), desc=desc, unit="batch", leave=False, file=sys.stderr, disable=desc is None):
-        with autocast(cfg["precision"], device):
+        with autocast(cfg.precision, device):
             y = layers(prepare(x[i:i + batch])).float()
         if out is None:
-            out = feature_store((len(x), *y.shape[1:]), y.device, cache_folder(cfg["data"], quiet=True))
+            out = feature_store((len(x), *y.shape[1:]), y.device, cache_folder(cfg.data, quiet=True))
         out[i:i + len(y)] = y
     return out
 
@@ -1314,33 +1349,33 @@ def resume_config(args):
         raise FileNotFoundError(f"--resume {args.resume}: no last.pt there (give a run folder under {args.runs}/)")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
-        cfg, done = dict(ck["config"]), int(ck["epoch"])
+        cfg, done = Config.from_checkpoint(ck["config"]), int(ck["epoch"])
     except DAMAGED + (TypeError,) as e:  # truncated, not a checkpoint of this script, or pickled code
         raise ValueError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); if best.pt "
                          "there is intact, copy it over last.pt to resume from the best epoch, or start a new run") from e
-    saved = dict(cfg, remove=[cfg["remove"]], train=[cfg["train"]], compare=False, overwrite=False,
-                 augment={True: "on", False: "off"}[cfg["augment"]])
+    saved = dict(asdict(cfg), remove=[cfg.remove], train=[cfg.train], compare=False, overwrite=False,
+                 augment={True: "on", False: "off"}[cfg.augment])
     for flag in sorted(args.given & set(RESUME_FIXED)):
         value = getattr(args, flag)
         if flag == "augment" and value == "auto":
-            value = "on" if cfg["train"] == "all" else "off"
+            value = "on" if cfg.train == "all" else "off"
         if value != saved.get(flag):
             raise ValueError(f"--{flag.replace('_', '-')} cannot change on --resume ({args.resume} was trained with "
                              f"{saved.get(flag)}): leave it out, or start a new run")
     for flag in args.given & set(RESUME_CHANGEABLE) - {"epochs"}:  # --epochs is handled with the schedule below
-        cfg[flag] = getattr(args, flag)
-    if "device" not in args.given and not device_available(cfg["device"] if cfg["device"] != "auto" else "cpu"):
-        print(f"note: {args.resume} ran on {cfg['device']}, which this machine lacks: continuing on --device auto")
-        cfg["device"] = "auto"
-    segments = cfg.setdefault("lr_segments", [[0, cfg["epochs"], cfg["lr"]]])
-    end = cfg["epochs"]
+        setattr(cfg, flag, getattr(args, flag))
+    if "device" not in args.given and not device_available(cfg.device if cfg.device != "auto" else "cpu"):
+        print(f"note: {args.resume} ran on {cfg.device}, which this machine lacks: continuing on --device auto")
+        cfg.device = "auto"
+    segments = cfg.lr_segments
+    end = cfg.epochs
     if args.epochs is not None and args.epochs != end:
         if args.epochs <= done:
             raise ValueError(f"--epochs {args.epochs}: {args.resume} already has {done} finished epoch(s); give a "
                              "larger total to extend it")
         lr = lr_at(segments, done) if done < end else lr_at(segments, done - 1)
-        cfg["lr_segments"] = [seg for seg in segments if seg[0] < done] + [[done, args.epochs, lr]]
-        cfg["epochs"] = args.epochs
+        cfg.lr_segments = [seg for seg in segments if seg[0] < done] + [[done, args.epochs, lr]]
+        cfg.epochs = args.epochs
     elif done >= end:
         raise ValueError(f"--resume {args.resume}: the run finished its {end} epochs; pass --epochs N (more than "
                          f"{end}) to extend it")
@@ -1368,24 +1403,24 @@ def start_or_resume(run, resume):
     else:
         run.dir = make_run_dir(run.cfg)
     with open(os.path.join(run.dir, "config.json"), "w") as fh:
-        json.dump(dict(run.cfg, classes=run.classes), fh, indent=2)
+        json.dump(dict(asdict(run.cfg), classes=run.classes), fh, indent=2)
     return run
 
 
 def make_run_dir(cfg):
     """A new folder for the run, created exclusively: two runs started in the same second get -2, -3 ...; an existing
     --name is refused unless --overwrite."""
-    os.makedirs(cfg["runs"], exist_ok=True)
-    if cfg.get("name"):
-        path = os.path.join(cfg["runs"], cfg["name"])
+    os.makedirs(cfg.runs, exist_ok=True)
+    if cfg.name:
+        path = os.path.join(cfg.runs, cfg.name)
         if os.path.exists(path):
-            if not cfg.get("overwrite"):
-                raise ValueError(f"--name {cfg['name']}: {path} already exists; choose another --name, continue it "
+            if not cfg.overwrite:
+                raise ValueError(f"--name {cfg.name}: {path} already exists; choose another --name, continue it "
                                  f"with --resume {path}, or replace it with --overwrite")
             shutil.rmtree(path)
         os.makedirs(path)
         return path
-    base = os.path.join(cfg["runs"], f"remove{cfg['remove']}-{cfg['train']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    base = os.path.join(cfg.runs, f"remove{cfg.remove}-{cfg.train}-{time.strftime('%Y%m%d-%H%M%S')}")
     for k in range(1, 1000):
         path = base if k == 1 else f"{base}-{k}"
         try:

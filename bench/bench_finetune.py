@@ -11,6 +11,7 @@ ImageFolder, RandomResizedCrop, DataLoader), interleaved in rounds, medians (tar
 not depend on their values.
 """
 import argparse
+import dataclasses
 import os
 import shutil
 import statistics
@@ -79,7 +80,8 @@ def ours_steps(images, labels, weights, cfg, device):
     mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
     split = a4a.Split(images, labels, prefix, (mean, std), augment=True)
     opt = a4a.SGD(trained, lr=1e-3, momentum=0.9, weight_decay=5e-4)
-    return lambda: a4a.train_one_epoch(head, split, opt, dict(cfg, augment=True), 0, device, lambda step, loss: None, 0)
+    augmented = dataclasses.replace(cfg, augment=True)
+    return lambda: a4a.train_one_epoch(head, split, opt, augmented, 0, device, lambda step, loss: None, 0)
 
 
 def tutorial_steps(data_dir, weights_path, n, batch, device):
@@ -150,9 +152,10 @@ def main(argv=None):
         print(f"{cpu_name()} ({os.cpu_count()} logical cores), torch {torch.__version__}")
         print(f"device {device}, {torch.get_num_threads()} threads, {args.precision}, batch {args.batch_size}, "
               f"{args.images} train / {args.images // 3} val images of {args.side}x{args.side * 3 // 4}")
-        cfg = dict(data=data_dir, workers=os.cpu_count() or 1, epochs=2, batch_size=args.batch_size, lr=1e-3,
-                   momentum=0.9, weight_decay=5e-4, precision=args.precision, device=args.device, weights=weights,
-                   runs=os.path.join(tmp, "runs"), name=None, seed=0)
+        cfg = a4a.Config(data=data_dir, workers=os.cpu_count() or 1, epochs=2, batch_size=args.batch_size, lr=1e-3,
+                         momentum=0.9, weight_decay=5e-4, precision=args.precision, device=args.device,
+                         weights=weights, runs=os.path.join(tmp, "runs"), name=None, seed=0, remove=1, train="new",
+                         augment=False, lr_segments=[[0, 2, 1e-3]])
         t = time.perf_counter()
         data = a4a.load_data(cfg)
         n_all = args.images + args.images // 3
@@ -187,8 +190,7 @@ def main(argv=None):
               f"{rate['ours'] / rate['tutorial loop']:.2f} | channels_last / NCHW floor "
               f"{rate['floor CL'] / rate['floor NCHW']:.2f}")
 
-        new = a4a.train_run(dict(cfg, remove=1, train="new", augment=False, name="new", epochs=10,
-                                 lr_segments=[[0, 10, cfg["lr"]]]), data)
+        new = a4a.train_run(dataclasses.replace(cfg, name="new", epochs=10, lr_segments=[[0, 10, cfg.lr]]), data)
         t_new = np.median([e["seconds"] for e in new["epochs"][1:]])
         t_first = new["seconds_total"] - sum(e["seconds"] for e in new["epochs"][1:])
         t_tut = tutorial_epoch(data_dir, weights, args.batch_size, device)

@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import types
 
 import pytest
 import torch
@@ -398,8 +399,8 @@ def test_evaluate_is_in_eval_mode_and_the_confusion_matrix_is_true_by_predicted(
     logits = torch.tensor([[0.0, 5.0, 0.0], [0.0, 4.0, 0.0], [0.0, 3.0, 0.0], [1.0, 0.0, 0.0]])
     labels = torch.tensor([0, 0, 1, 2])  # predictions 1, 1, 1, 0
     head = nn.Sequential(nn.Dropout(0.9)).train()  # left in train mode by the epoch before
-    loss, acc, conf, probs = a4a.evaluate(head, a4a.Split(logits, labels), {"precision": "fp32"}, torch.device("cpu"),
-                                          3)
+    cfg = types.SimpleNamespace(precision="fp32")  # all that evaluate() reads of a4a.Config
+    loss, acc, conf, probs = a4a.evaluate(head, a4a.Split(logits, labels), cfg, torch.device("cpu"), 3)
     torch.testing.assert_close(probs, logits.softmax(1))
     assert conf.tolist() == [[0, 2, 0], [0, 1, 0], [1, 0, 0]]
     assert acc == 0.25 and loss == pytest.approx(nn.functional.cross_entropy(logits, labels).item())

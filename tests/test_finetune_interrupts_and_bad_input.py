@@ -109,6 +109,17 @@ def test_resume_honours_data_and_device_and_refuses_what_defines_the_run(alexnet
     assert cfg["data"] == str(moved) and cfg["workers"] == 2 and len(history(run)) == 2
 
 
+def test_a_configuration_saved_by_an_older_version_resumes_with_the_defaults_of_what_it_lacks():
+    """Catches: Config.from_checkpoint failing on a checkpoint from before --precision, --workers or the schedule
+    segments existed, or on a key this version no longer has."""
+    old = {"data": "d", "runs": "r", "remove": 2, "train": "fc", "augment": False, "epochs": 4, "batch_size": 8,
+           "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "seed": 3, "weights": None, "name": "x",
+           "overwrite": False, "retired_flag": 1}
+    cfg = a4a.Config.from_checkpoint(old)
+    assert (cfg.precision, cfg.device, cfg.lr_segments, cfg.remove, cfg.seed) == ("fp32", "auto", [[0, 4, 0.01]], 2, 3)
+    assert not hasattr(cfg, "retired_flag")
+
+
 def test_resume_refuses_a_dataset_with_other_styles(alexnet_weights, small, tmp_path):
     """Catches: renamed style folders resuming with permuted labels; an added style crashing with a size mismatch."""
     data = shutil.copytree(small, tmp_path / "data")
@@ -199,7 +210,7 @@ def test_a_diverging_run_does_not_stop_the_others(alexnet_weights, small, tmp_pa
     real = a4a.train_one_epoch
 
     def diverge_remove2(head, split, optimizer, cfg, epoch, *rest):
-        if cfg["remove"] == 2 and epoch == 1:
+        if cfg.remove == 2 and epoch == 1:
             raise FloatingPointError("the training loss became nan in epoch 2 (step 1): lower --lr and run again")
         return real(head, split, optimizer, cfg, epoch, *rest)
     monkeypatch.setattr(a4a, "train_one_epoch", diverge_remove2)
