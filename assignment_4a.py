@@ -269,7 +269,7 @@ def set_trainable(model, train):
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def summary(model, trained):
+def layer_table(model, trained):
     ids = {id(p) for p in trained}
     lines = []
     for name, m in list(model.features.named_children()) + [("avgpool", model.avgpool)] + \
@@ -649,7 +649,7 @@ def train_run(cfg, data, resume=None):
     optimizer = SGD(trained, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     run = start_or_resume(Run(cfg, data.classes, "", model, optimizer, params, data, device), resume)
     print(f"\n== run {run.dir}: remove {cfg.remove} FC layer(s), train {cfg.train}, "
-          f"augment {cfg.augment}, {cfg.precision_ran} on {device}\n{summary(model, trained)}")
+          f"augment {cfg.augment}, {cfg.precision_ran} on {device}\n{layer_table(model, trained)}")
     try:
         head, splits = prepare_splits(run, norm)
     except KeyboardInterrupt:
@@ -689,7 +689,7 @@ def train_epochs(run, head, splits, writer, steps_per_epoch):
             t_train = time.time() - t0
             val = evaluate(head, splits["val"], cfg, run.device, len(run.classes))
             end_of_epoch(run, epoch, (train_loss, train_acc), val, writer, t0, t_train,
-                         splits["train"].regime(head))
+                         splits["train"].conditions(head))
     except KeyboardInterrupt:
         save_checkpoint(run, "interrupted.pt", epoch)
         print(f"\ninterrupted in epoch {epoch + 1}: interrupted.pt holds the weights at the moment of Ctrl-C; "
@@ -707,7 +707,7 @@ def start_epoch(run, epoch):
     torch.manual_seed(epoch_seed(run.cfg.seed, epoch, "dropout"))
 
 
-def end_of_epoch(run, epoch, train, val, writer, t0, t_train, regime):
+def end_of_epoch(run, epoch, train, val, writer, t0, t_train, conditions):
     """An epoch's bookkeeping: its record in run.history, the best epoch's figures and per-painting predictions,
     TensorBoard, metrics.json, last.pt (and best.pt, the same file, when it is the best), the epoch's line."""
     (train_loss, train_acc), (val_loss, val_acc, confusion, probs) = train, val
@@ -728,7 +728,7 @@ def end_of_epoch(run, epoch, train, val, writer, t0, t_train, regime):
     if improved:  # the same bytes as last.pt: one file on disk under both names, not two 230 MB copies
         link_checkpoint(os.path.join(run.dir, "last.pt"), os.path.join(run.dir, "best.pt"))
     print(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {train_loss:.4f} / {val_loss:.4f}  "
-          f"accuracy {train_acc:.3f} / {val_acc:.3f} (train, {regime} / val)  "
+          f"accuracy {train_acc:.3f} / {val_acc:.3f} (train, {conditions} / val)  "
           f"{time.time() - t0:5.1f}s" + ("  * best" if improved else ""))
 
 
@@ -755,9 +755,9 @@ def build_model(cfg, num_classes, device):
 
 
 def comparison_table(results):
-    head = f"{'run':36s} {'remove':>6s} {'train':>5s} {'epochs':>6s} {'best val':>8s} {'final train':>11s} " \
-           f"{'final val':>9s} {'time':>7s}"
-    rows = [head, "-" * len(head)]
+    header = f"{'run':36s} {'remove':>6s} {'train':>5s} {'epochs':>6s} {'best val':>8s} {'final train':>11s} " \
+             f"{'final val':>9s} {'time':>7s}"
+    rows = [header, "-" * len(header)]
     for m in results:
         f = m["epochs"][-1] if m["epochs"] else {"epoch": 0}
         cells = (f"{m['best_val_accuracy']:8.3f} {f['accuracy_train']:11.3f} {f['accuracy_val']:9.3f}" if m["epochs"]
@@ -914,7 +914,7 @@ def resolve_device(name):
 
 # ---- data: decode each image once into a uint8 cache beside the dataset ----
 
-class SplitData(NamedTuple):
+class DecodedSplit(NamedTuple):
     images: torch.Tensor   # (N, 3, 256, 256) uint8, memory-mapped from the cache
     labels: torch.Tensor   # (N,) style indices
     skipped: int           # files that could not be decoded
@@ -923,9 +923,9 @@ class SplitData(NamedTuple):
 
 class Data(NamedTuple):
     classes: list
-    train: SplitData
-    val: SplitData
-    features: dict         # frozen convolutional features, computed once per process and shared by the runs
+    train: DecodedSplit
+    val: DecodedSplit
+    feature_memo: dict     # frozen convolutional features, computed once per process and shared by the runs
 
 
 def load_data(cfg, expected_classes=None, run=None):
@@ -1060,7 +1060,7 @@ def load_split_cached(files, labels, cache_dir, split, workers, root=None):
     image and read back memory-mapped, so memory stays flat however large the dataset (the full WikiArt is 16 GB
     decoded); <key> changes when any file's name, size or time does. Safe for two runs started together: each writes
     under its own temporary name, none removes another's, and the second waits for the first's cache and reuses it.
-    -> SplitData (the images memory-mapped; files relative to root, the dataset folder)."""
+    -> DecodedSplit (the images memory-mapped; files relative to root, the dataset folder)."""
     from tqdm import tqdm
     root = root or os.path.dirname(cache_dir)
     stat = [(os.path.relpath(f, root), *file_stamp(f)) for f in files]
@@ -1139,7 +1139,7 @@ def open_cache(data_path, meta_path):
     if os.path.getsize(data_path) != math.prod(shape):
         raise ValueError(f"{os.path.getsize(data_path)} bytes where {math.prod(shape)} were written")
     images = np.memmap(data_path, dtype=np.uint8, mode="c", shape=shape)  # copy-on-write: the file is never changed
-    return SplitData(torch.from_numpy(images), torch.tensor(meta["labels"]), int(meta["skipped"]), meta["files"])
+    return DecodedSplit(torch.from_numpy(images), torch.tensor(meta["labels"]), int(meta["skipped"]), meta["files"])
 
 
 def to_input(images, mean, std, augment=False, generator=None, device=None):
@@ -1232,7 +1232,7 @@ class Split(NamedTuple):
                     coming = pool.submit(gather, i + bs)
                 yield order[i:i + bs], rows
 
-    def regime(self, head):
+    def conditions(self, head):
         """What was active while this split trained, for the epoch line."""
         active = [w for w, on in (("dropout", any(isinstance(m, nn.Dropout) and m.p > 0 for m in head)),
                                   ("augmentation", self.augment)) if on]
@@ -1260,7 +1260,7 @@ def prepare_splits(run, norm):
         augment = name == "train" and run.cfg.augment
         if len(prefix) and not augment:
             key = (name, run.cfg.precision_ran, run.cfg.weights, str(run.device))
-            feats = run_prefix(prefix, data.images, norm, run.cfg, run.device, run.data.features, key)
+            feats = run_prefix(prefix, data.images, norm, run.cfg, run.device, run.data.feature_memo, key)
             splits[name] = Split(feats, data.labels)
         else:
             splits[name] = Split(on_device_if_it_fits(data.images, run.device, name), data.labels, prefix, norm,

@@ -430,10 +430,10 @@ def load_style_model(path):
     except (RuntimeError, TypeError, AttributeError) as e:
         with torch.device("meta"):
             last = len(build().classifier) - 1
-        head = next((v.shape[0] for k, v in ck["model"].items() if k.endswith(".weight") and k.startswith(
+        outputs = next((v.shape[0] for k, v in ck["model"].items() if k.endswith(".weight") and k.startswith(
             f"classifier.{last}.")), None) if isinstance(ck.get("model"), dict) else None
-        why = (f"its new layer has {head} outputs but it lists {len(classes)} style names" if head is not None
-               and head != len(classes) else str(e).splitlines()[0].rstrip(":"))
+        why = (f"its new layer has {outputs} outputs but it lists {len(classes)} style names" if outputs is not None
+               and outputs != len(classes) else str(e).splitlines()[0].rstrip(":"))
         raise ValueError(f"--checkpoint {path} does not fit a remove-{remove} AlexNet: {why}; use a best.pt that "
                          "assignment_4a.py wrote unchanged") from None
     return model.eval(), classes, AlexNet_Weights.IMAGENET1K_V1.transforms()
