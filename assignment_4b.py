@@ -26,15 +26,14 @@ import csv
 import json
 import os
 import re
-import signal
 import sys
 from typing import NamedTuple
 
 import torch
 
 import vgg16
-from vgg16 import (IMAGE_EXTENSIONS, MAP_AGREEMENT, PRECISIONS, apply_precision, autocast, memory_format_of, open_rgb,
-                   resolve_class, resolve_device, warn_if_slow_bf16)
+from vgg16 import (IMAGE_EXTENSIONS, MAP_AGREEMENT, PRECISIONS, apply_precision, autocast, check_requirements,
+                   memory_format_of, open_rgb, resolve_class, resolve_device, stop_on_sigterm, warn_if_slow_bf16)
 
 # ---- defaults ----
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -109,34 +108,6 @@ def saliency_maps(model, images, classes=None, precision="fp32"):
     """
     scores, classes, grad = score_gradients(model, images, classes, precision)
     return grad.abs().amax(dim=1), classes, scores  # 5. max_c |w(c, i, j)|: (N, 3, H, W) -> (N, H, W)
-
-
-# ---- the run (copied whole in assignment_4a.py) ----
-
-def stop_on_sigterm():
-    """A kill (SIGTERM: a closed terminal, a cluster's time limit) stops the run as Ctrl-C does, so that what was
-    finished is kept and said, instead of exit 143 without a word."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, interrupt)
-
-
-def check_requirements():
-    """Stop with one sentence where an installed package is older than requirements.txt's bound (the Anaconda
-    environment of earlier assignments, say), instead of failing later with a TypeError or AttributeError that says
-    nothing about versions. A package that is not installed is left to its import."""
-    from importlib import metadata
-    path = os.path.join(ROOT, "requirements.txt")
-    release = lambda v: tuple(int(p) for p in re.findall(r"\d+", v.split("+")[0])[:3]) + (0,) * 3  # noqa: E731
-    for line in open(path, encoding="utf-8") if os.path.isfile(path) else ():
-        m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)", line)
-        try:
-            have = metadata.version(m.group(1)) if m else None
-        except metadata.PackageNotFoundError:
-            continue
-        if have and release(have)[:3] < release(m.group(2))[:3]:
-            sys.exit(f"error: {m.group(1)} {have} is older than this project needs ({m.group(1)}>={m.group(2)}): "
-                     f"pip install -U \"{m.group(1)}>={m.group(2)}\" (or pip install -r {path})")
 
 
 # ---- inputs: the images ----

@@ -16,11 +16,14 @@ Offline: put the file from `WEIGHTS.url` at `default_checkpoint_path()`
 
 The rest is how assignment_4b.py runs the network, kept here so that the graded script shows the method:
 the device and the precision (`resolve_device`, `apply_precision`, `autocast`), a class named on the command
-line (`resolve_class`), and any image file opened as the network's RGB input (`open_rgb`).
+line (`resolve_class`), packages older than requirements.txt allows (`check_requirements`), a kill stopping the run
+as Ctrl-C does (`stop_on_sigterm`), and any image file opened as the network's RGB input (`open_rgb`).
 """
 import inspect
 import os
 import pickle
+import re
+import signal
 import struct
 import sys
 import urllib.error
@@ -33,6 +36,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 from torchvision.models import VGG16_Weights
 
+ROOT = os.path.dirname(os.path.abspath(__file__))
 WEIGHTS = VGG16_Weights.IMAGENET1K_V1
 NUM_CLASSES = len(WEIGHTS.meta["categories"])  # 1000
 # 13 conv layers (3x3, stride 1, pad 1) with these output channels; "M" = 2x2 max-pool, stride 2
@@ -154,8 +158,9 @@ def load_vgg16(weights_path=None, progress=True):
         raise WeightsUnavailable(f"{where} is not a VGG-16 ImageNet state dict: {str(e).splitlines()[0]}") from None
     return model.eval()
 
-# ---- where and how it runs: the device, the precision, the class (copied whole in assignment_4a.py, but for
-# resolve_class; tests/test_saliency.py checks the copies) ----
+
+# ---- where and how it runs: the device, the precision, the class, the packages, a kill (copied whole in
+# assignment_4a.py, but for resolve_class; tests/test_saliency.py checks the copies) ----
 
 PRECISIONS = ("fp32", "tf32", "bf16")  # --precision: see set_precision
 # how far maps of the faster precisions agree with fp32 maps, as measured on random VGG-16 weights (docs/speed.md)
@@ -263,6 +268,32 @@ def resolve_class(target, categories):
     names = ", ".join(f"{i}: {categories[i]}" for i in partial[:8])
     raise ValueError(f"--class '{target}' matches {len(partial)} classes ({names}{', ...' if len(partial) > 8 else ''}); "
                      "give one of these indices or the full name")
+
+
+def check_requirements():
+    """Stop with one sentence where an installed package is older than requirements.txt's bound (the Anaconda
+    environment of earlier assignments, say), instead of failing later with a TypeError or AttributeError that says
+    nothing about versions. A package that is not installed is left to its import."""
+    from importlib import metadata
+    path = os.path.join(ROOT, "requirements.txt")
+    release = lambda v: tuple(int(p) for p in re.findall(r"\d+", v.split("+")[0])[:3]) + (0,) * 3  # noqa: E731
+    for line in open(path, encoding="utf-8") if os.path.isfile(path) else ():
+        m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)", line)
+        try:
+            have = metadata.version(m.group(1)) if m else None
+        except metadata.PackageNotFoundError:
+            continue
+        if have and release(have)[:3] < release(m.group(2))[:3]:
+            sys.exit(f"error: {m.group(1)} {have} is older than this project needs ({m.group(1)}>={m.group(2)}): "
+                     f"pip install -U \"{m.group(1)}>={m.group(2)}\" (or pip install -r {path})")
+
+
+def stop_on_sigterm():
+    """A kill (SIGTERM: a closed terminal, a cluster's time limit) stops the run as Ctrl-C does, so that what was
+    finished is kept and said, instead of exit 143 without a word."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 # ---- its inputs: any image file as 8-bit RGB, upright (open_rgb copied whole in assignment_4a.py and
