@@ -2,6 +2,7 @@
 Each test names the bug it catches."""
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -469,6 +470,51 @@ def test_the_centre_prior_is_centred():
     prior = a4b.centre_prior(224, 224)
     assert divmod(int(prior.argmax()), 224) in [(111, 111), (111, 112), (112, 111), (112, 112)]
     assert a4b.box_measures(prior, (56, 56, 168, 168))[1] > 0.25
+
+
+@pytest.mark.parametrize("x,y,expected", [(136, 75, True), (134, 75, False), (214, 75, True), (216, 75, False),
+                                          (175, 36, True), (175, 34, False), (175, 114, True), (175, 116, False)])
+def test_the_pointing_games_15_pixels_hold_on_all_four_sides(x, y, expected):
+    """Catches: the tolerance added on the left and top only, or to one axis (box x 150-200, y 50-100; a peak pixel's
+    centre is x + 0.5)."""
+    smap = torch.zeros(224, 224)
+    smap[y, x] = 1.0
+    assert a4b.box_measures(smap, (150, 50, 200, 100))[0] == expected
+
+
+def test_the_mass_in_a_box_far_from_square_reads_x_as_columns():
+    """Catches: rows and columns swapped in the mass share, which a square box cannot show: all the mass in the
+    left 56 columns lies in a tall box over them, none in the wide box along the top."""
+    smap = torch.zeros(224, 224)
+    smap[:, :56] = 1.0
+    assert a4b.box_measures(smap, (0, 0, 56, 224))[1] == pytest.approx(1.0)
+    assert a4b.box_measures(smap, (56, 0, 224, 56))[1] == 0.0
+
+
+@pytest.mark.parametrize("size", [(300, 451), (451, 300), (333, 500)])
+def test_a_box_scales_by_the_side_torchvision_resizes_to_truncated_not_rounded(size):
+    """Catches: the long side rounded (451 x 256 / 300 = 384.85: torchvision makes 384), which moves a box edge by
+    most of a pixel; the comparison is exact, not within the 1 px the mask test allows."""
+    from torchvision.transforms import functional as TF
+    pre = vgg16.WEIGHTS.transforms()
+    rw, rh = TF.resize(Image.new("L", size), pre.resize_size).size
+    w, h = size
+    top, left = int(round((rh - 224) / 2.0)), int(round((rw - 224) / 2.0))
+    box = (0.4 * w, 0.4 * h, 0.6 * w, 0.6 * h)
+    (x0, y0, x1, y1), _ = a4b.box_in_crop(box, size, pre)
+    assert (x0, y0, x1, y1) == pytest.approx((box[0] * rw / w - left, box[1] * rh / h - top, box[2] * rw / w - left,
+                                              box[3] * rh / h - top), abs=1e-6)
+
+
+def test_the_centre_priors_width_is_a_fraction_of_each_side_not_pixels():
+    """Catches: sigma taken in pixels (a 0.25-px spike, which no map can lose to) or from one side for both axes:
+    a quarter of each side from the centre, the prior is exp(-1/2) of its peak (within the half pixel by which
+    pixel centres miss the exact distance)."""
+    h, w = 100, 224
+    prior = a4b.centre_prior(h, w)
+    cy, cx = h // 2, w // 2
+    along_x, along_y = float(prior[cy, cx - w // 4] / prior[cy, cx]), float(prior[cy - h // 4, cx] / prior[cy, cx])
+    assert along_x == pytest.approx(math.exp(-0.5), rel=0.03) and along_y == pytest.approx(math.exp(-0.5), rel=0.03)
 
 
 def test_predictions_csv_answers_the_box_questions_for_every_image_with_a_box(vgg_weights, tmp_path):
