@@ -155,3 +155,41 @@ def test_maps_made_in_bf16_are_said_to_agree_poorly_with_fp32(project, tmp_path)
                       "--images", str(project / "My-Images"), "--out", str(tmp_path / "r"), "--no-pdf"])
     md = (tmp_path / "r" / "report.md").read_text()
     assert "Precision of the maps: bf16 autocast. bf16 maps are not fp32 maps" in md and "0.37-0.50" in md
+
+
+def predictions_run(folder, name, rows, classes=("S0", "S1")):
+    """A run whose val_predictions.csv holds rows (file, right?); None rows: no val_predictions.csv at all."""
+    d = folder / name
+    d.mkdir()
+    if rows is not None:
+        with open(d / "val_predictions.csv", "w", newline="") as fh:
+            w = make_report.csv.writer(fh)
+            w.writerow(["file", "true_style", "predicted_style", "p_true", "p_predicted", "loss"])
+            for f, right in rows:
+                w.writerow([f, "S0", "S0" if right else "S1", 0.5, 0.5, 0.7])
+    return {"run": name, "dir": str(d), "val_predictions": "val_predictions.csv", "classes": list(classes)}
+
+
+def test_a_run_without_per_painting_predictions_gets_no_paired_test(tmp_path):
+    """Catches (a mutmut survivor): the paired test run when only one of the two runs has val_predictions.csv."""
+    with_csv = predictions_run(tmp_path, "a", [(f"{i}.jpg", True) for i in range(5)])
+    without = predictions_run(tmp_path, "b", None)
+    assert make_report.paired_test(with_csv, without) is None and make_report.paired_test(without, with_csv) is None
+
+
+def test_the_paired_test_counts_only_the_paintings_both_runs_predicted(tmp_path):
+    """Catches (a mutmut survivor): the union of the two runs' paintings instead of the ones both predicted, as when
+    one run was validated on a dataset with two more paintings."""
+    a = predictions_run(tmp_path, "a", [(f"{i}.jpg", i < 4) for i in range(6)])
+    b = predictions_run(tmp_path, "b", [(f"{i}.jpg", i < 1) for i in range(4)])
+    assert make_report.paired_test(a, b)[:3] == (4, 3, 0)
+
+
+def test_chance_is_one_over_the_number_of_styles():
+    """Catches (a mutmut survivor): chance taken as anything but 1/styles: 130 of 1,000 paintings right among 10
+    styles is above chance (p = 0.0013), which against a chance of 2/10 it would not be."""
+    classes = [f"S{i}" for i in range(10)]
+    run = {"classes": classes, "best_val_accuracy": 0.13, "counts": {"val": {c: 100 for c in classes}}}
+    assert make_report.at_chance(run) is False
+    assert make_report.at_chance(dict(run, best_val_accuracy=0.11)) is True
+
