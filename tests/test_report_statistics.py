@@ -29,6 +29,13 @@ def test_wilson_interval_is_scipys(k, n):
     assert make_report.wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-9)
 
 
+def test_wilson_interval_stays_in_0_1_where_rounding_would_leave_it_and_knows_nothing_of_no_paintings():
+    """Catches (mutmut's survivors): the clamp to 1 loosened (16 of 16 right: the formula's upper end is 1 + 2e-16
+    in floating point) and an empty set given anything but the whole of [0, 1]."""
+    assert make_report.wilson_interval(16, 16)[1] == 1.0 and make_report.wilson_interval(0, 21)[0] == 0.0
+    assert make_report.wilson_interval(0, 0) == (0.0, 1.0)
+
+
 @pytest.mark.parametrize("b,c", [(5, 1), (12, 30), (100, 100), (1, 9), (0, 7), (250, 180)])
 def test_mcnemar_exact_is_scipys_binomial_test_of_the_discordant_pairs(b, c):
     """Catches: a one-sided p-value, the concordant paintings counted, the chi-squared approximation."""
