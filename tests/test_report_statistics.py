@@ -54,6 +54,12 @@ def test_above_chance_is_scipys_one_sided_binomial_test(k, n, p):
                                                                 rel=1e-9)
 
 
+def test_a_tail_that_holds_every_outcome_is_exactly_one():
+    """Catches (a mutmut survivor): the cap at 1 loosened. "At least 0 of 3 right" is certain, but the eight
+    probabilities of 1/2 x 1/2 x 1/2 add up to 1 + 2e-16 in floating point."""
+    assert make_report.above_chance_p(0, 3, 0.5) == 1.0
+
+
 def test_precision_recall_f1_from_the_confusion_matrix():
     """Catches: precision and recall swapped (rows are true styles, columns predicted), a micro instead of a macro mean."""
     scores, macro = make_report.f1_table([[5, 1], [2, 2]])
