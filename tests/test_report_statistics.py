@@ -54,6 +54,14 @@ def test_above_chance_is_scipys_one_sided_binomial_test(k, n, p):
                                                                 rel=1e-9)
 
 
+def test_a_style_never_or_always_right_has_a_certain_count():
+    """Catches (mutmut's survivors): the p = 0 and p = 1 cases (no logarithm of 0 there) swapped, inverted or sent
+    down the logarithm: with p = 0, 0 of 5 right is certain; with p = 1, 5 of 5."""
+    pmf = make_report.binomial_pmf
+    assert [pmf(k, 5, 0.0) for k in (0, 1, 5)] == [1.0, 0.0, 0.0]
+    assert [pmf(k, 5, 1.0) for k in (0, 4, 5)] == [0.0, 0.0, 1.0]
+
+
 def test_a_tail_that_holds_every_outcome_is_exactly_one():
     """Catches (a mutmut survivor): the cap at 1 loosened. "At least 0 of 3 right" is certain, but the eight
     probabilities of 1/2 x 1/2 x 1/2 add up to 1 + 2e-16 in floating point."""
