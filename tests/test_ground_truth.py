@@ -175,3 +175,11 @@ def test_cascading_randomisation_goes_from_the_top_layer_down():
     order = [r[2] for r in rows if r[0].startswith("vanilla")]
     assert order == ["classifier", "features.6", "features.3", "features.0"]
     assert [r[1] for r in rows if r[0].startswith("vanilla")] == [1, 2, 3, 4]
+
+
+def test_two_images_give_a_mean_with_an_interval():
+    """Catches (a mutmut survivor): the interval of a mean given only from three images on (n > 2), where two already
+    have a standard deviation: 0.2 and 0.4 give 0.3 +- 1.96 x 0.1414 / sqrt(2)."""
+    mean, low, high = gt.mean_interval(torch.tensor([0.2, 0.4], dtype=torch.float64))
+    half = gt.Z95 * (0.02 ** 0.5) / 2 ** 0.5
+    assert (mean, low, high) == pytest.approx((0.3, 0.3 - half, 0.3 + half), abs=1e-9)
