@@ -450,6 +450,14 @@ def test_a_box_the_crop_does_not_show_is_reported_not_clipped_to_nothing():
     assert part[1] == pytest.approx(112 * 224 / (384 * 256)) and part[0][0] == 0 and part[0][2] == pytest.approx(112)
 
 
+def test_the_share_of_a_box_the_crop_cuts_on_the_right_counts_its_width_from_its_left_edge():
+    """Catches (mutmut's survivors): the clipped width taken as x1 + x0 or as x1 - y0, which a box starting at the
+    crop's corner cannot show. 600x200 -> 768x256, crop x 272-496, y 16-240: the box (250, 100, 600, 150) becomes
+    x 48-224 (cut from 448 px wide), y 112-176, so 176 / 448 of it is seen."""
+    (x0, y0, x1, y1), share = a4b.box_in_crop((250, 100, 600, 150), (600, 200), vgg16.WEIGHTS.transforms())
+    assert (x0, y0, x1, y1) == pytest.approx((48, 112, 224, 176)) and share == pytest.approx(176 / 448)
+
+
 @pytest.mark.parametrize("peak,expected", [((30, 30), False), ((36, 36), True), ((70, 70), True)])
 def test_the_pointing_game_counts_a_peak_in_the_box_or_within_15_pixels(peak, expected):
     """Catches: the tolerance left out (Zhang et al. count 15 px), rows and columns swapped."""
