@@ -166,9 +166,10 @@ def select_runs(runs, chosen=None):
     varies (--remove, --train), the newest run of each variant; or the runs named in `chosen`. -> (compared, [(run,
     why it is left out)], what the chosen runs differ in besides --remove and --train)."""
     def finished(m):
-        planned = m.get("config", {}).get("epochs", len(m["epochs"]))
-        return None if m.get("diverged") is None and len(m["epochs"]) >= planned else (
-            "diverged" if m.get("diverged") else f"unfinished ({len(m['epochs'])} of {planned} epochs)")
+        planned = m["config"].get("epochs", len(m["epochs"]))  # load_runs gives every run a config, {} if unreadable
+        if m.get("diverged"):
+            return "diverged"
+        return None if len(m["epochs"]) >= planned else f"unfinished ({len(m['epochs'])} of {planned} epochs)"
     if chosen:
         compared = [m for m in runs if m["run"] in chosen]
         keys = [run_settings(m) for m in compared]

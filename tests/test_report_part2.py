@@ -79,3 +79,34 @@ def test_each_method_gets_the_same_paired_answer_in_the_extras_table():
     by = {r[0]: r for r in table}
     assert by["vanilla"][-1] == "yes" and by["gradcam"][-1] == "no"
     assert by["vanilla"][3] == "8 / 0, p = 0.008" and by["gradcam"][4] == "0 / 8, p = 0.008"
+
+
+def test_the_images_needed_are_the_fewest_whose_paired_test_gets_strictly_below_alpha():
+    """Catches: the count from the wrong tail (3 x 0.5^n, the same 6 at alpha = 0.05 but 9 at 0.01) or p <= alpha
+    for p < alpha (at alpha = 1/16, five images all one way give p = 2 x 0.5^5 = 1/16 exactly: not below it)."""
+    assert [make_report.images_needed(a) for a in (0.05, 0.01, 1 / 16, 0.5)] == [6, 8, 6, 3]
+
+
+def test_an_image_without_the_methods_mass_cannot_tell_for_that_method():
+    """Catches (a mutmut survivor): an image counted for a method that has no mass in its box (no such column, as
+    for a method the extras did not run) because it names an object."""
+    r = row(0, 0.6, 0.1, 0.3)
+    assert make_report.can_tell(r, "vanilla") and not make_report.can_tell(r, "gradcam")
+    assert not make_report.can_tell(dict(r, object=""), "vanilla")
+
+
+def test_the_pointing_game_pairs_the_map_and_the_prior_image_by_image():
+    """Catches (mutmut survivors): the prior's hits read inverted, or the images where both hit counted as the map's
+    own (the older tests had the prior hit on every other image, where both read alike)."""
+    hits, prior_hits = [1, 1, 1, 1, 1, 1, 1, 0], [1, 1, 0, 0, 0, 0, 0, 1]
+    rows = [row(i, 0.6, 0.1, 0.3, hit=h, prior_hit=p) for i, (h, p) in enumerate(zip(hits, prior_hits))]
+    c = make_report.box_comparison(rows, "vanilla")
+    assert (c["hits"], c["prior_hits"], c["only_map"], c["only_prior"]) == (7, 3, 5, 1)
+    assert abs(c["p_point"] - 2 * 7 / 64) < 1e-12  # exact McNemar: 2 x P(at most 1 of 6 | 1/2)
+
+
+def test_the_sentence_gives_the_mean_masses_of_the_map_and_of_both_baselines():
+    """Catches (a mutmut survivor): the map's mean mass in the boxes reported as 0 (no test read the means)."""
+    rows = [row(0, 0.6, 0.1, 0.3), row(1, 0.4, 0.2, 0.5)]
+    text = make_report.overall_sentence(rows, "vanilla")
+    assert "means 50.0% against 15.0%" in text and "the prior's mean 40.0%" in text

@@ -76,6 +76,13 @@ def test_precision_recall_f1_from_the_confusion_matrix():
     assert f0 == pytest.approx(2 * p0 * r0 / (p0 + r0)) and macro == pytest.approx((f0 + f1) / 2)
 
 
+
+def test_a_style_predicted_once_or_with_precision_plus_recall_at_most_one_gets_its_own_scores():
+    """Catches (mutmut survivors): the guard against a never-predicted style raised from 1 to 2 (a style predicted or
+    present once gets precision or recall 1/2 for 1), and F1 zeroed unless precision + recall exceeds 1."""
+    scores, macro = make_report.f1_table([[1, 0, 0], [0, 2, 2], [0, 2, 0]])
+    assert scores == [(1.0, 1.0, 1.0), (0.5, 0.5, 0.5), (0.0, 0.0, 0.0)] and macro == 0.5
+
 # ---- synthetic runs: what assignment_4a.py writes, with chosen per-painting results ----
 
 def make_run(runs, name, remove, train, right, epochs=2, planned=None, lr=0.001, mtime=None, n_val=None):
@@ -136,6 +143,49 @@ def test_only_the_newest_set_that_differs_in_what_the_sheet_varies_is_compared(t
     assert "| cut | 1 | fc | unfinished (1 of 3 epochs) |" in md
     assert "4 run(s) read from `runs/`; 2 compared" in md
 
+
+def test_a_run_on_other_data_is_said_to_be_so_and_not_by_its_fingerprint(tmp_path):
+    """Catches (mutmut survivors): a run on a different download listed as "different data 3f2a… vs 9bc1…", the
+    fingerprint's hex, where the report says "other data"."""
+    runs, now = tmp_path / "runs", time.time()
+    make_run(runs, "r1-new", 1, "new", pattern(30, 0.7), mtime=now - 10)
+    make_run(runs, "r2-new", 2, "new", pattern(30, 0.6), mtime=now - 9)
+    d = make_run(runs, "before", 2, "new", pattern(30, 0.5), mtime=now - 100)
+    m = json.load(open(d / "metrics.json"))
+    m["counts"]["train"][CLASSES[0]] = 39  # one painting fewer in the download it trained on
+    json.dump(m, open(d / "metrics.json", "w"))
+    os.utime(d / "metrics.json", (now - 100, now - 100))
+    assert "| before | 2 | new | different other data |" in report(tmp_path, runs)
+
+def test_a_left_out_run_names_every_setting_it_differs_in(tmp_path):
+    """Catches (a mutmut survivor): the settings a run differs in run together without their separator."""
+    runs, now = tmp_path / "runs", time.time()
+    make_run(runs, "r1-new", 1, "new", pattern(30, 0.7), mtime=now - 10)
+    make_run(runs, "r2-new", 2, "new", pattern(30, 0.6), mtime=now - 9)
+    make_run(runs, "quick", 2, "new", pattern(30, 0.5), epochs=1, lr=0.01, mtime=now - 100)
+    assert "| quick | 2 | new | different epochs 1 vs 2, lr 0.01 vs 0.001 |" in report(tmp_path, runs)
+
+
+def test_a_run_that_diverged_is_left_out_as_diverged(tmp_path):
+    """Catches: a run that stopped on a non-finite loss listed as merely unfinished, or compared."""
+    runs, now = tmp_path / "runs", time.time()
+    make_run(runs, "r1-new", 1, "new", pattern(30, 0.7), mtime=now - 10)
+    make_run(runs, "r2-new", 2, "new", pattern(30, 0.6), mtime=now - 9)
+    d = make_run(runs, "blown", 1, "fc", pattern(30, 0.1), epochs=1, planned=2, mtime=now - 5)
+    m = json.load(open(d / "metrics.json"))
+    json.dump(dict(m, diverged="loss_train is nan"), open(d / "metrics.json", "w"))
+    assert "| blown | 1 | fc | diverged |" in report(tmp_path, runs)
+
+
+def test_a_run_without_its_configuration_is_left_out_with_the_settings_it_cannot_show(tmp_path):
+    """Catches (mutmut survivors): a run whose config.json is gone making the report fail (the planned epochs read as
+    None), instead of the run judged by its epochs and left out for the settings it cannot show."""
+    runs, now = tmp_path / "runs", time.time()
+    make_run(runs, "r1-new", 1, "new", pattern(30, 0.7), mtime=now - 10)
+    make_run(runs, "r2-new", 2, "new", pattern(30, 0.6), mtime=now - 9)
+    d = make_run(runs, "bare", 1, "fc", pattern(30, 0.5), mtime=now - 5)
+    (d / "config.json").unlink()
+    assert "| bare | 1 | fc | different batch_size None vs 64, epochs None vs 2," in report(tmp_path, runs)
 
 def test_runs_named_on_the_command_line_are_compared_with_what_differs_said(tmp_path):
     """Catches: --compare-runs ignored, or two runs with other learning rates compared without saying so."""
