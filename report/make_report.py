@@ -173,7 +173,7 @@ def select_runs(runs, chosen=None):
     if chosen:
         compared = [m for m in runs if m["run"] in chosen]
         keys = [run_settings(m) for m in compared]
-        differ = sorted(k for k in keys[0] if len({json.dumps(x[k]) for x in keys}) > 1) if keys else []
+        differ = sorted(k for k in keys[0] if len({json.dumps(x[k]) for x in keys}) > 1)  # main checked the names
         return compared, [(m, "not named with --compare-runs") for m in runs if m["run"] not in chosen], differ
     left, groups = [], {}
     for m in runs:
@@ -1075,6 +1075,10 @@ def name_line(name, sid):
 
 def build_blocks(args, fig_dir, name="", sid=""):
     runs, unusable = load_runs(args.runs)
+    unknown = sorted(set(args.compare_runs or ()) - {m["run"] for m in runs})
+    if unknown:
+        sys.exit(f"error: --compare-runs: no run that can be reported is named {', '.join(unknown)} in {args.runs}; "
+                 f"the runs there: {', '.join(m['run'] for m in runs) or 'none'}")
     counts, sizes = dataset_counts(args.data)
     env = environment()
     who = name_line(name, sid)

@@ -25,9 +25,9 @@ def load_report_script(name):
     return module
 
 
-# session fixtures that cost seconds to build: random VGG-16 / AlexNet weights, and `project` (a training run and
-# saliency outputs, some 20 s on 2 cores)
-HEAVY_FIXTURES = ("project", "vgg_weights", "alexnet_weights")
+# fixtures that cost seconds to build: random VGG-16 / AlexNet weights, `project` (a training run and saliency
+# outputs, some 20 s on 2 cores), and test_ground_truth.py's trained benchmark and command run
+HEAVY_FIXTURES = ("project", "vgg_weights", "alexnet_weights", "learned", "command_run")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -64,3 +64,14 @@ def test_the_cache_stays_in_host_memory_on_a_cpu():
     """Catches: a CPU run copying the memory-mapped cache into process memory (4,000 paintings: 0.8 GB)."""
     images = cache(2)
     assert a4a.on_device_if_it_fits(images, torch.device("cpu"), "train") is images
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_the_batch_is_prepared_on_the_device_asked_for(augment):
+    """Catches (mutmut survivors): `device` ignored (the batch left where the images are, on the CPU), or the
+    gather's index tensors built on the CPU while the images are on the GPU. PyTorch's "meta" device stands in for a
+    GPU here: like cuda it is not the CPU, so the gather path runs, and mixing devices fails as it does on cuda."""
+    g = torch.Generator().manual_seed(0) if augment else None
+    x = a4a.to_input(cache(2), MEAN, STD, augment, g, device="meta")
+    assert x.device.type == "meta" and x.shape == (2, 3, a4a.CROP, a4a.CROP)
+    assert x.is_contiguous(memory_format=torch.channels_last)

@@ -3,6 +3,7 @@ model must beat the baselines that see no model, fall to them when the model is 
 map must fall to them too. Each test names the bug it catches."""
 import csv
 
+import numpy as np
 import pytest
 import torch
 
@@ -107,6 +108,19 @@ def command_run(tmp_path_factory):
     return out, printed.getvalue()
 
 
+
+def test_the_scores_read_the_box_exactly_as_drawn():
+    """Catches (mutmut survivors): the benchmark's pointing game given the report's 15-px tolerance (or 1 px), so that
+    a peak beside the true box counts as a hit; the AUC's box mask built from a swapped coordinate. The box is off
+    the diagonal and not square, so that x and y, start and end, cannot stand in for each other."""
+    box = [4, 10, 20, 14]                                           # x0, y0, x1, y1
+    on_box = torch.zeros(gt.SIDE, gt.SIDE)
+    on_box[10:14, 4:20] = 1.0
+    beside = torch.zeros(gt.SIDE, gt.SIDE)
+    beside[12, 20] = 1.0                                            # the pixel just right of the box
+    hits, mass, auc = gt.scores(torch.stack([on_box, beside]), torch.tensor([box, box]))
+    assert hits.tolist() == [1.0, 0.0] and mass.tolist() == [1.0, 0.0] and auc[0].item() == 1.0
+
 def test_the_command_writes_the_table_and_the_figure(command_run):
     """Catches: ground_truth.csv without the randomisation rows or the intervals; no figure."""
     tmp_path, printed = command_run
@@ -163,6 +177,43 @@ def test_the_uniform_baseline_is_a_random_map_not_a_constant():
     peaks = {int(m.argmax()) for m in maps}
     assert len(peaks) > 40 and abs(maps.mean().item() - 0.5) < 0.01
 
+
+
+def test_the_uniform_baseline_is_drawn_from_the_seed():
+    """Catches (mutmut survivors): the random map drawn from torch's global generator, so that the same --seed gives
+    another baseline row on every run."""
+    x = torch.zeros(4, 3, gt.SIDE, gt.SIDE)
+    torch.manual_seed(1)
+    first = gt.baseline_maps(x, "uniform", 7)
+    torch.manual_seed(2)
+    assert torch.equal(gt.baseline_maps(x, "uniform", 7), first)
+    assert not torch.equal(gt.baseline_maps(x, "uniform", 8), first)
+
+
+def test_the_centre_prior_baseline_is_4bs_centre_prior_on_every_image():
+    """Catches (mutmut survivors): the centre prior's name not matched, so that its row holds the edge map instead."""
+    import assignment_4b as a4b
+    x = torch.rand(3, 3, gt.SIDE, gt.SIDE, generator=torch.Generator().manual_seed(0))
+    maps = gt.baseline_maps(x, "centre prior", 0)
+    assert maps.shape == (3, gt.SIDE, gt.SIDE)
+    assert all(torch.equal(m, a4b.centre_prior(gt.SIDE, gt.SIDE)) for m in maps)
+
+
+@pytest.mark.parametrize("name", ["edges", "brightness"])
+def test_the_image_baselines_are_the_sobel_edge_strength_and_the_brightness(name):
+    """Catches (mutmut survivors): a wrong coefficient in the Sobel kernel, or the two image baselines swapped.
+    Against scipy.ndimage in float64: per channel the gradient magnitude of the zero-padded image, then the max over
+    the colour channels (the saliency map's rule); the brightness map, the max of |x| over the channels."""
+    from scipy import ndimage
+    x = torch.randn(2, 3, gt.SIDE, gt.SIDE, generator=torch.Generator().manual_seed(0))
+    a = x.double().numpy()
+    if name == "edges":
+        mag = [[(ndimage.sobel(ch, axis=1, mode="constant") ** 2 + ndimage.sobel(ch, axis=0, mode="constant") ** 2)
+                ** 0.5 for ch in image] for image in a]  # image by image: on 4-d arrays sobel smooths across them
+        expected = torch.from_numpy(np.array(mag)).amax(dim=1)
+    else:
+        expected = x.double().abs().amax(dim=1)
+    torch.testing.assert_close(gt.baseline_maps(x, name, 0).double(), expected, rtol=1e-5, atol=1e-5)
 
 def test_cascading_randomisation_goes_from_the_top_layer_down():
     """Catches: the layers re-initialised bottom-up (Adebayo et al. randomise from the output), so that the first

@@ -187,6 +187,30 @@ def test_a_run_without_its_configuration_is_left_out_with_the_settings_it_cannot
     (d / "config.json").unlink()
     assert "| bare | 1 | fc | different batch_size None vs 64, epochs None vs 2," in report(tmp_path, runs)
 
+
+def test_of_two_complete_sets_the_one_whose_metrics_are_newest_is_compared(tmp_path):
+    """Catches (mutmut survivors): the newest set chosen by its folders' times (which change when any file is added)
+    rather than by when its metrics were written, or by no time at all (then the first by name). The older set's
+    folders are made last, and its names sort first."""
+    runs, now = tmp_path / "runs", time.time()
+    make_run(runs, "later-1", 1, "new", pattern(30, 0.7), mtime=now)
+    make_run(runs, "later-2", 2, "new", pattern(30, 0.6), mtime=now)
+    make_run(runs, "earlier-1", 1, "new", pattern(30, 0.7), lr=0.01, mtime=now - 1000)
+    make_run(runs, "earlier-2", 2, "new", pattern(30, 0.6), lr=0.01, mtime=now - 1000)
+    md = report(tmp_path, runs)
+    assert "| earlier-1 | 1 | new | different lr 0.01 vs 0.001 |" in md and "| later-1 | 1 | new | 2 | " in md
+
+
+def test_of_two_runs_of_one_variant_the_one_whose_metrics_are_newest_is_compared(tmp_path):
+    """Catches (a mutmut survivor): the newer run of a variant chosen by its folder's time; the older run's folder
+    is made last."""
+    runs, now = tmp_path / "runs", time.time()
+    make_run(runs, "r1", 1, "new", pattern(30, 0.7), mtime=now)
+    make_run(runs, "r2", 2, "new", pattern(30, 0.6), mtime=now)
+    make_run(runs, "r1-before", 1, "new", pattern(30, 0.5), mtime=now - 500)
+    assert "| r1-before | 1 | new | an older run of the same variant than r1 |" in report(tmp_path, runs)
+
+
 def test_runs_named_on_the_command_line_are_compared_with_what_differs_said(tmp_path):
     """Catches: --compare-runs ignored, or two runs with other learning rates compared without saying so."""
     runs = tmp_path / "runs"
@@ -195,6 +219,26 @@ def test_runs_named_on_the_command_line_are_compared_with_what_differs_said(tmp_
     md = report(tmp_path, runs, "--compare-runs", "a", "b")
     assert "the runs named with --compare-runs, which differ in lr besides what the sheet varies" in md
 
+
+def test_the_runs_not_named_with_compare_runs_are_listed_as_such_and_one_run_may_be_named_alone(tmp_path):
+    """Catches (mutmut survivors): the runs left out by --compare-runs given another reason, or the named ones listed
+    instead; the settings compared from the second named run, which fails when one run is named."""
+    runs = tmp_path / "runs"
+    make_run(runs, "a", 1, "new", pattern(300, 0.7))
+    make_run(runs, "b", 2, "new", pattern(300, 0.6))
+    md = report(tmp_path, runs, "--compare-runs", "a")
+    assert "| b | 2 | new | not named with --compare-runs |" in md and "| a | 1 | new | not named" not in md
+    assert "1 compared: the runs named with --compare-runs." in md
+
+
+def test_a_run_named_with_compare_runs_that_is_not_there_is_an_error_naming_it(tmp_path):
+    """Catches: a mistyped --compare-runs reported as "none finished", with every run listed as not named."""
+    runs = tmp_path / "runs"
+    make_run(runs, "a", 1, "new", pattern(30, 0.7))
+    with pytest.raises(SystemExit) as e:
+        report(tmp_path, runs, "--compare-runs", "a", "typo")
+    assert str(e.value).startswith("error: --compare-runs: no run that can be reported is named typo in ")
+    assert str(e.value).endswith("the runs there: a")
 
 # ---- the words follow the tests ----
 

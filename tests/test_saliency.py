@@ -131,6 +131,37 @@ def test_center_share_is_the_mass_in_the_middle_half_of_each_side():
     torch.testing.assert_close(a4b.center_share(torch.cat([flat, centred, corner])), torch.tensor([0.25, 1.0, 0.0]))
 
 
+
+def test_center_share_does_not_depend_on_the_maps_scale():
+    """Catches (a mutmut survivor): the guard against an all-zero map clamping the total at 1, not at a tiny value:
+    gradient maps sum to far less than 1 (|dS/dx| ~ 1e-3 per pixel), and their shares would shrink with them."""
+    flat = torch.full((1, 8, 8), 1e-5)
+    torch.testing.assert_close(a4b.center_share(flat), torch.tensor([0.25]))
+
+
+def test_a_peak_whose_centre_lies_on_the_boxs_edge_is_a_hit():
+    """Catches (a mutmut survivor): an edge of the box left out of the pointing game. Boxes scaled into the crop
+    have fractional edges, so a pixel centre (x + 0.5) can lie exactly on one: the box is closed on all four sides."""
+    smap = torch.zeros(8, 8)
+    smap[3, 2] = 1.0                                                 # pixel centre (2.5, 3.5)
+    for box in [(2.5, 3.5, 6, 7), (0, 0, 2.5, 3.5)]:                 # on the left and top, on the right and bottom
+        assert a4b.box_measures(smap, box, tolerance=0)[0], box
+
+
+def test_the_mass_in_a_box_counts_the_pixels_whose_centres_it_holds_on_a_map_of_any_shape():
+    """Catches (mutmut survivors): the rows' centres taken from the map's width, and a pixel whose centre lies on the
+    box's top or left edge left out (the box holds [x0, x1) x [y0, y1) of pixel centres). A 6 x 8 map of ones and
+    fractional edges: rows 1-2 and columns 2-3 are in, 4 of 48 pixels."""
+    share = a4b.box_measures(torch.ones(6, 8), (2.5, 1.5, 4.5, 3.5), tolerance=0)[1]
+    assert share == pytest.approx(4 / 48, abs=1e-7)
+
+
+def test_the_mass_in_a_box_does_not_depend_on_the_maps_scale():
+    """Catches (a mutmut survivor): the total clamped at 1 rather than at a tiny value, so that a gradient map
+    (summing to far less than 1) had a share that shrank with its scale."""
+    share = a4b.box_measures(torch.full((8, 8), 1e-5), (0, 0, 4, 8), tolerance=0)[1]
+    assert share == pytest.approx(0.5, abs=1e-6)
+
 # ---- --class ----
 
 @pytest.mark.parametrize("value,expected", [("281", 281), ("tabby", 281), ("Tabby", 281),
