@@ -108,7 +108,6 @@ def command_run(tmp_path_factory):
     return out, printed.getvalue()
 
 
-
 def test_the_scores_read_the_box_exactly_as_drawn():
     """Catches (mutmut survivors): the benchmark's pointing game given the report's 15-px tolerance (or 1 px), so that
     a peak beside the true box counts as a hit; the AUC's box mask built from a swapped coordinate. The box is off
@@ -120,6 +119,7 @@ def test_the_scores_read_the_box_exactly_as_drawn():
     beside[12, 20] = 1.0                                            # the pixel just right of the box
     hits, mass, auc = gt.scores(torch.stack([on_box, beside]), torch.tensor([box, box]))
     assert hits.tolist() == [1.0, 0.0] and mass.tolist() == [1.0, 0.0] and auc[0].item() == 1.0
+
 
 def test_the_command_writes_the_table_and_the_figure(command_run):
     """Catches: ground_truth.csv without the randomisation rows or the intervals; no figure."""
@@ -178,7 +178,6 @@ def test_the_uniform_baseline_is_a_random_map_not_a_constant():
     assert len(peaks) > 40 and abs(maps.mean().item() - 0.5) < 0.01
 
 
-
 def test_the_uniform_baseline_is_drawn_from_the_seed():
     """Catches (mutmut survivors): the random map drawn from torch's global generator, so that the same --seed gives
     another baseline row on every run."""
@@ -214,6 +213,7 @@ def test_the_image_baselines_are_the_sobel_edge_strength_and_the_brightness(name
     else:
         expected = x.double().abs().amax(dim=1)
     torch.testing.assert_close(gt.baseline_maps(x, name, 0).double(), expected, rtol=1e-5, atol=1e-5)
+
 
 def test_cascading_randomisation_goes_from_the_top_layer_down():
     """Catches: the layers re-initialised bottom-up (Adebayo et al. randomise from the output), so that the first

@@ -192,4 +192,3 @@ def test_chance_is_one_over_the_number_of_styles():
     run = {"classes": classes, "best_val_accuracy": 0.13, "counts": {"val": {c: 100 for c in classes}}}
     assert make_report.at_chance(run) is False
     assert make_report.at_chance(dict(run, best_val_accuracy=0.11)) is True
-

@@ -76,12 +76,12 @@ def test_precision_recall_f1_from_the_confusion_matrix():
     assert f0 == pytest.approx(2 * p0 * r0 / (p0 + r0)) and macro == pytest.approx((f0 + f1) / 2)
 
 
-
 def test_a_style_predicted_once_or_with_precision_plus_recall_at_most_one_gets_its_own_scores():
     """Catches (mutmut survivors): the guard against a never-predicted style raised from 1 to 2 (a style predicted or
     present once gets precision or recall 1/2 for 1), and F1 zeroed unless precision + recall exceeds 1."""
     scores, macro = make_report.f1_table([[1, 0, 0], [0, 2, 2], [0, 2, 0]])
     assert scores == [(1.0, 1.0, 1.0), (0.5, 0.5, 0.5), (0.0, 0.0, 0.0)] and macro == 0.5
+
 
 # ---- synthetic runs: what assignment_4a.py writes, with chosen per-painting results ----
 
@@ -156,6 +156,7 @@ def test_a_run_on_other_data_is_said_to_be_so_and_not_by_its_fingerprint(tmp_pat
     json.dump(m, open(d / "metrics.json", "w"))
     os.utime(d / "metrics.json", (now - 100, now - 100))
     assert "| before | 2 | new | different other data |" in report(tmp_path, runs)
+
 
 def test_a_left_out_run_names_every_setting_it_differs_in(tmp_path):
     """Catches (a mutmut survivor): the settings a run differs in run together without their separator."""
@@ -239,6 +240,7 @@ def test_a_run_named_with_compare_runs_that_is_not_there_is_an_error_naming_it(t
         report(tmp_path, runs, "--compare-runs", "a", "typo")
     assert str(e.value).startswith("error: --compare-runs: no run that can be reported is named typo in ")
     assert str(e.value).endswith("the runs there: a")
+
 
 # ---- the words follow the tests ----
 
