@@ -1,6 +1,6 @@
 # `make run`  : set up .venv, then the whole assignment: download the WikiArt subset, train and compare the
 #               AlexNet variants, saliency maps for My-Images/, and the report (report/report.pdf)
-# `make test` : set up .venv with the test tools and run the test suite
+# `make test` : set up .venv with the test tools, run the linter (`make lint`: ruff, ruff.toml) and the test suite
 # `make test-lowest`: the tests on the lowest release of every requirement the bounds allow, on Python 3.9 (CI)
 # `make mutation`: mutation testing (mutmut, slow, not in CI) of the code that computes what the student hands in;
 #               docs/mutation.md says what survived and why
@@ -12,7 +12,7 @@ LOGIN  ?= $(USER)
 # the lowest Python the README promises: pyenv's, else one on PATH
 PYTHON_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9) $(shell command -v python3.9))
 
-.PHONY: setup setup-dev run data train saliency report package test test-lowest mutation gpu-check bench tensorboard clean
+.PHONY: setup setup-dev run data train saliency report package lint test test-lowest mutation gpu-check bench tensorboard clean
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
 
@@ -46,7 +46,10 @@ package: setup
 tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir runs
 
-test: setup-dev
+lint: setup-dev
+	$(PY) -m ruff check .
+
+test: setup-dev lint
 	$(PY) -m pytest -q -n auto --maxprocesses 4 tests
 
 test-lowest:
@@ -57,11 +60,11 @@ test-lowest:
 	PIP_CONSTRAINT=$(CURDIR)/.ci/lowest-constraints.txt $(MAKE) test VENV=.venv-lowest PYTHON=$(PYTHON_LOWEST)
 
 # the functions `make mutation` mutates (mutmut's names: module.x_function*); setup.cfg says which tests run
-MUTANTS ?= report.make_report.x_wilson_interval* report.make_report.x_binomial_pmf* report.make_report.x_mcnemar_exact* \
-           report.make_report.x_above_chance_p* report.make_report.x_paired_test* report.make_report.x_at_chance* \
+MUTANTS ?= report.stats.x_wilson_interval* report.stats.x_binomial_pmf* report.stats.x_mcnemar_exact* \
+           report.stats.x_above_chance_p* report.make_report.x_paired_test* report.make_report.x_at_chance* \
            report.make_report.x_select_runs* report.make_report.x_why_not_compared* report.make_report.x_f1_table* \
            report.make_report.x_box_comparison* report.make_report.x_can_tell* report.make_report.x_beats_both* \
-           report.make_report.x_images_needed* report.make_report.x_parameters* report.make_report.x_duration* \
+           report.stats.x_images_needed* report.make_report.x_parameters* report.make_report.x_duration* \
            assignment_4b.x_box_in_crop* assignment_4b.x_box_measures* assignment_4b.x_centre_prior* \
            assignment_4b.x_center_share* saliency_ground_truth.x_scores* saliency_ground_truth.x_rank_auc* \
            saliency_ground_truth.x_mean_interval* saliency_ground_truth.x_beats* saliency_ground_truth.x_baseline_maps* \

@@ -9,7 +9,12 @@ The sheet's items, in the order this file gives them:
   optimisation   `SGD`: gradient descent with momentum and weight decay, written out; `lr_at`: its schedule.
   training       `train_one_epoch` and `evaluate`.
   TensorBoard    `log_step` and `log_epoch`: training loss, train and validation accuracy, and more.
-The machinery (decoding each image once into a cache, running frozen layers once, resuming) comes after `main`.
+Then `main`, its flags and the recipe of one run (`train_run`; its settings, each declared once, in `Config`), then
+the machinery (weights, devices, figures, checkpoints, the decode cache, frozen layers run once, resuming).
+One rule for both graded scripts: each stands alone but for vgg16.py, which assignment_4b.py imports (the sheet's
+layout); a helper vgg16.py holds for it (devices, precision, image decoding, weights) is copied here whole, and
+tests/test_copies.py fails when any name defined in two scripts differs. A user's mistake is a `RunError`, printed
+in one line; any other exception is a bug and keeps its traceback.
 
     python download_wikiart.py                          # datasets/wikiart/{train,val}/<Style>/*.jpg
     python assignment_4a.py --remove 1 --train new      # seconds per epoch: frozen features computed once
@@ -23,6 +28,8 @@ accuracy/val per epoch; loss/train_step; lr; the validation confusion matrix; hp
 metrics.json, last.pt and best.pt. Images are decoded once into a memory-mapped cache beside the dataset
 (datasets/wikiart/.cache/), rebuilt when the dataset's files change.
 """
+
+
 import argparse
 import csv
 import errno
@@ -45,7 +52,7 @@ import urllib.error
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -53,7 +60,9 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
+
 # ---- defaults ----
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(ROOT, "datasets", "wikiart")
 RUNS_DIR = os.path.join(ROOT, "runs")
@@ -82,167 +91,9 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".
 # What PIL raises for damaged image data, beyond UnidentifiedImageError: OSError (truncated), SyntaxError (a broken
 # PNG chunk), EOFError, struct.error and zlib.error from its plugins, ValueError. A programming error is not among them.
 DAMAGED_IMAGE = (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error)
-# On --resume: flags that may change (where the data is, what runs it, how long) and flags a run keeps
-RESUME_CHANGEABLE = ("data", "device", "workers", "precision", "epochs")
-RESUME_FIXED = ("remove", "train", "compare", "lr", "momentum", "weight_decay", "batch_size", "augment", "seed",
-                "weights", "name", "runs", "overwrite")
 
 
-class RunError(Exception):
-    """A run cannot go on (disk full, a changed dataset); the message says what to do."""
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Fine-tune an ImageNet AlexNet on WikiArt styles after head surgery.")
-    p.add_argument("--data", default=DATA_DIR,
-                   help="dataset with train/<Style>/ and val/<Style>/ image folders (default: datasets/wikiart/ in "
-                        "the project)")
-    p.add_argument("--remove", type=int, nargs="+", choices=[1, 2], default=[1],
-                   help="FC layers to remove before adding the new one: 1 = fc8, 2 = fc7 and fc8; several values run "
-                        "one after another (default: 1)")
-    p.add_argument("--train", nargs="+", choices=["new", "fc", "all"], default=["new"],
-                   help="what trains: the new layer only, all FC layers, or the whole network; several values run one "
-                        "after another. The frozen part always runs in eval mode, so with `new` the dropout before "
-                        "fc6/fc7 is off: a linear probe on fixed features (default: new)")
-    p.add_argument("--compare", action="store_true",
-                   help=f"run --remove 1 2 x --train new fc ({len(COMPARE_REMOVE) * len(COMPARE_TRAIN)} runs) and "
-                        "print a comparison table")
-    p.add_argument("--epochs", type=int, default=None,
-                   help=f"passes over the training set (default: {EPOCHS}); with --resume, the new total")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"images per SGD step (default: {BATCH_SIZE})")
-    p.add_argument("--lr", type=float, default=LR,
-                   help="SGD learning rate of epoch 1, then cosine-annealed per epoch: epoch e of E runs at "
-                        f"lr x (1 + cos(pi (e-1) / E)) / 2, so the last epoch's rate is small but not 0 (default: {LR})")
-    p.add_argument("--momentum", type=float, default=MOMENTUM, help=f"SGD momentum (default: {MOMENTUM})")
-    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
-                   help=f"L2 penalty on the trained weights (default: {WEIGHT_DECAY})")
-    p.add_argument("--augment", choices=["auto", "on", "off"], default="auto",
-                   help="random 224 crop + horizontal flip of training images; auto = on only for --train all "
-                        "(off lets frozen layers run once per image instead of once per epoch) (default: auto)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32: IEEE single precision on every device (TF32 switched off). tf32: TF32 tensor cores for "
-                        "convolutions and matrix products on NVIDIA GPUs from Ampere on, the fast path for training "
-                        "there (fp32 elsewhere). bf16: bf16 autocast (CPU and GPU), faster where the hardware has bf16 "
-                        "units, much slower on CPUs without them. The precision that ran goes to config.json and "
-                        "metrics.json (default: fp32)")
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps "
-                                                    "(default: auto)")
-    p.add_argument("--weights", default=None,
-                   help="local AlexNet ImageNet state dict (.pth) (default: torchvision's AlexNet_Weights.IMAGENET1K_V1, "
-                        "downloaded once into torchvision's cache)")
-    p.add_argument("--runs", default=RUNS_DIR,
-                   help="folder that receives one sub-folder per run (default: runs/ in the project)")
-    p.add_argument("--name", default=None,
-                   help="run folder name under --runs (default: remove<N>-<train>-<date-time>, with -2, -3 ... "
-                        "added when two runs start in the same second); an existing name is refused unless --overwrite")
-    p.add_argument("--overwrite", action="store_true", help="replace the run folder --name if it already exists")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR from its last.pt, exactly as if it had not stopped; --data, "
-                        "--device, --workers, --precision may change, and --epochs N extends it (the epochs not yet "
-                        "trained anneal from the rate the next epoch would have had, or a finished run's last rate, "
-                        "toward 0 at epoch N); flags that define the run (surgery, what trains, lr ...) are refused")
-    p.add_argument("--seed", type=int, default=SEED,
-                   help=f"seed for initialisation, shuffling, augmentation and dropout (default: {SEED})")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="threads that decode images for the cache (default: the number of CPU cores)")
-    args = p.parse_args(argv)
-    check_args(p, args)
-    args.given = given_flags(p, argv)
-    return args
-
-
-def check_args(p, args):
-    """Numbers in range, names that are folder names; --compare and the default --epochs filled in."""
-    if args.compare:
-        args.remove, args.train = list(COMPARE_REMOVE), list(COMPARE_TRAIN)
-    if args.epochs is None and not args.resume:
-        args.epochs = EPOCHS
-    for flag in ("epochs", "batch_size", "workers"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')} must be at least 1")
-    for flag, value, low in (("lr", args.lr, "positive"), ("momentum", args.momentum, ">= 0"),
-                             ("weight-decay", args.weight_decay, ">= 0")):
-        if not math.isfinite(value) or value < 0 or (low == "positive" and value == 0):
-            p.error(f"--{flag} {value}: must be a finite number, {low}")
-    if args.name and (len(args.remove) > 1 or len(args.train) > 1):
-        p.error("--name names one run; leave it out when --remove or --train has several values")
-    if args.name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):
-        p.error(f"--name {args.name!r}: a folder name under --runs, of letters, digits, '.', '_' and '-'")
-
-
-# ---- the model: AlexNet, head surgery, what trains ----
-
-# What torch.load raises for a file that is not a state dict: an HTML page or a pickle with code in it
-# (UnpicklingError), a truncated zip (RuntimeError), an empty file (EOFError). A TypeError or AttributeError is not
-# among them: that is a library too old for this code, and deleting the file would not help.
-DAMAGED = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
-
-
-def torchvision_state_dict(weights, progress=True):
-    """torchvision's weights API: the cached file at $TORCH_HOME/hub/checkpoints/<name of weights.url> if present,
-    else downloaded (its hash checked against the file name) and cached; always read with weights_only=True.
-    torchvision < 0.16 (torch < 2.1) cannot pass weights_only through get_state_dict: there the same file is fetched
-    with torch.hub's own downloader and read here. (Copied, unchanged, in assignment_4a.py.)"""
-    if "weights_only" in inspect.signature(torch.hub.load_state_dict_from_url).parameters:
-        return weights.get_state_dict(progress=progress, check_hash=True, map_location="cpu", weights_only=True)
-    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
-    if not os.path.isfile(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        digest = torch.hub.HASH_REGEX.search(os.path.basename(path))
-        torch.hub.download_url_to_file(weights.url, path, digest.group(1) if digest else None, progress=progress)
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def is_training_checkpoint(state):
-    """Whether a loaded .pt is a checkpoint of assignment_4a.py (its model, configuration and style names), not a
-    state dict of ImageNet weights. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
-    return isinstance(state, dict) and {"model", "config", "classes"} <= set(state)
-
-
-def load_weights(build, state):
-    """build() -> a module holding `state` (strictly: a missing, extra or misshapen key raises RuntimeError). Its
-    parameters are never initialised, since the state replaces them: built on PyTorch's meta device and given the
-    state's tensors (1.6 s saved for VGG-16, 0.8 s for AlexNet), or, before torch 2.1, allocated empty and copied
-    into. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
-    with torch.device("meta"):
-        model = build()
-    if "assign" in inspect.signature(model.load_state_dict).parameters:
-        model.load_state_dict(state, strict=True, assign=True)
-    else:
-        model.to_empty(device="cpu").load_state_dict(state, strict=True)
-    return model
-
-
-def load_alexnet(weights_path=None):
-    from torchvision.models import AlexNet_Weights, alexnet
-    weights = AlexNet_Weights.IMAGENET1K_V1
-    target = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
-    if weights_path:
-        if not os.path.isfile(weights_path):
-            raise FileNotFoundError(f"--weights {weights_path} does not exist")
-        where, fix = f"--weights {weights_path}", f"give the AlexNet ImageNet file from {weights.url}"
-        try:
-            state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        except DAMAGED as e:  # an HTML page saved as .pth, a truncated file, a pickle with code in it
-            raise ValueError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
-    else:
-        where, fix = target, f"delete it and download {weights.url} again (or pass --weights PATH)"
-        try:
-            state = torchvision_state_dict(weights)
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-            raise FileNotFoundError(f"could not download the AlexNet weights ({getattr(e, 'reason', e)}): offline, "
-                                    f"download {weights.url} elsewhere and put it at {target}, or pass --weights PATH") from None
-        except DAMAGED as e:  # the cached file is not a state dict (an error page saved in its place)
-            raise ValueError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
-    if is_training_checkpoint(state):
-        raise ValueError(f"{where} is a checkpoint of assignment_4a.py, not ImageNet weights: continue it with "
-                         "--resume RUN_DIR, or explain it with saliency_extras.py --checkpoint")
-    try:
-        model = load_weights(lambda: alexnet(weights=None), state)
-    except (RuntimeError, TypeError, AttributeError) as e:
-        raise ValueError(f"{where} is not an AlexNet ImageNet state dict ({str(e).splitlines()[0]}): {fix}") from None
-    return model, weights
-
+# ---- the sheet's step 4: head surgery, and what trains ----
 
 def remove_last_fc_layers(model, n, num_classes):
     """Drop the last n FC layers (fc8, or fc7+fc8, with fc7's ReLU) and add one new FC layer: 4096 -> num_classes."""
@@ -269,21 +120,7 @@ def set_trainable(model, train):
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def layer_table(model, trained):
-    ids = {id(p) for p in trained}
-    lines = []
-    for name, m in list(model.features.named_children()) + [("avgpool", model.avgpool)] + \
-            [(f"classifier.{n}", c) for n, c in model.classifier.named_children()]:
-        name = name if name.startswith(("classifier", "avgpool")) else f"features.{name}"
-        params = list(m.parameters())
-        state = "" if not params else ("  trained" if id(params[0]) in ids else "  frozen")
-        lines.append(f"  {name:14s} {m}{state}")
-    n_tr = sum(p.numel() for p in trained)
-    lines.append(f"  {n_tr:,} of {sum(p.numel() for p in model.parameters()):,} parameters train")
-    return "\n".join(lines)
-
-
-# ---- loss, accuracy, the written-out gradient descent ----
+# ---- the sheet's step 3: the loss, the accuracy, gradient descent written out ----
 
 def cross_entropy(logits, labels):
     """Mean over the batch of -log softmax(logits)[true class]: the loss SGD minimises."""
@@ -337,8 +174,8 @@ class SGD:
     def load_state_dict(self, state):
         (group,) = state["param_groups"]
         if len(group["params"]) != len(self.params):
-            raise ValueError(f"the checkpoint's optimizer has {len(group['params'])} trained tensors, this model "
-                             f"{len(self.params)}")
+            raise RunError(f"the checkpoint's optimizer has {len(group['params'])} trained tensors, this model "
+                           f"{len(self.params)}")
         self.param_groups[0].update({k: group[k] for k in ("lr", "momentum", "weight_decay") if k in group})
         for i, w in enumerate(self.params):
             v = state["state"].get(i, state["state"].get(str(i), {})).get("momentum_buffer")
@@ -350,17 +187,6 @@ def lr_at(segments, epoch):
     at `end`. A run has one segment; each extension by --resume --epochs adds one for the epochs not yet trained."""
     start, end, lr = next(seg for seg in reversed(segments) if seg[0] <= epoch)
     return lr * 0.5 * (1 + math.cos(math.pi * (epoch - start) / (end - start)))
-
-
-def epoch_seed(seed, epoch, stream):
-    """The seed of one random stream ("shuffle", "crops", "dropout") in one epoch: it depends only on (seed, epoch),
-    so that a run resumed at this epoch replays exactly what the uninterrupted run does."""
-    return seed * 1000 + epoch + SEED_STREAMS[stream]
-
-
-def batch_order(n, epoch, seed):
-    """The shuffled order of the training set in this epoch."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch, "shuffle")))
 
 
 # ---- one epoch of training, one evaluation ----
@@ -413,7 +239,7 @@ def evaluate(head, split, cfg, device, num_classes):
             torch.cat(probs))
 
 
-# ---- TensorBoard: every write in one place ----
+# ---- the sheet's step 5: TensorBoard, every write in one place ----
 
 def log_step(writer, step, loss):
     writer.add_scalar("loss/train_step", loss, step)
@@ -428,8 +254,8 @@ def log_epoch(writer, cfg, record, final=None):
             writer.add_scalar(tag, record[key], record["epoch"])
     if final is not None:
         best, last = final
-        writer.add_hparams({k: getattr(cfg, k) for k in ("remove", "train", "lr", "momentum", "weight_decay", "batch_size",
-                                                "epochs")} | {"augment": str(cfg.augment), "precision": cfg.precision_ran},
+        writer.add_hparams({k: getattr(cfg, k) for k in settings(hparam=True)}
+                           | {"augment": str(cfg.augment), "precision": cfg.precision_ran},
                            {"hparam/best_accuracy_val": best, "hparam/final_accuracy_val": last.get("accuracy_val", 0),
                             "hparam/final_accuracy_train": last.get("accuracy_train", 0)}, run_name=".")
 
@@ -441,87 +267,181 @@ def log_best(writer, epoch, confusion_fig, mistakes_fig):
         writer.add_figure("most_confident_mistakes/val", mistakes_fig, epoch)
 
 
-def pyplot():
-    """matplotlib's pyplot on the Agg backend (files only, no window)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+# ---- the recipe: main, its flags, one run after another ----
+
+class RunError(Exception):
+    """A mistake in what the user gave, or a state of the machine, that stops the script (a missing file, a flag that
+    cannot be, a full disk): its message says what to do, and main prints it in one line. Anything else is a bug and
+    keeps its traceback. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
 
 
-def confusion_figure(confusion, classes):
-    """The confusion matrix as a figure, each row (true style) as shares of its paintings."""
-    plt = pyplot()
-    c = (confusion.float() / confusion.sum(1, keepdim=True).clamp(min=1)).numpy()
-    fig, ax = plt.subplots(figsize=(7, 6))
-    ax.imshow(c, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    ax.set(xlabel="predicted style", ylabel="true style")
-    for (i, j), v in np.ndenumerate(c):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v > 0.5 else "black")
-    fig.tight_layout()
-    return fig
+def main(argv=None):
+    args = parse_args(argv)
+    check_requirements()
+    stop_on_sigterm()
+    torch.backends.cudnn.benchmark = True
+    results = []
+    try:
+        if args.resume:
+            cfg, ck = resume_config(args)
+            plan, resume = [cfg], (args.resume, ck)
+        else:
+            plan, resume = plan_runs(args), None
+        try:
+            data = load_data(plan[0], expected_classes=list(ck["classes"]) if resume else None, run=args.resume)
+        except KeyboardInterrupt:
+            print("\ninterrupted while decoding the images into the cache: nothing was trained yet; the same command "
+                  "starts again (the cache is written whole or not at all)")
+            raise
+        for cfg in plan:
+            results.append(train_run(cfg, data, resume=resume))
+    except RunError as e:  # the user's to mend; any other exception is a bug and shows its traceback
+        sys.exit(f"error: {e}")
+    except PermissionError as e:  # --runs on a read-only drive
+        sys.exit(f"error: cannot write {e.filename} ({e.strerror}): give --runs a folder you can write to")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if len(results) > 1 or args.compare:
+        print("\n" + comparison_table(results))
+    print(f"\nTensorBoard: tensorboard --logdir {os.path.dirname(os.path.normpath(results[-1]['run_dir']))}")
+    diverged = [m for m in results if m.get("diverged")]
+    if diverged:
+        sys.exit("error: " + "; ".join(f"run {m['run']} diverged: {m['diverged']}" for m in diverged))
 
 
-def most_confident_mistakes(labels, probs, k=MISTAKES_SHOWN):
-    """-> the indices of the (up to k) wrongly predicted images, most confident first."""
-    predicted = probs.argmax(dim=1)
-    wrong = (predicted != labels).nonzero()[:, 0]
-    return wrong[probs[wrong, predicted[wrong]].argsort(descending=True)][:k].tolist()
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Fine-tune an ImageNet AlexNet on WikiArt styles after head surgery.")
+    p.add_argument("--data", default=DATA_DIR,
+                   help="dataset with train/<Style>/ and val/<Style>/ image folders (default: datasets/wikiart/ in "
+                        "the project)")
+    p.add_argument("--remove", type=int, nargs="+", choices=[1, 2], default=[1],
+                   help="FC layers to remove before adding the new one: 1 = fc8, 2 = fc7 and fc8; several values run "
+                        "one after another (default: 1)")
+    p.add_argument("--train", nargs="+", choices=["new", "fc", "all"], default=["new"],
+                   help="what trains: the new layer only, all FC layers, or the whole network; several values run one "
+                        "after another. The frozen part always runs in eval mode, so with `new` the dropout before "
+                        "fc6/fc7 is off: a linear probe on fixed features (default: new)")
+    p.add_argument("--compare", action="store_true",
+                   help=f"run --remove 1 2 x --train new fc ({len(COMPARE_REMOVE) * len(COMPARE_TRAIN)} runs) and "
+                        "print a comparison table")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"passes over the training set (default: {EPOCHS}); with --resume, the new total")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"images per SGD step (default: {BATCH_SIZE})")
+    p.add_argument("--lr", type=float, default=LR,
+                   help="SGD learning rate of epoch 1, then cosine-annealed per epoch: epoch e of E runs at "
+                        "lr x (1 + cos(pi (e-1) / E)) / 2, so the last epoch's rate is small but not 0 (default: "
+                        f"{LR})")
+    p.add_argument("--momentum", type=float, default=MOMENTUM, help=f"SGD momentum (default: {MOMENTUM})")
+    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
+                   help=f"L2 penalty on the trained weights (default: {WEIGHT_DECAY})")
+    p.add_argument("--augment", choices=["auto", "on", "off"], default="auto",
+                   help="random 224 crop + horizontal flip of training images; auto = on only for --train all "
+                        "(off lets frozen layers run once per image instead of once per epoch) (default: auto)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32: IEEE single precision on every device (TF32 switched off). tf32: TF32 tensor cores for "
+                        "convolutions and matrix products on NVIDIA GPUs from Ampere on, the fast path for training "
+                        "there (fp32 elsewhere). bf16: bf16 autocast (CPU and GPU), faster where the hardware has bf16 "
+                        "units, much slower on CPUs without them. The precision that ran goes to config.json and "
+                        "metrics.json (default: fp32)")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps "
+                                                    "(default: auto)")
+    p.add_argument("--weights", default=None,
+                   help="local AlexNet ImageNet state dict (.pth) (default: torchvision's "
+                        "AlexNet_Weights.IMAGENET1K_V1, "
+                        "downloaded once into torchvision's cache)")
+    p.add_argument("--runs", default=RUNS_DIR,
+                   help="folder that receives one sub-folder per run (default: runs/ in the project)")
+    p.add_argument("--name", default=None,
+                   help="run folder name under --runs (default: remove<N>-<train>-<date-time>, with -2, -3 ... "
+                        "added when two runs start in the same second); an existing name is refused unless --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace the run folder --name if it already exists")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its last.pt, exactly as if it had not stopped; --data, "
+                        "--device, --workers, --precision may change, and --epochs N extends it (the epochs not yet "
+                        "trained anneal from the rate the next epoch would have had, or a finished run's last rate, "
+                        "toward 0 at epoch N); flags that define the run (surgery, what trains, lr ...) are refused")
+    p.add_argument("--seed", type=int, default=SEED,
+                   help=f"seed for initialisation, shuffling, augmentation and dropout (default: {SEED})")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="threads that decode images for the cache (default: the number of CPU cores)")
+    args = p.parse_args(argv)
+    check_args(p, args)
+    args.given = given_flags(p, argv)
+    return args
 
 
-def mistakes_figure(split, probs, classes):
-    """Thumbnails of the validation paintings the model gets most confidently wrong: true style, predicted style and
-    its probability. None when every painting is right."""
-    picked = most_confident_mistakes(split.labels, probs)
-    if not picked:
-        return None
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(picked), figsize=(2.2 * len(picked), 2.8), squeeze=False)
-    for ax, i in zip(axes[0], picked):
-        p = int(probs[i].argmax())
-        ax.imshow(split.images[i].permute(1, 2, 0).numpy())
-        ax.set_title(f"true {classes[int(split.labels[i])]}\npredicted {classes[p]}\np = {probs[i, p]:.2f}", fontsize=7)
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
+def check_args(p, args):
+    """Numbers in range, names that are folder names; --compare and the default --epochs filled in."""
+    if args.compare:
+        args.remove, args.train = list(COMPARE_REMOVE), list(COMPARE_TRAIN)
+    if args.epochs is None and not args.resume:
+        args.epochs = EPOCHS
+    for flag in ("epochs", "batch_size", "workers"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be at least 1")
+    for flag, value, low in (("lr", args.lr, "positive"), ("momentum", args.momentum, ">= 0"),
+                             ("weight-decay", args.weight_decay, ">= 0")):
+        if not math.isfinite(value) or value < 0 or (low == "positive" and value == 0):
+            p.error(f"--{flag} {value}: must be a finite number, {low}")
+    if args.name and (len(args.remove) > 1 or len(args.train) > 1):
+        p.error("--name names one run; leave it out when --remove or --train has several values")
+    if args.name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):
+        p.error(f"--name {args.name!r}: a folder name under --runs, of letters, digits, '.', '_' and '-'")
 
 
-# ---- checkpoints and metrics.json ----
+def setting(resume, default=MISSING, default_factory=MISSING, per_run=False, compared=False, hparam=False):
+    """A Config field with its marks, so that every list of settings is derived from one declaration:
+    resume      "fixed": the flag defines the run, and --resume refuses another value; "changeable": --resume may
+                give a new one; None: not a flag (derived by the script)
+    per_run     the command line gives a list (--remove 1 2) and each run of the plan takes one value
+    compared    the report compares runs only where they agree on it
+    hparam      shown in TensorBoard's HParams tab"""
+    return field(default=default, default_factory=default_factory,
+                 metadata={"resume": resume, "per_run": per_run, "compared": compared, "hparam": hparam})
+
 
 @dataclass
 class Config:
     """One run's configuration: built once per run from the command line (`plan_runs`) or from a resumed run's
-    checkpoint (`resume_config`); saved as a dict in config.json, metrics.json and the checkpoints."""
-    data: str                          # dataset folder (train/<Style>/, val/<Style>/)
-    runs: str                          # where run folders go
-    remove: int                        # FC layers removed: 1 (fc8) or 2 (fc7, fc8)
-    train: str                         # what trains: new, fc or all
-    augment: bool                      # random crops and flips in training
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    seed: int
-    workers: int                       # threads that decode images into the cache
-    device: str                        # as given: auto, cpu, cuda ...
-    precision: str                     # as asked: fp32, tf32 or bf16
-    weights: Optional[str] = None      # a local AlexNet state dict instead of torchvision's
-    name: Optional[str] = None         # the run folder's name, if given
-    overwrite: bool = False
-    lr_segments: list = field(default_factory=list)  # [[first epoch, last epoch, lr]]: the schedule (see lr_at)
-    precision_ran: Optional[str] = None  # the precision this device runs (tf32 is fp32 without TF32 units)
+    checkpoint (`resume_config`); saved as a dict in config.json, metrics.json and the checkpoints. Each field is
+    declared once with its marks (`setting`); `settings(mark)` lists them."""
+    data: str = setting("changeable")                                        # dataset folder (train/, val/)
+    runs: str = setting("fixed")                                             # where run folders go
+    remove: int = setting("fixed", per_run=True, hparam=True)                # FC layers removed: 1 (fc8), 2 (+fc7)
+    train: str = setting("fixed", per_run=True, hparam=True)                 # what trains: new, fc or all
+    augment: bool = setting("fixed", per_run=True, compared=True, hparam=True)  # random crops and flips
+    epochs: int = setting("changeable", compared=True, hparam=True)
+    batch_size: int = setting("fixed", compared=True, hparam=True)
+    lr: float = setting("fixed", compared=True, hparam=True)
+    momentum: float = setting("fixed", compared=True, hparam=True)
+    weight_decay: float = setting("fixed", compared=True, hparam=True)
+    seed: int = setting("fixed", compared=True)
+    workers: int = setting("changeable", default=os.cpu_count() or 1)       # threads decoding into the cache
+    device: str = setting("changeable", default="auto")                     # as given: auto, cpu, cuda ...
+    precision: str = setting("changeable", default="fp32", compared=True)   # as asked: fp32, tf32 or bf16
+    weights: Optional[str] = setting("fixed", default=None, compared=True)  # a local AlexNet state dict
+    name: Optional[str] = setting("fixed", default=None)                    # the run folder's name, if given
+    overwrite: bool = setting("fixed", default=False)
+    # [[first epoch, last epoch, lr]]: the schedule (see lr_at); the report compares the rates the epochs ran at
+    lr_segments: list = setting(None, default_factory=list, per_run=True)
+    precision_ran: Optional[str] = setting(None, default=None, per_run=True)  # fp32 where tf32 has no TF32 units
 
     @classmethod
     def from_checkpoint(cls, d):
         """A configuration as a checkpoint holds it. Keys this version does not know are dropped; what a run saved
         before a flag existed gets that flag's default, and a schedule before lr_segments the one segment it was."""
         known = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
-        cfg = cls(**{"precision": "fp32", "workers": os.cpu_count() or 1, "device": "auto", **known})  # older runs
+        cfg = cls(**known)
         cfg.lr_segments = cfg.lr_segments or [[0, cfg.epochs, cfg.lr]]
         return cfg
+
+
+def settings(**marks):
+    """The names of Config's fields with these marks, in declaration order: settings(resume="fixed")."""
+    return tuple(f.name for f in fields(Config) if all(f.metadata[k] == v for k, v in marks.items()))
+
+
+FLAGS_NOT_SETTINGS = {"compare": "fixed", "resume": None}  # command-line flags that are no Config field
 
 
 @dataclass
@@ -541,100 +461,13 @@ class Run:
     diverged: Optional[str] = None     # why the run stopped early, if it did
 
 
-def save_checkpoint(run, name, epoch):
-    atomic_save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": epoch,
-                 "best_val_accuracy": run.best, "config": asdict(run.cfg), "classes": run.classes, "history": run.history},
-                os.path.join(run.dir, name))
+def plan_runs(args):
+    """One configuration per (--remove, --train) pair, each with its learning-rate schedule."""
+    base = {name: getattr(args, name) for name in settings(per_run=False)}
+    return [Config(**base, remove=r, train=t, lr_segments=[[0, args.epochs, args.lr]],
+                   augment=(t == "all") if args.augment == "auto" else args.augment == "on")
+            for r in args.remove for t in args.train]
 
-
-def atomic_save(obj, path):
-    """torch.save to a temporary name, then rename: a kill or a full disk mid-write leaves the previous file intact
-    and no temporary file behind. A full disk is a RunError naming the folder and the space needed."""
-    tmp = path + ".tmp"
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(e)
-        if not full:
-            raise
-        need = sum(t.numel() * t.element_size() for t in tensors_in(obj))
-        raise RunError(f"no space left on the disk of {os.path.dirname(path) or '.'} to write "
-                       f"{os.path.basename(path)} (about {need / 1e6:.0f} MB needed): free that much there, or "
-                       "move the run to another disk and --resume it there") from None
-
-
-def link_checkpoint(src, dst):
-    """dst becomes the file src is, without a second copy on disk: a hard link made under a temporary name and
-    renamed over dst. The next atomic_save of src gives src a new file, so dst keeps these bytes. A file system
-    without hard links gets a copy."""
-    tmp = dst + ".tmp"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        try:
-            shutil.copyfile(src, tmp)
-        except OSError as e:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise RunError(f"could not write {dst} ({e.strerror}): that file system takes no hard links, and a copy "
-                           f"of {os.path.basename(src)} needs {os.path.getsize(src) / 1e6:.0f} MB there") from None
-    os.replace(tmp, dst)
-
-
-def tensors_in(obj):
-    if torch.is_tensor(obj):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from tensors_in(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from tensors_in(v)
-
-
-def write_val_predictions(run, probs):
-    """val_predictions.csv: per validation painting of the best epoch, its true and predicted style, the probabilities
-    of both and its loss. The report's paired tests (McNemar) and its gallery of mistakes read it."""
-    labels, predicted = run.data.val.labels, probs.argmax(dim=1)
-    p_true = probs.gather(1, labels[:, None])[:, 0]
-    path = os.path.join(run.dir, "val_predictions.csv")
-    with open(path + ".tmp", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["file", "true_style", "predicted_style", "p_true", "p_predicted", "loss"])
-        for f, y, q, pt, pq in zip(run.data.val.files, labels.tolist(), predicted.tolist(), p_true.tolist(),
-                                   probs.max(dim=1).values.tolist()):
-            w.writerow([f, run.classes[y], run.classes[q], f"{pt:.8g}", f"{pq:.8g}", f"{-math.log(max(pt, 1e-45)):.8g}"])
-    os.replace(path + ".tmp", path)
-
-
-def write_metrics(run, confusion=None):
-    """metrics.json: the run's configuration, data counts, every epoch, the best epoch and its confusion matrix."""
-    path = os.path.join(run.dir, "metrics.json")
-    old = json.load(open(path)) if os.path.exists(path) else {}
-    best_row = max(run.history, key=lambda h: h["accuracy_val"]) if run.history else None
-    splits = {"train": run.data.train, "val": run.data.val}
-    m = {"run": os.path.basename(run.dir), "remove": run.cfg.remove, "train": run.cfg.train,
-         "precision": run.cfg.precision_ran or run.cfg.precision,
-         "classes": run.classes,
-         "counts": {s: {c: int((d.labels == i).sum()) for i, c in enumerate(run.classes)} for s, d in splits.items()},
-         "skipped_images": {s: d.skipped for s, d in splits.items()},
-         "parameters": run.params, "epochs": run.history, "best": best_row, "best_val_accuracy": run.best,
-         "best_confusion": confusion.tolist() if confusion is not None else old.get("best_confusion"),
-         "val_predictions": "val_predictions.csv" if os.path.exists(os.path.join(run.dir, "val_predictions.csv"))
-         else None,
-         "diverged": run.diverged}
-    with open(path + ".tmp", "w") as fh:
-        json.dump(m, fh, indent=2)
-    os.replace(path + ".tmp", path)
-    return m
-
-
-# ---- one run: the epochs, then the next ----
 
 def train_run(cfg, data, resume=None):
     """Train one (remove, train) configuration; returns its metrics dict. data: the decoded splits. resume: (run
@@ -671,6 +504,19 @@ def train_run(cfg, data, resume=None):
     metrics = write_metrics(run)
     metrics["seconds_total"], metrics["run_dir"] = time.time() - t0, run.dir
     return metrics
+
+
+def build_model(cfg, num_classes, device):
+    """The pretrained AlexNet after the surgery, with its trained part unfrozen.
+    -> model, trained parameters, parameter counts, the weights' normalisation (mean, std) as (1, 3, 1, 1)."""
+    model, weights = load_alexnet(cfg.weights)
+    params = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
+    model = remove_last_fc_layers(model, cfg.remove, num_classes)
+    trained = set_trainable(model, cfg.train)
+    params.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
+    model.to(device, memory_format=torch.channels_last)  # PyTorch's fast path for convolutions (1.2x here on a CPU)
+    tf = weights.transforms()
+    return model, trained, params, (torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1))
 
 
 def train_epochs(run, head, splits, writer, steps_per_epoch):
@@ -741,19 +587,6 @@ def what_was_kept(run, finished):
             f"{os.path.basename(run.dir)} --overwrite to reuse its folder {run.dir})")
 
 
-def build_model(cfg, num_classes, device):
-    """The pretrained AlexNet after the surgery, with its trained part unfrozen.
-    -> model, trained parameters, parameter counts, the weights' normalisation (mean, std) as (1, 3, 1, 1)."""
-    model, weights = load_alexnet(cfg.weights)
-    params = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
-    model = remove_last_fc_layers(model, cfg.remove, num_classes)
-    trained = set_trainable(model, cfg.train)
-    params.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
-    model.to(device, memory_format=torch.channels_last)  # PyTorch's fast path for convolutions (1.2x here on a CPU)
-    tf = weights.transforms()
-    return model, trained, params, (torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1))
-
-
 def comparison_table(results):
     header = f"{'run':36s} {'remove':>6s} {'train':>5s} {'epochs':>6s} {'best val':>8s} {'final train':>11s} " \
              f"{'final val':>9s} {'time':>7s}"
@@ -763,54 +596,119 @@ def comparison_table(results):
         cells = (f"{m['best_val_accuracy']:8.3f} {f['accuracy_train']:11.3f} {f['accuracy_val']:9.3f}" if m["epochs"]
                  else f"{'-':>8s} {'-':>11s} {'-':>9s}")
         rows.append(f"{m['run']:36s} {m['remove']:6d} {m['train']:>5s} {f['epoch']:6d} {cells} "
-                    f"{m['seconds_total']:6.0f}s" + (f"  DIVERGED in epoch {f['epoch'] + 1}" if m.get("diverged") else ""))
+                    f"{m['seconds_total']:6.0f}s"
+                    + (f"  DIVERGED in epoch {f['epoch'] + 1}" if m.get("diverged") else ""))
     return "\n".join(rows)
 
 
-def plan_runs(args):
-    """One configuration per (--remove, --train) pair, each with its learning-rate schedule."""
-    per_run = ("remove", "train", "augment", "lr_segments", "precision_ran")
-    base = {f.name: getattr(args, f.name) for f in fields(Config) if f.name not in per_run}
-    return [Config(**base, remove=r, train=t, lr_segments=[[0, args.epochs, args.lr]],
-                   augment=(t == "all") if args.augment == "auto" else args.augment == "on")
-            for r in args.remove for t in args.train]
+# ==== the machinery: weights, seeds, devices, figures, checkpoints, the decode cache, frozen layers once, resuming ====
+
+# ---- the pretrained AlexNet ----
+
+# What torch.load raises for a file that is not a state dict: an HTML page or a pickle with code in it
+# (UnpicklingError), a truncated zip (RuntimeError), an empty file (EOFError). A TypeError or AttributeError is not
+# among them: that is a library too old for this code, and deleting the file would not help.
+DAMAGED = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    check_requirements()
-    stop_on_sigterm()
-    torch.backends.cudnn.benchmark = True
-    results = []
-    try:
-        if args.resume:
-            cfg, ck = resume_config(args)
-            plan, resume = [cfg], (args.resume, ck)
-        else:
-            plan, resume = plan_runs(args), None
+def torchvision_state_dict(weights, progress=True):
+    """torchvision's weights API: the cached file at $TORCH_HOME/hub/checkpoints/<name of weights.url> if present,
+    else downloaded (its hash checked against the file name) and cached; always read with weights_only=True.
+    torchvision < 0.16 (torch < 2.1) cannot pass weights_only through get_state_dict: there the same file is fetched
+    with torch.hub's own downloader and read here. (Copied, unchanged, in assignment_4a.py.)"""
+    if "weights_only" in inspect.signature(torch.hub.load_state_dict_from_url).parameters:
+        return weights.get_state_dict(progress=progress, check_hash=True, map_location="cpu", weights_only=True)
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    if not os.path.isfile(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        digest = torch.hub.HASH_REGEX.search(os.path.basename(path))
+        torch.hub.download_url_to_file(weights.url, path, digest.group(1) if digest else None, progress=progress)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def is_training_checkpoint(state):
+    """Whether a loaded .pt is a checkpoint of assignment_4a.py (its model, configuration and style names), not a
+    state dict of ImageNet weights. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
+    return isinstance(state, dict) and {"model", "config", "classes"} <= set(state)
+
+
+def load_weights(build, state):
+    """build() -> a module holding `state` (strictly: a missing, extra or misshapen key raises RuntimeError). Its
+    parameters are never initialised, since the state replaces them: built on PyTorch's meta device and given the
+    state's tensors (1.6 s saved for VGG-16, 0.8 s for AlexNet), or, before torch 2.1, allocated empty and copied
+    into. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
+    with torch.device("meta"):
+        model = build()
+    if "assign" in inspect.signature(model.load_state_dict).parameters:
+        model.load_state_dict(state, strict=True, assign=True)
+    else:
+        model.to_empty(device="cpu").load_state_dict(state, strict=True)
+    return model
+
+
+def load_alexnet(weights_path=None):
+    from torchvision.models import AlexNet_Weights, alexnet
+    weights = AlexNet_Weights.IMAGENET1K_V1
+    target = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    if weights_path:
+        if not os.path.isfile(weights_path):
+            raise RunError(f"--weights {weights_path} does not exist")
+        where, fix = f"--weights {weights_path}", f"give the AlexNet ImageNet file from {weights.url}"
         try:
-            data = load_data(plan[0], expected_classes=list(ck["classes"]) if resume else None, run=args.resume)
-        except KeyboardInterrupt:
-            print("\ninterrupted while decoding the images into the cache: nothing was trained yet; the same command "
-                  "starts again (the cache is written whole or not at all)")
-            raise
-        for cfg in plan:
-            results.append(train_run(cfg, data, resume=resume))
-    except (FileNotFoundError, ValueError, RunError) as e:
-        sys.exit(f"error: {e}")
-    except PermissionError as e:  # --runs on a read-only drive
-        sys.exit(f"error: cannot write {e.filename} ({e.strerror}): give --runs a folder you can write to")
-    except KeyboardInterrupt:
-        sys.exit(130)
-    if len(results) > 1 or args.compare:
-        print("\n" + comparison_table(results))
-    print(f"\nTensorBoard: tensorboard --logdir {os.path.dirname(os.path.normpath(results[-1]['run_dir']))}")
-    diverged = [m for m in results if m.get("diverged")]
-    if diverged:
-        sys.exit("error: " + "; ".join(f"run {m['run']} diverged: {m['diverged']}" for m in diverged))
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        except DAMAGED as e:  # an HTML page saved as .pth, a truncated file, a pickle with code in it
+            raise RunError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
+    else:
+        where, fix = target, f"delete it and download {weights.url} again (or pass --weights PATH)"
+        try:
+            state = torchvision_state_dict(weights)
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+            raise RunError(f"could not download the AlexNet weights ({getattr(e, 'reason', e)}): offline, "
+                           f"download {weights.url} elsewhere and put it at {target}, or pass --weights PATH") from None
+        except DAMAGED as e:  # the cached file is not a state dict (an error page saved in its place)
+            raise RunError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
+    if is_training_checkpoint(state):
+        raise RunError(f"{where} is a checkpoint of assignment_4a.py, not ImageNet weights: continue it with "
+                       "--resume RUN_DIR, or explain it with saliency_extras.py --checkpoint")
+    try:
+        model = load_weights(lambda: alexnet(weights=None), state)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        raise RunError(f"{where} is not an AlexNet ImageNet state dict ({str(e).splitlines()[0]}): {fix}") from None
+    return model, weights
 
 
-# ==== the machinery: devices, the decode cache, frozen layers once, resuming ====
+def layer_table(model, trained):
+    ids = {id(p) for p in trained}
+    lines = []
+    for name, m in list(model.features.named_children()) + [("avgpool", model.avgpool)] + \
+            [(f"classifier.{n}", c) for n, c in model.classifier.named_children()]:
+        name = name if name.startswith(("classifier", "avgpool")) else f"features.{name}"
+        params = list(m.parameters())
+        state = "" if not params else ("  trained" if id(params[0]) in ids else "  frozen")
+        lines.append(f"  {name:14s} {m}{state}")
+    n_tr = sum(p.numel() for p in trained)
+    lines.append(f"  {n_tr:,} of {sum(p.numel() for p in model.parameters()):,} parameters train")
+    return "\n".join(lines)
+
+
+# ---- random streams, devices, precision, package versions ----
+
+def epoch_seed(seed, epoch, stream):
+    """The seed of one random stream ("shuffle", "crops", "dropout") in one epoch: it depends only on (seed, epoch),
+    so that a run resumed at this epoch replays exactly what the uninterrupted run does."""
+    return seed * 1000 + epoch + SEED_STREAMS[stream]
+
+
+def batch_order(n, epoch, seed):
+    """The shuffled order of the training set in this epoch."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch, "shuffle")))
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
 
 def stop_on_sigterm():
     """A kill (SIGTERM: a closed terminal, a cluster's time limit) stops the run as Ctrl-C does, so that what was
@@ -818,12 +716,6 @@ def stop_on_sigterm():
     def interrupt(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, interrupt)
-
-
-def seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def warn_if_slow_bf16(precision, device):
@@ -873,6 +765,7 @@ def apply_precision(precision, device):
     set_precision(ran)
     return ran
 
+
 def check_requirements():
     """Stop with one sentence where an installed package is older than requirements.txt's bound (the Anaconda
     environment of earlier assignments, say), instead of failing later with a TypeError or AttributeError that says
@@ -903,13 +796,159 @@ def device_available(name):
 def resolve_device(name):
     if name != "auto":
         if not device_available(name):
-            raise ValueError(f"--device {name}: not available on this machine; use --device auto or cpu")
+            raise RunError(f"--device {name}: not available on this machine; use --device auto or cpu")
         return torch.device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+# ---- figures for TensorBoard ----
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no window)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def confusion_figure(confusion, classes):
+    """The confusion matrix as a figure, each row (true style) as shares of its paintings."""
+    plt = pyplot()
+    c = (confusion.float() / confusion.sum(1, keepdim=True).clamp(min=1)).numpy()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(c, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set(xlabel="predicted style", ylabel="true style")
+    for (i, j), v in np.ndenumerate(c):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v > 0.5 else "black")
+    fig.tight_layout()
+    return fig
+
+
+def most_confident_mistakes(labels, probs, k=MISTAKES_SHOWN):
+    """-> the indices of the (up to k) wrongly predicted images, most confident first."""
+    predicted = probs.argmax(dim=1)
+    wrong = (predicted != labels).nonzero()[:, 0]
+    return wrong[probs[wrong, predicted[wrong]].argsort(descending=True)][:k].tolist()
+
+
+def mistakes_figure(split, probs, classes):
+    """Thumbnails of the validation paintings the model gets most confidently wrong: true style, predicted style and
+    its probability. None when every painting is right."""
+    picked = most_confident_mistakes(split.labels, probs)
+    if not picked:
+        return None
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(picked), figsize=(2.2 * len(picked), 2.8), squeeze=False)
+    for ax, i in zip(axes[0], picked):
+        p = int(probs[i].argmax())
+        ax.imshow(split.images[i].permute(1, 2, 0).numpy())
+        ax.set_title(f"true {classes[int(split.labels[i])]}\npredicted {classes[p]}\np = {probs[i, p]:.2f}", fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# ---- checkpoints, metrics.json, val_predictions.csv ----
+
+def save_checkpoint(run, name, epoch):
+    atomic_save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": epoch,
+                 "best_val_accuracy": run.best, "config": asdict(run.cfg), "classes": run.classes,
+                 "history": run.history},
+                os.path.join(run.dir, name))
+
+
+def atomic_save(obj, path):
+    """torch.save to a temporary name, then rename: a kill or a full disk mid-write leaves the previous file intact
+    and no temporary file behind. A full disk is a RunError naming the folder and the space needed."""
+    tmp = path + ".tmp"
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(e)
+        if not full:
+            raise
+        need = sum(t.numel() * t.element_size() for t in tensors_in(obj))
+        raise RunError(f"no space left on the disk of {os.path.dirname(path) or '.'} to write "
+                       f"{os.path.basename(path)} (about {need / 1e6:.0f} MB needed): free that much there, or "
+                       "move the run to another disk and --resume it there") from None
+
+
+def link_checkpoint(src, dst):
+    """dst becomes the file src is, without a second copy on disk: a hard link made under a temporary name and
+    renamed over dst. The next atomic_save of src gives src a new file, so dst keeps these bytes. A file system
+    without hard links gets a copy."""
+    tmp = dst + ".tmp"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        try:
+            shutil.copyfile(src, tmp)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise RunError(f"could not write {dst} ({e.strerror}): that file system takes no hard links, and a copy "
+                           f"of {os.path.basename(src)} needs {os.path.getsize(src) / 1e6:.0f} MB there") from None
+    os.replace(tmp, dst)
+
+
+def tensors_in(obj):
+    if torch.is_tensor(obj):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from tensors_in(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from tensors_in(v)
+
+
+def write_val_predictions(run, probs):
+    """val_predictions.csv: per validation painting of the best epoch, its true and predicted style, the probabilities
+    of both and its loss. The report's paired tests (McNemar) and its gallery of mistakes read it."""
+    labels, predicted = run.data.val.labels, probs.argmax(dim=1)
+    p_true = probs.gather(1, labels[:, None])[:, 0]
+    path = os.path.join(run.dir, "val_predictions.csv")
+    with open(path + ".tmp", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "true_style", "predicted_style", "p_true", "p_predicted", "loss"])
+        for f, y, q, pt, pq in zip(run.data.val.files, labels.tolist(), predicted.tolist(), p_true.tolist(),
+                                   probs.max(dim=1).values.tolist()):
+            w.writerow([f, run.classes[y], run.classes[q], f"{pt:.8g}", f"{pq:.8g}",
+                        f"{-math.log(max(pt, 1e-45)):.8g}"])
+    os.replace(path + ".tmp", path)
+
+
+def write_metrics(run, confusion=None):
+    """metrics.json: the run's configuration, data counts, every epoch, the best epoch and its confusion matrix."""
+    path = os.path.join(run.dir, "metrics.json")
+    old = json.load(open(path)) if os.path.exists(path) else {}
+    best_row = max(run.history, key=lambda h: h["accuracy_val"]) if run.history else None
+    splits = {"train": run.data.train, "val": run.data.val}
+    m = {"run": os.path.basename(run.dir), "remove": run.cfg.remove, "train": run.cfg.train,
+         "precision": run.cfg.precision_ran or run.cfg.precision,
+         "classes": run.classes,
+         "counts": {s: {c: int((d.labels == i).sum()) for i, c in enumerate(run.classes)} for s, d in splits.items()},
+         "skipped_images": {s: d.skipped for s, d in splits.items()},
+         "parameters": run.params, "epochs": run.history, "best": best_row, "best_val_accuracy": run.best,
+         "best_confusion": confusion.tolist() if confusion is not None else old.get("best_confusion"),
+         "val_predictions": "val_predictions.csv" if os.path.exists(os.path.join(run.dir, "val_predictions.csv"))
+         else None,
+         "diverged": run.diverged}
+    with open(path + ".tmp", "w") as fh:
+        json.dump(m, fh, indent=2)
+    os.replace(path + ".tmp", path)
+    return m
 
 
 # ---- data: decode each image once into a uint8 cache beside the dataset ----
@@ -941,9 +980,9 @@ def load_data(cfg, expected_classes=None, run=None):
     usable = torch.bincount(data.train.labels, minlength=len(classes))
     empty = [c for c, n in zip(classes, usable.tolist()) if n == 0]
     if empty:
-        raise ValueError(f"{os.path.join(cfg.data, 'train', empty[0])} has no usable image (every file there was "
-                         "skipped above): every style needs training images; replace them, or remove the style's "
-                         "folder from train/ and val/")
+        raise RunError(f"{os.path.join(cfg.data, 'train', empty[0])} has no usable image (every file there was "
+                       "skipped above): every style needs training images; replace them, or remove the style's "
+                       "folder from train/ and val/")
     skipped = data.train.skipped + data.val.skipped
     print(f"dataset {cfg.data}: {len(classes)} styles, {len(data.train.labels)} train / {len(data.val.labels)} val "
           f"images" + (f"; skipped {skipped} unusable image(s)" if skipped else ""))
@@ -954,28 +993,28 @@ def list_split(root, split, classes=None):
     """-> (files, labels, classes) of root/split/<class>/<image>, classes sorted as ImageFolder sorts them."""
     folder = os.path.join(root, split)
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"no dataset at {folder}: run `python download_wikiart.py` first "
-                                f"(or pass --data PATH to a folder with train/ and val/)")
+        raise RunError(f"no dataset at {folder}: run `python download_wikiart.py` first "
+                       f"(or pass --data PATH to a folder with train/ and val/)")
     found = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)) and not d.startswith("."))
     if classes is None:
         classes = found
     elif found != classes:
-        raise ValueError(f"{folder} has styles {found} but train/ has {classes}: the splits must have the same styles")
+        raise RunError(f"{folder} has styles {found} but train/ has {classes}: the splits must have the same styles")
     files, labels = [], []
     for i, c in enumerate(classes):
         names = sorted(n for n in os.listdir(os.path.join(folder, c))
                        if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS and not n.startswith("."))
         if not names and split == "train":
-            raise ValueError(f"{os.path.join(folder, c)} has no images: every style needs training images; fill it "
-                             "(python download_wikiart.py) or remove the folder from train/ and val/")
+            raise RunError(f"{os.path.join(folder, c)} has no images: every style needs training images; fill it "
+                           "(python download_wikiart.py) or remove the folder from train/ and val/")
         if not names:
             print(f"warning: {os.path.join(folder, c)} has no images: the validation accuracy of {c} cannot be "
                   "measured", file=sys.stderr)
         files += [os.path.join(folder, c, n) for n in names]
         labels += [i] * len(names)
     if len(classes) < 2 or not files:
-        raise ValueError(f"{folder} needs at least 2 style folders with images in them; found {len(classes)} "
-                         f"folders and {len(files)} images: run `python download_wikiart.py`")
+        raise RunError(f"{folder} needs at least 2 style folders with images in them; found {len(classes)} "
+                       f"folders and {len(files)} images: run `python download_wikiart.py`")
     return files, labels, classes
 
 
@@ -1088,12 +1127,13 @@ def load_split_cached(files, labels, cache_dir, split, workers, root=None):
         if os.path.exists(part):
             os.remove(part)
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise RunError(f"no space left in {cache_dir} for the decoded images ({len(files) * 3 * CACHE_SIZE ** 2 / 1e9:.1f} GB "
+            raise RunError(f"no space left in {cache_dir} for the decoded images "
+                           f"({len(files) * 3 * CACHE_SIZE ** 2 / 1e9:.1f} GB "
                            "needed): free that much there") from None
         raise
     if not kept:
         os.remove(part)
-        raise ValueError(f"none of the {len(files)} {split} images could be decoded")
+        raise RunError(f"none of the {len(files)} {split} images could be decoded")
     os.replace(part, data_path)  # a run that finished the same key first wrote the same bytes
     with open(part + ".json", "w") as fh:  # written last: its presence says the images are complete
         json.dump({"count": len(kept), "shape": [3, CACHE_SIZE, CACHE_SIZE], "labels": [labels[i] for i in kept],
@@ -1104,11 +1144,12 @@ def load_split_cached(files, labels, cache_dir, split, workers, root=None):
 
 def wait_for_another_decoder(cache_dir, name, meta_path, split, quiet_s=30):
     """Another run decoding the same images (its temporary file grew in the last quiet_s seconds): wait until it has
-    finished, or stopped growing (it died), rather than decode the same images twice."""
+    finished, or stopped growing (it died), rather than decode the same images twice. A finished image file whose
+    metadata is not written yet (the other run is between its two renames) counts as still being written."""
     said = False
     while not os.path.exists(meta_path):
         now = time.time()
-        growing = [p for p in os.listdir(cache_dir) if p.startswith(name + ".") and p.endswith(".part")
+        growing = [p for p in os.listdir(cache_dir) if (p == name or p.startswith(name + ".") and p.endswith(".part"))
                    and now - os.path.getmtime(os.path.join(cache_dir, p)) < quiet_s]
         if not growing:
             return
@@ -1342,27 +1383,29 @@ def resume_config(args):
     -> (cfg, checkpoint)"""
     path = os.path.join(args.resume, "last.pt")
     if not os.path.isfile(path) and os.path.isfile(os.path.join(args.resume, "config.json")):
-        raise FileNotFoundError(f"--resume {args.resume}: that run never finished an epoch (no last.pt), so there is "
-                                f"nothing to resume: start it again (--name {os.path.basename(os.path.normpath(args.resume))}"
-                                " --overwrite reuses its folder)")
+        raise RunError(f"--resume {args.resume}: that run never finished an epoch (no last.pt), so there is "
+                       "nothing to resume: start it again (--name "
+                       f"{os.path.basename(os.path.normpath(args.resume))}"
+                       " --overwrite reuses its folder)")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"--resume {args.resume}: no last.pt there (give a run folder under {args.runs}/)")
+        raise RunError(f"--resume {args.resume}: no last.pt there (give a run folder under {args.runs}/)")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
         cfg, done = Config.from_checkpoint(ck["config"]), int(ck["epoch"])
     except DAMAGED + (TypeError,) as e:  # truncated, not a checkpoint of this script, or pickled code
-        raise ValueError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); if best.pt "
-                         "there is intact, copy it over last.pt to resume from the best epoch, or start a new run") from e
+        raise RunError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); if best.pt "
+                       "there is intact, copy it over last.pt to resume from the best epoch, or start a new run") from e
     saved = dict(asdict(cfg), remove=[cfg.remove], train=[cfg.train], compare=False, overwrite=False,
                  augment={True: "on", False: "off"}[cfg.augment])
-    for flag in sorted(args.given & set(RESUME_FIXED)):
+    fixed = settings(resume="fixed") + tuple(f for f, mark in FLAGS_NOT_SETTINGS.items() if mark == "fixed")
+    for flag in sorted(args.given & set(fixed)):
         value = getattr(args, flag)
         if flag == "augment" and value == "auto":
             value = "on" if cfg.train == "all" else "off"
         if value != saved.get(flag):
-            raise ValueError(f"--{flag.replace('_', '-')} cannot change on --resume ({args.resume} was trained with "
-                             f"{saved.get(flag)}): leave it out, or start a new run")
-    for flag in args.given & set(RESUME_CHANGEABLE) - {"epochs"}:  # --epochs is handled with the schedule below
+            raise RunError(f"--{flag.replace('_', '-')} cannot change on --resume ({args.resume} was trained with "
+                           f"{saved.get(flag)}): leave it out, or start a new run")
+    for flag in args.given & set(settings(resume="changeable")) - {"epochs"}:  # --epochs: with the schedule below
         setattr(cfg, flag, getattr(args, flag))
     if "device" not in args.given and not device_available(cfg.device if cfg.device != "auto" else "cpu"):
         print(f"note: {args.resume} ran on {cfg.device}, which this machine lacks: continuing on --device auto")
@@ -1371,14 +1414,14 @@ def resume_config(args):
     end = cfg.epochs
     if args.epochs is not None and args.epochs != end:
         if args.epochs <= done:
-            raise ValueError(f"--epochs {args.epochs}: {args.resume} already has {done} finished epoch(s); give a "
-                             "larger total to extend it")
+            raise RunError(f"--epochs {args.epochs}: {args.resume} already has {done} finished epoch(s); give a "
+                           "larger total to extend it")
         lr = lr_at(segments, done) if done < end else lr_at(segments, done - 1)
         cfg.lr_segments = [seg for seg in segments if seg[0] < done] + [[done, args.epochs, lr]]
         cfg.epochs = args.epochs
     elif done >= end:
-        raise ValueError(f"--resume {args.resume}: the run finished its {end} epochs; pass --epochs N (more than "
-                         f"{end}) to extend it")
+        raise RunError(f"--resume {args.resume}: the run finished its {end} epochs; pass --epochs N (more than "
+                       f"{end}) to extend it")
     return cfg, ck
 
 
@@ -1386,7 +1429,8 @@ def check_classes(run, saved, classes):
     if saved != classes:
         missing, new = [c for c in saved if c not in classes], [c for c in classes if c not in saved]
         diff = "; ".join(x for x in (f"missing: {', '.join(missing)}" if missing else "",
-                                     f"new: {', '.join(new)}" if new else "") if x) or "the same styles in another order"
+                                     f"new: {', '.join(new)}" if new else "") if x) \
+            or "the same styles in another order"
         raise RunError(f"--resume {run}: the dataset's styles are not the run's ({diff}); resume with the dataset it "
                        "was trained on (--data PATH), or start a new run")
 
@@ -1415,8 +1459,8 @@ def make_run_dir(cfg):
         path = os.path.join(cfg.runs, cfg.name)
         if os.path.exists(path):
             if not cfg.overwrite:
-                raise ValueError(f"--name {cfg.name}: {path} already exists; choose another --name, continue it "
-                                 f"with --resume {path}, or replace it with --overwrite")
+                raise RunError(f"--name {cfg.name}: {path} already exists; choose another --name, continue it "
+                               f"with --resume {path}, or replace it with --overwrite")
             shutil.rmtree(path)
         os.makedirs(path)
         return path

@@ -66,7 +66,8 @@ def make_parser():
                                                     "(default: auto)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help=("fp32: IEEE single precision on every device (TF32 switched off). tf32: TF32 tensor cores "
-                         "for convolutions and matrix products on NVIDIA GPUs from Ampere on (fp32 elsewhere); its maps "
+                         "for convolutions and matrix products on NVIDIA GPUs from Ampere on (fp32 elsewhere); its "
+                         "maps "
                          f"are not fp32's: {MAP_AGREEMENT['tf32']}. bf16: bf16 autocast, faster on recent GPUs and "
                          "CPUs with bf16 units (AVX512-BF16, AMX), much slower on CPUs without them; its maps agree "
                          f"poorly with fp32's: {MAP_AGREEMENT['bf16']}. Measured on random weights (docs/speed.md). "
@@ -372,7 +373,7 @@ def prepare_out(folder):
     os.makedirs(folder, exist_ok=True)
 
 
-def load_vgg16(args):
+def pretrained_vgg16(args):
     """-> VGG-16 with ImageNet weights on the device, channels_last, and the device."""
     return on_device(vgg16.load_vgg16(args.weights), args)
 
@@ -412,8 +413,8 @@ def main(argv=None):
         prepare_out(args.out)
         target = resolve_class(args.target, categories)
         images = load_images(list_images(args.images), preprocess)
-        model, device = load_vgg16(args)
-    except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
+        model, device = pretrained_vgg16(args)
+    except (vgg16.RunError, ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
         sys.exit(f"error: {e}")
     maps, classes, probs, interrupted = compute_maps(model, images.batch, target, args, device)
     if interrupted:  # what finished is written: the images of the finished batches

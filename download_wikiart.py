@@ -62,7 +62,8 @@ HUB_URL = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")  #
 PARQUET_SHARDS = 72                                     # data/train-000NN-of-00072.parquet, ~520 MB each
 PARQUET_SHARD_MB = 520
 # The course's 10 styles. huggan/wikiart has no Neoclassicism and no Surrealism, and the dataset viewer serves only a
-# partial export (its first ~11,320 rows, 16 styles, no Rococo, ~270 Cubism). Besides the course's eight, only two styles
+# partial export (its first ~11,320 rows, 16 styles, no Rococo, ~270 Cubism). Besides the course's eight, only two
+# styles
 # have 400 paintings there: Northern_Renaissance stands in for Neoclassicism (both linear, finely finished, drawing-led
 # painting) and Naive_Art_Primitivism for Surrealism (20th-century dreamlike figuration: mostly Chagall). The
 # course-faithful stand-ins Rococo and Cubism need the parquet shards: see STYLES_FROM_SHARDS.
@@ -136,25 +137,31 @@ def parse_args(argv=None):
     p.add_argument("--per-style", type=per_style, default=PER_STYLE,
                    help="images wanted per style, or `all`. The literature's benchmark (Tan et al. 2016: 27 styles, "
                         "all 81,444 paintings) is --source parquet --styles all --per-style all: every shard is read "
-                        f"({PARQUET_SHARDS} x ~{PARQUET_SHARD_MB} MB, one at a time; a rerun skips the shards already read) (default: %(default)s)")
-    p.add_argument("--val-fraction", type=float, default=VAL_FRACTION, help="share of each style kept for validation (default: %(default)s)")
+                        f"({PARQUET_SHARDS} x ~{PARQUET_SHARD_MB} MB, one at a time; a rerun skips the shards already "
+                        "read) (default: %(default)s)")
+    p.add_argument("--val-fraction", type=float, default=VAL_FRACTION, help="share of each style kept for validation "
+                                                                            "(default: %(default)s)")
     p.add_argument("--split-by-artist", action="store_true",
                    help="put each artist's paintings all in train or all in val, in every style with two or more "
                         "artists, so that validation accuracy measures style, not recognising an artist seen in "
                         "training (the viewer's export has few artists per style: Baroque is all Rembrandt)")
-    p.add_argument("--seed", type=int, default=SEED, help="which images are chosen and how they are split (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=WORKERS, help="parallel downloads and page reads (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=SEED, help="which images are chosen and how they are split (default: "
+                                                          "%(default)s)")
+    p.add_argument("--workers", type=int, default=WORKERS, help="parallel downloads and page reads (default: "
+                                                                "%(default)s)")
     p.add_argument("--retries", type=int, default=RETRIES,
                    help="retries per request on connection errors, timeouts, 429 and 5xx, with exponential backoff; "
                         f"a server's Retry-After is honoured up to {RETRY_AFTER_CAP} s (default: %(default)s)")
     p.add_argument("--backoff", type=float, default=BACKOFF,
-                   help="seconds before the second retry, doubled after each (urllib3 retries once at once) (default: %(default)s)")
+                   help="seconds before the second retry, doubled after each (urllib3 retries once at once) (default: "
+                        "%(default)s)")
     p.add_argument("--timeout", type=float, default=TIMEOUT,
                    help=f"seconds without a byte before a request is given up (then retried); one URL gets "
                         f"{DEADLINE} s for all its attempts and waits, a server that trickles bytes included "
                         "(default: %(default)s)")
     p.add_argument("--dataset", default=DATASET, help="Hugging Face dataset id (default: %(default)s)")
-    p.add_argument("--viewer-url", default=VIEWER_URL, help="dataset viewer API base URL (a mirror, or a test server) (default: %(default)s)")
+    p.add_argument("--viewer-url", default=VIEWER_URL, help="dataset viewer API base URL (a mirror, or a test server) "
+                                                            "(default: %(default)s)")
     p.add_argument("--hub-url", default=HUB_URL,
                    help="Hugging Face Hub base URL for the parquet shards (default: $HF_ENDPOINT, else huggingface.co)")
     p.add_argument("--retry-failed", action="store_true", help="try again the images that failed in earlier runs")
@@ -1570,7 +1577,8 @@ def run(args, argv, http, store_):
             f"{keeper.skipped[k]} {what}" for k, what in SKIPPED.items() if keeper.skipped[k]))
     short = [s for s in wanted if len(kept[s]) < wanted[s] < ALL]
     if short and args.source == "viewer" and keeper.more_in_shards:
-        print(f"{len(short)} style(s) fell short of {args.per_style}: python download_wikiart.py --source viewer+parquet "
+        print(f"{len(short)} style(s) fell short of {args.per_style}: python download_wikiart.py --source "
+              "viewer+parquet "
               "fills them from the full dataset (large download)")
 
 

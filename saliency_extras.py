@@ -63,19 +63,22 @@ def parse_args(argv=None):
                                                "report/saliency_extras/, or report/saliency_paintings/ with "
                                                "--checkpoint)")
     p.add_argument("--method", choices=METHODS + ["all"], default="vanilla",
-                   help="vanilla: the paper's gradient map; smoothgrad: averaged over noisy copies; integrated-gradients: "
+                   help="vanilla: the paper's gradient map; smoothgrad: averaged over noisy copies; "
+                        "integrated-gradients: "
                         "gradients along a path from a baseline image; gradcam: class activation map of the last conv "
                         "block; all: the four side by side, one row per image (default: vanilla)")
     p.add_argument("--sg-samples", type=int, default=SG_SAMPLES,
                    help="SmoothGrad: noisy copies per image. The map is the mean over the copies of the paper's map "
-                        "max_c |dS_C/dI| (Smilkov et al.'s definition); Captum's NoiseTunnel instead takes max_c of the "
+                        "max_c |dS_C/dI| (Smilkov et al.'s definition); Captum's NoiseTunnel instead takes max_c of "
+                        "the "
                         f"averaged |g|, Smilkov's code averages signed gradients (default: {SG_SAMPLES})")
     p.add_argument("--sg-noise", type=float, default=SG_NOISE,
                    help=f"SmoothGrad: noise std / the image's value range (default: {SG_NOISE})")
     p.add_argument("--ig-steps", type=int, default=IG_STEPS,
                    help="Integrated Gradients: steps along the path (right Riemann sum). Each image's completeness gap "
                         "|sum of attributions - (S_C(I) - S_C(baseline))| / |S_C(I) - S_C(baseline)| is printed and "
-                        f"written to predictions.csv, with a warning above {IG_GAP_WARN:.0%}% (default: {IG_STEPS})")  # 5% + %: argparse prints 5%
+                        f"written to predictions.csv, with a warning above {IG_GAP_WARN:.0%}% (default: {IG_STEPS})")
+    # {IG_GAP_WARN:.0%}% above: "5%" and a "%" that argparse's formatting swallows, so that --help prints 5%
     p.add_argument("--ig-baseline", choices=["black", "mean"], default="black",
                    help="Integrated Gradients: the image the path starts from: black, or the ImageNet mean colour "
                         "(default: black)")
@@ -90,7 +93,8 @@ def parse_args(argv=None):
     p.add_argument("--cm-steps", type=int, default=CM_STEPS, help=f"class model: gradient-ascent steps (default: "
                                                                   f"{CM_STEPS})")
     p.add_argument("--cm-lr", type=float, default=CM_LR, help=f"class model: step size (default: {CM_LR})")
-    p.add_argument("--cm-l2", type=float, default=CM_L2, help=f"class model: L2 penalty weight lambda (default: {CM_L2})")
+    p.add_argument("--cm-l2", type=float, default=CM_L2, help="class model: L2 penalty weight lambda (default: "
+                                                              f"{CM_L2})")
     p.add_argument("--localise", action="store_true",
                    help="also localise the object from the map (Simonyan et al. 2014, sec. 3.2: GrabCut seeded by the "
                         "95%% / 30%% saliency quantiles, the largest connected component's box); writes boxes.csv "
@@ -174,7 +178,8 @@ def gradcam(model, images, classes, precision="fp32"):
     one_hot = torch.zeros_like(scores).scatter_(1, classes[:, None], 1.0)
     (d_acts,) = torch.autograd.grad(scores, acts, grad_outputs=one_hot)
     cam = torch.relu((d_acts.float().mean(dim=(2, 3), keepdim=True) * acts).sum(dim=1, keepdim=True))
-    return torch.nn.functional.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0].detach()
+    cam = torch.nn.functional.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)
+    return cam[:, 0].detach()
 
 
 def vanilla(model, images, classes, precision="fp32"):
@@ -207,7 +212,7 @@ def make_explainers(args, baseline):
 
 
 def ig_baseline(kind, preprocess, device):
-    """Integrated Gradients' baseline, normalised (1, 3, 1, 1): a black image, or the mean colour (0 once normalised)."""
+    """Integrated Gradients' baseline, normalised (1, 3, 1, 1): a black image, or the mean colour (0 normalised)."""
     mean, std = torch.tensor(preprocess.mean).view(1, 3, 1, 1), torch.tensor(preprocess.std).view(1, 3, 1, 1)
     return ((0 - mean) / std if kind == "black" else torch.zeros(1, 3, 1, 1)).to(device)
 
@@ -447,11 +452,11 @@ def load_model(args):
         model, categories, preprocess = load_style_model(args.checkpoint)
         model, device = a4b.on_device(model, args)
         return model, categories, preprocess, device
-    model, device = a4b.load_vgg16(args)
+    model, device = a4b.pretrained_vgg16(args)
     return model, vgg16.WEIGHTS.meta["categories"], vgg16.WEIGHTS.transforms(), device
 
 
-def compute_maps(model, batch, target, explainers, args, device):
+def every_method_maps(model, batch, target, explainers, args, device):
     """Every chosen method's maps, batch by batch, for the class C of each image (one forward pass picks it).
     -> {method: (N, H, W)}, classes (N,), probabilities (N, C), {predictions.csv column: [value per image]}."""
     from tqdm import tqdm
@@ -508,13 +513,13 @@ def main(argv=None):
                                    preprocess)
         target = vgg16.resolve_class(args.target, categories)
         images = a4b.load_images(a4b.list_images(args.images), preprocess)
-    except (ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
+    except (vgg16.RunError, ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
         sys.exit(f"error: {e}")
     methods = METHODS if args.method == "all" else [args.method]
     table = make_explainers(args, ig_baseline(args.ig_baseline, preprocess, device))
     explainers = {m: table[m] for m in methods}
     files, batch = images.files, images.batch
-    maps, classes, probs, columns = compute_maps(model, batch, target, explainers, args, device)
+    maps, classes, probs, columns = every_method_maps(model, batch, target, explainers, args, device)
     gaps = columns.get("ig_completeness_gap")
     titles = a4b.print_predictions(files, classes, probs, categories, notes=gaps and [
         f", Integrated Gradients completeness gap {g:.1%}" for g in gaps])

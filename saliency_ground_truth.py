@@ -34,8 +34,7 @@ from torch import nn
 import assignment_4b as a4b
 import saliency_extras as ex
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "report"))
-from make_report import Z95, wilson_interval  # noqa: E402 (the report's statistics, written once)
+from report.stats import Z95, wilson_interval  # the report's statistics, written once
 
 # ---- defaults ----
 OUT_DIR = os.path.join(a4b.ROOT, "report", "ground_truth")
@@ -61,7 +60,8 @@ def parse_args(argv=None):
     p.add_argument("--test-images", type=int, default=TEST_IMAGES,
                    help=f"test images, the ones explained and scored (default: {TEST_IMAGES})")
     p.add_argument("--epochs", type=int, default=EPOCHS, help=f"most training epochs (default: {EPOCHS})")
-    p.add_argument("--seed", type=int, default=SEED, help=f"seed of the data, the model and the noise (default: {SEED})")
+    p.add_argument("--seed", type=int, default=SEED, help="seed of the data, the model and the noise (default: "
+                                                          f"{SEED})")
     args = p.parse_args(argv)
     for flag in ("train_images", "test_images", "epochs"):
         if getattr(args, flag) < 1:
@@ -230,7 +230,7 @@ def randomisation_rows(model, x, classes, boxes, seed):
     return rows
 
 
-def write_csv(path, scored, faithful, random_rows):
+def write_scores(path, scored, faithful, random_rows):
     head = ["kind", "map", "layers_randomised", "last_layer_randomised"] + [
         f"{s}{part}" for s in ("pointing", "mass_share", "rank_auc") for part in ("", "_lo", "_hi")] + [
         "deletion_auc", "insertion_auc"] + [f"beats_{b.replace(' ', '_')}" for b in BASELINES]
@@ -296,7 +296,7 @@ def main(argv=None):
     scored, faithful = evaluate_maps(all_maps, x_test, classes, boxes, model)
     random_rows = randomisation_rows(model, x_test, classes, boxes, args.seed)
     os.makedirs(args.out, exist_ok=True)
-    write_csv(os.path.join(args.out, "ground_truth.csv"), scored, faithful, random_rows)
+    write_scores(os.path.join(args.out, "ground_truth.csv"), scored, faithful, random_rows)
     figure(os.path.join(args.out, "ground_truth.png"), x_test, boxes, all_maps)
     print_table(scored)
     print(f"wrote ground_truth.csv and ground_truth.png to {args.out} in {time.time() - t0:.0f} s")

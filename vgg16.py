@@ -43,6 +43,12 @@ NUM_CLASSES = len(WEIGHTS.meta["categories"])  # 1000
 CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
 
+class RunError(Exception):
+    """A mistake in what the user gave, or a state of the machine, that stops the script (a missing file, a flag that
+    cannot be, a full disk): its message says what to do, and main prints it in one line. Anything else is a bug and
+    keeps its traceback. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
+
+
 class WeightsUnavailable(RuntimeError):
     """The pretrained weights could neither be found locally nor downloaded."""
 
@@ -172,7 +178,7 @@ MAP_AGREEMENT = {"tf32": "87.6% of the pixels within 5% of the map's maximum and
 def resolve_device(name):
     if name != "auto":
         if not device_available(name):
-            raise ValueError(f"--device {name}: not available on this machine; use --device auto or cpu")
+            raise RunError(f"--device {name}: not available on this machine; use --device auto or cpu")
         return torch.device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -263,10 +269,12 @@ def resolve_class(target, categories):
     if len(partial) == 1:
         return partial[0]
     if not partial:
-        raise ValueError(f"--class '{target}' matches no class name of the model; give an index 0-{len(categories) - 1} "
+        raise ValueError(f"--class '{target}' matches no class name of the model; give an index "
+                         f"0-{len(categories) - 1} "
                          f"or a name such as '{categories[min(281, len(categories) - 1)]}'")
     names = ", ".join(f"{i}: {categories[i]}" for i in partial[:8])
-    raise ValueError(f"--class '{target}' matches {len(partial)} classes ({names}{', ...' if len(partial) > 8 else ''}); "
+    raise ValueError(f"--class '{target}' matches {len(partial)} classes "
+                     f"({names}{', ...' if len(partial) > 8 else ''}); "
                      "give one of these indices or the full name")
 
 

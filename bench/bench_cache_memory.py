@@ -145,7 +145,8 @@ def main():
                 shutil.rmtree(work, ignore_errors=True)
     args.sizes = args.sizes or [2000, 20000]
     growth = {}
-    print(f"{'images':>8s} {'decoded':>10s} {'build: peak RSS':>16s} {'read: heap':>11s} {'read: RSS incl. file pages':>27s}"
+    print(f"{'images':>8s} {'decoded':>10s} {'build: peak RSS':>16s} {'read: heap':>11s} "
+          f"{'read: RSS incl. file pages':>27s}"
           f" {'build time':>18s}")
     try:
         for n in args.sizes:
@@ -161,7 +162,8 @@ def main():
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     lo, hi = min(growth), max(growth)
-    print(f"growth from {lo} to {hi} images: {growth[hi] - growth[lo]:.0f} MB of memory the process owns (goal < 300 MB); "
+    print(f"growth from {lo} to {hi} images: {growth[hi] - growth[lo]:.0f} MB of memory the process owns (goal < 300 "
+          "MB); "
           "the last column also counts the cache file's pages the kernel keeps mapped, which it drops under pressure")
 
 

@@ -71,7 +71,8 @@ def agreement(ref, other, within=0.05):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-size", type=int, default=a4b.BATCH_SIZE, help="images per pass (default: %(default)s)")
-    p.add_argument("--repeats", type=int, default=5, help="rounds of every variant; medians reported (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=5, help="rounds of every variant; medians reported (default: "
+                                                          "%(default)s)")
     p.add_argument("--size", type=int, default=224, help="image side in pixels (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: %(default)s)")
     p.add_argument("--precisions", nargs="+", choices=vgg16.PRECISIONS, default=["fp32", "tf32", "bf16"],

@@ -29,7 +29,8 @@ SHEET_NUMBER = 3   # the sheet's archive name says assignment3 (a leftover from 
 NAME_LINE = re.compile(r"^\*\*Name:\*\* *\S.*\*\*Student ID:\*\* *\S", re.M)  # written by make_report.py
 TOP_FILES = ["download_wikiart.py", "assignment_4a.py", "assignment_4b.py", "saliency_extras.py",
              "saliency_ground_truth.py", "vgg16.py",
-             "requirements.txt", "requirements-dev.txt", "environment.yml", "README.md", "Makefile"]
+             "requirements.txt", "requirements-dev.txt", "requirements-bench.txt", "environment.yml", "README.md",
+             "Makefile", "pytest.ini", "setup.cfg", "ruff.toml"]  # the tests' and benchmarks' settings too
 TREES = ["tests", "bench", "docs", "My-Images", "report"]        # packed whole, less what SKIP matches
 RUN_FILES = re.compile(r"^(events\.out\.tfevents\..*|config\.json|metrics\.json|val_predictions\.csv)$")
 CHECKPOINTS = re.compile(r"^(best|last)\.pt$")
@@ -42,11 +43,14 @@ SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.cache|\.ipynb_checkpoints
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Write the course's submission archive (no datasets, no caches).")
-    p.add_argument("--login", required=True, help="your course login: the archive is cs587_<login>_assignment<N>.<format>")
+    p.add_argument("--login", required=True, help="your course login: the archive is "
+                                                  "cs587_<login>_assignment<N>.<format>")
     p.add_argument("--assignment", type=int, default=SHEET_NUMBER,
                    help="N in the archive's name: the sheet says cs587_mylogin_assignment3 although this is "
-                        "assignment 4, so 3 follows the sheet to the letter; 4 names it by its number (default: %(default)s)")
-    p.add_argument("--format", choices=["zip", "tar.gz"], default="zip", help="archive format (the sheet allows zip, rar or gz) (default: %(default)s)")
+                        "assignment 4, so 3 follows the sheet to the letter; 4 names it by its number (default: "
+                        "%(default)s)")
+    p.add_argument("--format", choices=["zip", "tar.gz"], default="zip", help="archive format (the sheet allows zip, "
+                                                                              "rar or gz) (default: %(default)s)")
     p.add_argument("--allow-no-name", action="store_true",
                    help="write the archive even if report/report.md lacks your name and student ID")
     p.add_argument("--out", default=".", help="folder the archive is written to (default: %(default)s)")
@@ -149,9 +153,11 @@ def check_pdf_shows_the_name(report_md, report_pdf):
     try:
         text = " ".join(PdfReader(report_pdf).pages[0].extract_text().split())
     except Exception as e:  # noqa: BLE001 - an unreadable PDF is refused like one without the name
-        sys.exit(f"error: {report_pdf} cannot be read ({e.__class__.__name__}): run `python report/make_report.py` again")
+        sys.exit(f"error: {report_pdf} cannot be read ({e.__class__.__name__}): run `python report/make_report.py` "
+                 "again")
     if name and " ".join(name.group(1).split()) not in text:
-        sys.exit(f"error: {report_pdf} does not show your name {name.group(1)!r} on its first page (its font lacks some "
+        sys.exit(f"error: {report_pdf} does not show your name {name.group(1)!r} on its first page (its font lacks "
+                 "some "
                  "of the letters?): run `python report/make_report.py` again and read its message")
 
 

@@ -13,34 +13,34 @@ import argparse
 import csv
 import hashlib
 import json
-import math
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
-import unicodedata
 from collections import Counter
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)  # the scripts' own figure and constants: assignment_4a.confusion_figure, the box tolerance ...
-from assignment_4b import BOX_TOLERANCE  # noqa: E402 (the pointing game's tolerance)
-from vgg16 import MAP_AGREEMENT  # noqa: E402 (how far tf32 and bf16 maps agree with fp32 ones)
+sys.path.insert(0, ROOT)  # the scripts whose constants and figures the report uses, and report.stats, report.render
+import assignment_4a  # noqa: E402 (the run settings, the preprocessing sizes, the confusion figure)
+import saliency_extras  # noqa: E402 (where the extras write)
+import saliency_ground_truth  # noqa: E402 (where the benchmark writes)
+from assignment_4a import CACHE_SIZE as RESIZE, CROP, DATA_DIR, RUNS_DIR  # noqa: E402
+from assignment_4b import BOX_TOLERANCE, IMAGES_DIR, OUT_DIR as SALIENCY_DIR, pyplot  # noqa: E402
 from download_wikiart import STAND_INS  # noqa: E402 (our style -> the course's style that huggan/wikiart lacks)
+from report.render import to_markdown, to_pdf  # noqa: E402
+from report.stats import (ALPHA, above_chance_p, fmt_p, images_needed, mcnemar_exact,  # noqa: E402
+                          wilson_interval)
+from vgg16 import MAP_AGREEMENT  # noqa: E402 (how far tf32 and bf16 maps agree with fp32 ones)
 
 # ---- defaults ----
-RUNS_DIR = os.path.join(ROOT, "runs")
-SALIENCY_DIR = os.path.join(ROOT, "report", "saliency")
-PAINTINGS_DIR = os.path.join(ROOT, "report", "saliency_paintings")
-EXTRAS_DIR = os.path.join(ROOT, "report", "saliency_extras")
-GROUND_TRUTH_DIR = os.path.join(ROOT, "report", "ground_truth")
-DATA_DIR = os.path.join(ROOT, "datasets", "wikiart")
-IMAGES_DIR = os.path.join(ROOT, "My-Images")
-OUT_DIR = os.path.join(ROOT, "report")
+PAINTINGS_DIR = saliency_extras.PAINTINGS_OUT_DIR
+EXTRAS_DIR = saliency_extras.OUT_DIR
+GROUND_TRUTH_DIR = saliency_ground_truth.OUT_DIR
+OUT_DIR = os.path.join(ROOT, "report")  # report.md, report.pdf, figures/
 STUDENT_FILE = "student.json"   # name and ID remembered between runs (not committed)
 IMAGENET_TRAIN_IMAGES = "1.2 million"  # ILSVRC-2012's training set, which the pretrained weights were fit to
 TRAIN_CMD = "python assignment_4a.py --compare"
@@ -56,8 +56,6 @@ LITERATURE = [
 ]
 
 
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Build the assignment report (Markdown and PDF) from the runs on disk.")
     p.add_argument("--runs", default=RUNS_DIR, help="folder of assignment_4a.py runs (default: %(default)s)")
@@ -66,9 +64,12 @@ def parse_args(argv=None):
     p.add_argument("--extras", default=EXTRAS_DIR, help="output folder of saliency_extras.py (default: %(default)s)")
     p.add_argument("--saliency", default=SALIENCY_DIR, help="output folder of assignment_4b.py (default: %(default)s)")
     p.add_argument("--paintings", default=PAINTINGS_DIR,
-                   help="output folder of saliency_extras.py --checkpoint (saliency of the painting-style model) (default: %(default)s)")
-    p.add_argument("--data", default=DATA_DIR, help="dataset folder written by download_wikiart.py (default: %(default)s)")
-    p.add_argument("--images", default=IMAGES_DIR, help="folder with expected.csv for the saliency images (default: %(default)s)")
+                   help="output folder of saliency_extras.py --checkpoint (saliency of the painting-style model) "
+                        "(default: %(default)s)")
+    p.add_argument("--data", default=DATA_DIR, help="dataset folder written by download_wikiart.py (default: "
+                                                    "%(default)s)")
+    p.add_argument("--images", default=IMAGES_DIR, help="folder with expected.csv for the saliency images (default: "
+                                                        "%(default)s)")
     p.add_argument("--out", default=OUT_DIR, help="where report.md, report.pdf and figures/ go (default: %(default)s)")
     p.add_argument("--name", default=None,
                    help="your name, for the report's first page (the sheet asks for it); remembered in "
@@ -140,7 +141,7 @@ def load_runs(runs_dir):
     return runs, unusable
 
 
-SETTINGS = ("epochs", "lr", "momentum", "weight_decay", "batch_size", "seed", "precision", "weights")
+SETTINGS = assignment_4a.settings(compared=True)  # what runs must agree on, declared once in assignment_4a.Config
 
 
 def run_settings(m):
@@ -225,8 +226,6 @@ def metrics_problem(m):
     return None
 
 
-
-
 def dataset_counts(data_dir):
     """-> {style: {"train": n, "val": n, "artists": {split: Counter}}}, and image sizes, from manifest.csv (or the
     folders; artists only where the manifest records them)."""
@@ -244,7 +243,8 @@ def dataset_counts(data_dir):
             folder = os.path.join(data_dir, split)
             for style in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
                 if os.path.isdir(os.path.join(folder, style)):
-                    counts.setdefault(style, {"train": 0, "val": 0})[split] = len(os.listdir(os.path.join(folder, style)))
+                    n = len(os.listdir(os.path.join(folder, style)))
+                    counts.setdefault(style, {"train": 0, "val": 0})[split] = n
     return counts, sizes
 
 
@@ -281,16 +281,8 @@ def load_saliency(sal_dir, images_dir):
 
 # ---- figures ----
 
-def plt_():
-    """matplotlib's pyplot on the Agg backend (files only, no window)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def curves_figure(runs, path):
-    plt = plt_()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, m in enumerate(runs):
         e = [h["epoch"] for h in m["epochs"]]
@@ -308,64 +300,16 @@ def curves_figure(runs, path):
     plt.close(fig)
 
 
-def confusion_figure(conf, classes, path):
+def save_confusion_figure(conf, classes, path):
     """The same figure as TensorBoard's confusion matrix (assignment_4a.confusion_figure), as a file."""
     import torch
-
-    import assignment_4a
     fig = assignment_4a.confusion_figure(torch.as_tensor(conf), classes)
     fig.savefig(path, dpi=120)
-    plt_().close(fig)
+    pyplot().close(fig)
 
-
-# ---- the document: a list of blocks, rendered to Markdown and to PDF ----
 
 def pct(x):
     return f"{100 * x:.1f}%"
-
-
-# ---- statistics, written out (tests compare them with scipy.stats) ----
-
-Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
-ALPHA = 0.05             # a difference or an accuracy above chance is called significant below this p-value
-
-
-def wilson_interval(k, n, z=Z95):
-    """95% Wilson score interval of a proportion k/n (Wilson 1927): unlike p +- z sqrt(p(1-p)/n) it stays inside
-    [0, 1] and keeps its coverage for small n and for p near 0 or 1."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def binomial_pmf(k, n, p):
-    """P(X = k) for X ~ Binomial(n, p), in log space so that n in the tens of thousands does not overflow."""
-    if p in (0.0, 1.0):
-        return float(k == (n if p == 1.0 else 0))
-    return math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p)
-                    + (n - k) * math.log1p(-p))
-
-
-def above_chance_p(k, n, chance):
-    """One-sided exact binomial test: P(at least k of n right | each right with probability `chance`)."""
-    return min(1.0, sum(binomial_pmf(i, n, chance) for i in range(k, n + 1)))
-
-
-def mcnemar_exact(b, c):
-    """Exact McNemar test of two classifiers on the same paintings: b paintings only the first got right, c only the
-    second. Under "no difference" each of the b + c discordant paintings goes either way with probability 1/2; the
-    two-sided p-value is twice the smaller tail (capped at 1)."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    return min(1.0, 2 * sum(binomial_pmf(i, n, 0.5) for i in range(0, min(b, c) + 1)))
-
-
-def fmt_p(p):
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
 
 
 def accuracy_with_interval(m):
@@ -389,7 +333,8 @@ def per_painting(m):
     if not path or not os.path.isfile(path):
         return None
     try:
-        return {r["file"]: r["true_style"] == r["predicted_style"] for r in csv.DictReader(open(path, encoding="utf-8"))}
+        rows = csv.DictReader(open(path, encoding="utf-8"))
+        return {r["file"]: r["true_style"] == r["predicted_style"] for r in rows}
     except (OSError, KeyError, csv.Error, UnicodeDecodeError) as e:
         print(f"warning: ignoring {path}: {e}", file=sys.stderr)
         return None
@@ -434,7 +379,8 @@ def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None, unusable=(
     compared, left, differ = select_runs(runs, chosen)
     if not compared:
         return B + [("p", f"{len(runs)} run(s) found, none finished: " + "; ".join(f"{m['run']}: {why}" for m, why
-                                                                              in left) + f". `{TRAIN_CMD}` trains them.")]
+                                                                              in left) + f". `{TRAIN_CMD}` trains "
+                                                                                         "them.")]
     B += [("p", f"{len(runs)} run(s) read from `runs/`; {len(compared)} compared: "
                 + ("the runs named with --compare-runs" + (f", which differ in {', '.join(differ)} besides what "
                                                           "the sheet varies" if differ else "") if chosen else
@@ -497,7 +443,7 @@ PRECISION_NAMES = {"fp32": "fp32 (IEEE single precision: TF32 off)",
 
 
 def map_agreement(precision):
-    """Beside maps made in tf32 or bf16: how far such maps agree with fp32 ones, as measured (assignment_4b's figures)."""
+    """Beside maps made in tf32 or bf16: how far such maps agree with fp32 ones, as measured (vgg16's figures)."""
     if precision not in MAP_AGREEMENT:
         return ""
     name = {"tf32": "TF32", "bf16": "bf16"}[precision]
@@ -537,7 +483,8 @@ def chance_sentence(runs):
     chance = [m["run"] for m in runs if at_chance(m)]
     if len(chance) == len(runs):
         return text + (" **Every compared run is at chance level** (no best validation accuracy is above guessing at "
-                       f"{ALPHA:g}, one-sided binomial test), so these numbers cannot rank the variants. Likely causes: "
+                       f"{ALPHA:g}, one-sided binomial test), so these numbers cannot rank the variants. Likely "
+                       "causes: "
                        "too few epochs, a learning rate too small or too large, weights that are not the pretrained "
                        "ImageNet ones (`--weights`), or too few or mislabelled paintings.")
     return text + (f" {', '.join(chance)} {'is' if len(chance) == 1 else 'are'} not above chance (one-sided binomial "
@@ -548,12 +495,13 @@ def chance_sentence(runs):
 def best_run_blocks(best, conf, fig_dir, data_dir):
     """The best run's confusion matrix, per-style precision, recall and F1, and its most confident mistakes."""
     classes = best["classes"]
-    confusion_figure(conf, classes, os.path.join(fig_dir, "confusion_best.png"))
+    save_confusion_figure(conf, classes, os.path.join(fig_dir, "confusion_best.png"))
     scores, macro = f1_table(conf)
     B = [("img", "figures/confusion_best.png", f"Validation confusion matrix of the best run ({best['run']}, epoch "
                                                f"{best['best']['epoch']}), rows normalised.", 120),
          ("table", ["style", "val images", "recall (style accuracy)", "precision", "F1"],
-          [[c, str(int(conf[i].sum())), pct(r), pct(p), f"{f:.3f}"] for i, (c, (p, r, f)) in enumerate(zip(classes, scores))]
+          [[c, str(int(conf[i].sum())), pct(r), pct(p), f"{f:.3f}"]
+           for i, (c, (p, r, f)) in enumerate(zip(classes, scores))]
           + [["macro mean", str(int(conf.sum())), pct(np.mean([r for _, r, _ in scores])),
               pct(np.mean([p for p, _, _ in scores])), f"{macro:.3f}"]])]
     path = mistakes_gallery(best, data_dir, os.path.join(fig_dir, "mistakes_best.png"))
@@ -576,7 +524,7 @@ def mistakes_gallery(m, data_dir, path, k=8):
     rows = [r for r in rows if os.path.isfile(os.path.join(data_dir, r["file"]))]
     if not rows:
         return None
-    plt = plt_()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(rows), figsize=(2.1 * len(rows), 2.7), squeeze=False)
     for ax, r in zip(axes[0], rows):
         with Image.open(os.path.join(data_dir, r["file"])) as im:
@@ -673,7 +621,6 @@ def artist_sentence(counts):
     return text + ". No artist appears in both training and validation, so the accuracy measures style."
 
 
-RESIZE, CROP = 256, 224  # the weights' preprocessing: shorter side to 256, then the centre 224x224
 
 
 def size_sentence(sizes):
@@ -791,14 +738,14 @@ def part2_blocks(rows, sal_dir, out_dir, images_dir):
 def image_row(r, m):
     box = r.get("object") and r.get(f"box_mass_{m}")
     return [r["file"], f"{r['top1_name']} ({float(r['top1_prob']):.2f})", r["plausible"], r.get("object") or "no box",
-            ("yes" if r[f"hit_{m}"] == "1" else "no") if box else "n/a", pct(float(r[f"box_mass_{m}"])) if box else "n/a",
+            ("yes" if r[f"hit_{m}"] == "1" else "no") if box else "n/a",
+            pct(float(r[f"box_mass_{m}"])) if box else "n/a",
             pct(float(r["box_share_of_crop"])) if box else "n/a",
             pct(float(r["box_mass_centre_prior"])) if box else "n/a"]
 
 
 CANNOT_TELL = 0.9  # a box covering this share of the crop or more cannot separate a map that looks from one that
-                   # does not: any peak lands in it (with the tolerance) and even a uniform map puts 90% of its mass there
-SIGNIFICANT = 0.05
+# does not: any peak lands in it (with the tolerance) and even a uniform map puts 90% of its mass there
 
 
 def can_tell(r, m):
@@ -827,17 +774,9 @@ def box_comparison(rows, m):
     return out
 
 
-def images_needed(alpha=SIGNIFICANT):
-    """The fewest images for which a paired exact test can reach p < alpha at all (every image going one way)."""
-    n = 1
-    while 2 * 0.5 ** n >= alpha:
-        n += 1
-    return n
-
-
 def beats_both(c):
     """Whether a map's mass in the boxes beats both baselines significantly, in the right direction."""
-    return all(c[b]["p"] < SIGNIFICANT and c[b]["wins"] > c[b]["losses"] for b in ("uniform", "prior"))
+    return all(c[b]["p"] < ALPHA and c[b]["wins"] > c[b]["losses"] for b in ("uniform", "prior"))
 
 
 def image_sentence(r, m, images_dir):
@@ -849,7 +788,8 @@ def image_sentence(r, m, images_dir):
         return (first + f"; no box for it in `{os.path.relpath(os.path.join(images_dir, 'boxes.csv'), ROOT)}`, so "
                 "where the map points is not measured: add a row `file,x0,y0,x1,y1,object` (pixels of the original).")
     if r.get("box_in_crop") == "outside the crop":
-        return first + f"; the box of {r['object']} lies outside the centre crop the network sees, so it is not measured."
+        return first + (f"; the box of {r['object']} lies outside the centre crop the network sees, so it is not "
+                        "measured.")
     mass, area, prior = (float(r[k]) for k in (f"box_mass_{m}", "box_share_of_crop", "box_mass_centre_prior"))
     if area >= CANNOT_TELL:
         return (first + f"; the box of {r['object']} covers {pct(area)} of the crop, so this image cannot tell where "
@@ -892,7 +832,7 @@ def overall_sentence(rows, m):
                        "the relevant parts, as far as the maps show it.")
     if c["n"] < images_needed():
         return text + (f"So the images cannot tell whether the classification is based on the relevant parts: with "
-                       f"{c['n']} image(s) no paired test can reach p < {SIGNIFICANT} even if every image went the "
+                       f"{c['n']} image(s) no paired test can reach p < {ALPHA} even if every image went the "
                        f"map's way; it takes at least {images_needed()} images that can tell, and more where some go "
                        "the other way.")
     return text + ("The map does not beat both baselines significantly, so these images do not show that the "
@@ -1025,7 +965,8 @@ def paintings_blocks(folder, out_dir):
         return []
     rows = list(csv.DictReader(open(path)))
     B = [("h3", "What drives the painting-style model"),
-         ("p", "`python saliency_extras.py --checkpoint runs/<run>/best.pt --images <paintings>` explains the fine-tuned "
+         ("p", "`python saliency_extras.py --checkpoint runs/<run>/best.pt --images <paintings>` explains the "
+               "fine-tuned "
                "AlexNet instead of VGG-16: the maps show which regions of each painting drive its style prediction.")]
     if os.path.isfile(os.path.join(folder, "grid.png")):
         B.append(("img", os.path.relpath(os.path.join(folder, "grid.png"), out_dir),
@@ -1116,170 +1057,6 @@ def build_blocks(args, fig_dir, name="", sid=""):
     return B, runs
 
 
-def to_markdown(blocks):
-    out = []
-    for b in blocks:
-        kind = b[0]
-        if kind in ("h1", "h2", "h3"):
-            out.append("#" * int(kind[1]) + " " + md_text(b[1]))
-        elif kind == "p":
-            out.append(md_text(b[1]))
-        elif kind == "list":
-            out.append("\n".join(f"- {md_text(i)}" for i in b[1]))
-        elif kind == "table":
-            head, rows = [md_text(c, cell=True) for c in b[1]], [[md_text(c, cell=True) for c in r] for r in b[2]]
-            out.append("\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                                 + ["| " + " | ".join(r) + " |" for r in rows]))
-        elif kind == "img":
-            out.append(f"![{md_text(b[2])}]({b[1]})\n\n*{md_text(b[2])}*")
-    return "\n\n".join(out) + "\n"
-
-
-CELL_CHARS = 100  # a longer table cell (a 3,000-character style name) is cut: a row must fit on a page
-
-
-def plain(text, cap=None):
-    """Text with control characters (a newline, an escape) as spaces, and at most `cap` characters."""
-    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in str(text))
-    return text if cap is None or len(text) <= cap else text[:cap - 1] + "\u2026"
-
-
-def md_text(text, cell=False):
-    """Text as Markdown will show it, whatever names (styles, artists, files, runs) it holds: outside `code` spans,
-    the characters that make HTML, an image, a link or a table (\\ [ ] |, and < where a tag or an autolink could
-    start) are escaped; in a table cell | is escaped inside code spans too (GFM's rule) and the cell is cut to
-    CELL_CHARS. The report's own text uses only `code` and **bold**, so only what came from data changes."""
-    parts = re.split(r"(`[^`]*`)", plain(text, CELL_CHARS if cell else None))
-    return "".join(re.sub(r"([\\\[\]|]|<(?=[A-Za-z/!?]))", r"\\\1", p) if k % 2 == 0 else
-                   p.replace("|", "\\|") if cell else p for k, p in enumerate(parts))
-
-
-def pdf_text(text):
-    """Markdown-lite for fpdf: keep **bold**, drop `code` marks, stop '--flag' from meaning underline and '[x](url)'
-    from making a link (a soft hyphen, invisible, between ] and (), control characters as spaces."""
-    return plain(text).replace("`", "").replace("--", "\u2011\u2011").replace("](", "]\u00ad(")
-
-
-def col_widths(head, rows):
-    """Relative column widths from the longest cell of each column (capped), so short columns stay narrow."""
-    return tuple(min(max(len(str(c)) for c in col), 38) + 3 for col in zip(head, *rows))
-
-
-# Fonts beyond DejaVu (Latin, Greek, Cyrillic) that the PDF falls back to where the system has them: CJK first
-FALLBACK_FONTS = ["/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-                  "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
-                  "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-                  "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-                  "/System/Library/Fonts/PingFang.ttc", "/Library/Fonts/Arial Unicode.ttf",
-                  "C:/Windows/Fonts/msyh.ttc", "C:/Windows/Fonts/malgun.ttf", "C:/Windows/Fonts/meiryo.ttc"]
-
-
-def pdf_fonts():
-    """-> DejaVu's three faces (matplotlib ships them) and the fallback fonts this machine has."""
-    import matplotlib
-    folder = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
-    faces = {style: os.path.join(folder, f"DejaVuSans{suffix}.ttf")
-             for style, suffix in (("", ""), ("B", "-Bold"), ("I", "-Oblique"))}
-    return faces, [f for f in FALLBACK_FONTS if os.path.isfile(f)]
-
-
-def missing_glyph(blocks, fonts):
-    """The first character of the document's text that none of the fonts can draw, and where it is; None if every
-    one can. fpdf2 would leave a blank and only warn: a name written as "Name: ·" must not reach a grader."""
-    from fontTools.ttLib import TTCollection, TTFont
-    covered = set()
-    for f in fonts:
-        tables = TTCollection(f).fonts if f.lower().endswith(".ttc") else [TTFont(f, lazy=True)]
-        for t in tables:
-            covered.update(t.getBestCmap() or {})
-    for b in blocks:
-        texts = [b[1]] if isinstance(b[1], str) else [c for row in b[1:] if isinstance(row, list)
-                                                     for r in row for c in (r if isinstance(r, list) else [r])]
-        if b[0] == "img":
-            texts = [b[2]]
-        for text in texts:
-            for ch in str(text):
-                if ord(ch) >= 32 and ord(ch) not in covered and not 0xD800 <= ord(ch) <= 0xDFFF:
-                    return ch, str(text)
-    return None
-
-
-def new_pdf(blocks):
-    """An A4 FPDF with DejaVu and the system's fallback fonts, once every character of the blocks has a glyph in
-    them; else one sentence and exit (report.md is written by then)."""
-    from fpdf import FPDF
-    faces, fallbacks = pdf_fonts()
-    gap = missing_glyph(blocks, [faces[""]] + fallbacks)
-    if gap:
-        ch, text = gap
-        sys.exit(f"error: no font on this machine can show {ch!r} (U+{ord(ch):04X}) in the report's text "
-                 f"({text[:60]!r}...): install a font that has it (Linux: apt install fonts-noto-cjk; it is looked for "
-                 "among " + ", ".join(os.path.basename(f) for f in FALLBACK_FONTS[:4]) + " ...), or write it in "
-                 "Latin letters; report.md is written, the PDF is not")
-    pdf = FPDF(format="A4")
-    pdf.set_margins(18, 16, 18)
-    pdf.set_auto_page_break(True, 16)
-    for style, face in faces.items():
-        pdf.add_font("DejaVu", style, face)
-    for k, f in enumerate(fallbacks):
-        pdf.add_font(f"Fallback{k}", "", f)
-    if fallbacks:
-        pdf.set_fallback_fonts([f"Fallback{k}" for k in range(len(fallbacks))])
-    return pdf
-
-
-def to_pdf(blocks, path, base_dir):
-    from fpdf.fonts import FontFace
-    pdf = new_pdf(blocks)
-    pdf.add_page()
-    width = pdf.w - pdf.l_margin - pdf.r_margin
-    for b in blocks:
-        kind = b[0]
-        if kind in ("h1", "h2", "h3"):
-            pdf.set_font("DejaVu", "B", {"h1": 17, "h2": 13.5, "h3": 11}[kind])
-            pdf.ln(3)
-            pdf.multi_cell(width, 7, plain(b[1]), align="L", new_x="LMARGIN", new_y="NEXT")
-            pdf.ln(1)
-        elif kind == "p":
-            pdf.set_font("DejaVu", "", 9.5)
-            pdf.multi_cell(width, 5, pdf_text(b[1]), markdown=True, align="L", new_x="LMARGIN", new_y="NEXT")
-            pdf.ln(2)
-        elif kind == "list":
-            pdf.set_font("DejaVu", "", 9.5)
-            for item in b[1]:
-                pdf.multi_cell(width, 5, "•  " + pdf_text(item), markdown=True, align="L", new_x="LMARGIN",
-                               new_y="NEXT")
-            pdf.ln(2)
-        elif kind == "table":
-            head, rows = b[1], b[2]
-            pdf.set_font("DejaVu", "", 8 if len(head) > 5 else 9)
-            with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=5, text_align="LEFT",
-                           first_row_as_headings=bool(any(head)), width=width, col_widths=col_widths(head, rows)) as t:
-                if any(head):
-                    t.row([plain(c, CELL_CHARS) for c in head])
-                for r in rows:
-                    t.row([plain(c, CELL_CHARS) for c in r])
-            pdf.ln(3)
-        elif kind == "img":
-            from PIL import Image
-            img_path = os.path.join(base_dir, b[1])
-            w_px, h_px = Image.open(img_path).size
-            w = min(width, b[3] if len(b) > 3 else 160)
-            h = w * h_px / w_px
-            room = pdf.h - pdf.b_margin - pdf.get_y() - 8
-            if h > room:  # scale a tall figure (the saliency grid) down to what fits a page
-                if room < max(60, 0.6 * h):  # too little room left: a new page rather than a tiny figure
-                    pdf.add_page()
-                    room = pdf.h - pdf.b_margin - pdf.get_y() - 8
-                h = min(h, room)
-                w = h * w_px / h_px
-            pdf.image(img_path, x=pdf.l_margin + (width - w) / 2, w=w, h=h)
-            pdf.set_font("DejaVu", "I", 8.5)
-            pdf.multi_cell(width, 4.5, plain(b[2]), align="C", new_x="LMARGIN", new_y="NEXT")
-            pdf.ln(3)
-    pdf.output(path)
-
-
 def main(argv=None):
     args = parse_args(argv)
     import assignment_4b
@@ -1306,7 +1083,8 @@ def main(argv=None):
         missing.append(f"no saliency outputs: {SALIENCY_CMD}")
     print("wrote " + ", ".join(written))
     if not (name and sid):
-        print(f"warning: the report has no {' and no '.join(w for w, v in (('name', name), ('student ID', sid)) if not v)}"
+        print("warning: the report has no "
+              f"{' and no '.join(w for w, v in (('name', name), ('student ID', sid)) if not v)}"
               ": pass --name and --student-id (remembered after)", file=sys.stderr)
     for m in missing:
         print(f"missing, so the report says so: {m}")

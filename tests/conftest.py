@@ -16,13 +16,11 @@ torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 
 def load_report_script(name):
-    """report/<name>.py as the module report.<name> (it is a script, not a package), named as mutmut names it, so
-    that `make mutation` knows which tests run its functions."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(f"report.{name}", os.path.join(ROOT, "report", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """report/<name>.py as the module report.<name> (report/ is a folder of scripts, imported as a namespace
+    package), named as mutmut names it, so that `make mutation` knows which tests run its functions; the same module
+    make_report.py imports (report.stats, report.render), so that a test's monkeypatch reaches it."""
+    import importlib
+    return importlib.import_module(f"report.{name}")
 
 
 # fixtures that cost seconds to build: random VGG-16 / AlexNet weights, `project` (a training run and saliency
@@ -245,3 +243,25 @@ def project(tmp_path_factory, alexnet_weights, vgg_weights):
     ex.main(["--images", str(imgs), "--checkpoint", str(runs[0] / "best.pt"),
              "--out", str(root / "report" / "saliency_paintings")])
     return root
+
+
+def png_chunk(kind, data):
+    import struct
+    import zlib
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_bytes(width, height, chunks_between=b"", pixels=True):
+    """A PNG file's bytes: an RGB image of width x height whose pixel data is split into two IDAT chunks, with
+    chunks_between inserted between them (a damaged chunk there makes PIL raise SyntaxError while decoding); with
+    pixels=False only the header (a 'decompression bomb' that claims more pixels than it holds)."""
+    import struct
+    import zlib
+    head = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    if not pixels:
+        return head + png_chunk(b"IEND", b"")
+    z = zlib.compress(b"".join(b"\0" + bytes([10, 20, 30]) * width for _ in range(height)))
+    return head + png_chunk(b"IDAT", z[:10]) + chunks_between + png_chunk(b"IDAT", z[10:]) + png_chunk(b"IEND", b"")
+
+
+BROKEN_CHUNK = b"\x00\x00\x00\x04\x01\x02\x03\x04abcd\x00\x00\x00\x00"  # a chunk type of control bytes

@@ -8,7 +8,8 @@ One dataset of rows (style, artist, genre, image) in the real order, of which:
   with column statistics, behind a 302 to a CDN that answers ranged requests (206, 416) the way the real one does.
   The viewer's rows are the shards' first rows, so a painting has one global row index whichever route serves it.
 
-JSON comes gzipped and chunked, as from the real viewer's proxy. Faults, as the real services show them: 500 ResponseNotReady while warming up, a page that fails for good (500
+JSON comes gzipped and chunked, as from the real viewer's proxy. Faults, as the real services show them: 500
+ResponseNotReady while warming up, a page that fails for good (500
 UnexpectedError), 429 with Retry-After in seconds or as an HTTP date, a body cut short, a signed URL expired (403) or
 an evicted asset (404) until its page is read again, a placeholder that is not an image, a gzipped body, a body that
 trickles, one that stalls after its headers, an oversized body, paintings stored twice under two rows. And replies

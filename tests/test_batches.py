@@ -75,3 +75,28 @@ def test_the_batch_is_prepared_on_the_device_asked_for(augment):
     x = a4a.to_input(cache(2), MEAN, STD, augment, g, device="meta")
     assert x.device.type == "meta" and x.shape == (2, 3, a4a.CROP, a4a.CROP)
     assert x.is_contiguous(memory_format=torch.channels_last)
+
+
+class FakeImages:
+    """Stands in for the uint8 cache on a machine without a GPU: its size, and where it was moved to."""
+
+    def __init__(self, n_bytes):
+        self.n_bytes, self.moved_to = n_bytes, None
+
+    def numel(self):
+        return self.n_bytes
+
+    def to(self, device):
+        self.moved_to = device
+        return self
+
+
+@pytest.mark.parametrize("free,moved", [(2000, True), (1998, False), (4000, True)])
+def test_the_cache_moves_to_the_gpu_only_within_its_share_of_the_free_memory(monkeypatch, free, moved):
+    """Catches: the share ignored (the cache moved whatever the free memory, or compared with all of it), so that a
+    large dataset fills the GPU and the first training step runs out of memory. 1000 bytes of images fit in
+    DEVICE_CACHE_SHARE (0.5) of 2000 free bytes, not of 1998."""
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 10 * free))
+    images = FakeImages(1000)
+    out = a4a.on_device_if_it_fits(images, torch.device("cuda"), "train")
+    assert out is images and (images.moved_to == torch.device("cuda")) == moved

@@ -23,7 +23,8 @@ def dl(server, out, *extra):
 
 
 def files_in(out):
-    return sorted(str(p.relative_to(out)) for split in ("train", "val") for p in (out / split).rglob("*") if p.is_file())
+    return sorted(str(p.relative_to(out)) for split in ("train", "val") for p in (out / split).rglob("*")
+                  if p.is_file())
 
 
 def test_viewer_happy_path_layout_manifest_and_short_styles(server, tmp_path, capsys):
@@ -326,7 +327,8 @@ def test_the_plan_and_the_summary_name_the_stand_in_styles(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name,folder", [("Réalisme", "Réalisme"), ("Ρεαλισμός", "Ρεαλισμός"), ("CON", "CON_"),
-                                         ("aux.jpg", "aux_.jpg"), ("a\x1b]0;x\x07b", "a_0_x_b"), ("Baroque. ", "Baroque")])
+                                         ("aux.jpg", "aux_.jpg"), ("a\x1b]0;x\x07b", "a_0_x_b"),
+                                         ("Baroque. ", "Baroque")])
 def test_folder_names_keep_every_script_and_avoid_what_windows_refuses(name, folder):
     """Catches: Greek style names turned into 'unnamed' (two of them colliding), 'Réalisme' into 'R_alisme', a
     folder CON or aux.jpg that Windows cannot create, a control character in a file name."""

@@ -287,3 +287,11 @@ def test_a_server_that_misbehaves_every_way_at_once(serve, tmp_path, monkeypatch
     assert "Traceback" not in out + err
     assert ("left out, as the warnings above say: 4 row(s) of the viewer that cannot be used, 2 page(s) of the "
             "viewer's rows that could not be read, 2 parquet shard(s) that could not be read") in out
+
+
+def test_a_served_decompression_bomb_is_refused_as_an_image_not_a_crash():
+    """Catches: DecompressionBombError (a header claiming 200 megapixels) not caught by verify_image: the download
+    would stop at that painting instead of skipping and counting it."""
+    from conftest import png_bytes
+    with pytest.raises(ValueError, match=r"not a decodable image \(DecompressionBombError\)"):
+        dw.verify_image(png_bytes(20000, 10000, pixels=False))

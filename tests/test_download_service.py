@@ -150,7 +150,8 @@ def test_the_full_dataset_is_filtered_by_style(serve, tmp_path):
 def test_parquet_skips_shards_by_statistics_uses_the_hf_cache_and_sends_the_token(serve, tmp_path, monkeypatch,
                                                                                     capsys):
     """Catches: a shard downloaded although its statistics show none of the wanted styles; a shard already in the
-    Hugging Face cache downloaded again; HF_TOKEN not sent; a download cut halfway or a 503 on a ranged request ending it."""
+    Hugging Face cache downloaded again; HF_TOKEN not sent; a download cut halfway or a 503 on a ranged request
+    ending it."""
     from huggingface_hub import hf_hub_download
     import huggingface_hub.constants as hc
     extra = [(3, jpeg(3, i)) for i in range(8)] + [(2, jpeg(2, 100 + i)) for i in range(8)] + \
@@ -360,4 +361,5 @@ def test_a_row_count_beyond_the_dataset_is_not_believed(tmp_path, capsys):
     finally:
         fake.stop()
     assert total == 6 and len(cands) == 6
-    assert "note: the viewer says it serves 100000000 rows, more than the dataset's 6: reading 6" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "note: the viewer says it serves 100000000 rows, more than the dataset's 6: reading 6" in err

@@ -306,8 +306,8 @@ def test_damaged_checkpoint_on_resume(tmp_path):
     with pytest.raises(SystemExit) as e:
         a4a.main(["--resume", str(tmp_path / "run")])
     assert str(e.value).startswith(f"error: --resume {tmp_path / 'run'}: last.pt could not be read (")
-    assert str(e.value).endswith("); if best.pt there is intact, copy it over last.pt to resume from the best epoch, or "
-                                 "start a new run")
+    assert str(e.value).endswith("); if best.pt there is intact, copy it over last.pt to resume from the best epoch, "
+                                 "or start a new run")
 
 
 def test_missing_weights_offline(dataset, tmp_path, monkeypatch):
@@ -364,7 +364,8 @@ def test_written_out_sgd_equals_torch_sgd_step_for_step():
                for i in range(2))
     again = a4a.SGD([w.detach().clone().requires_grad_(True) for w in ours_w], lr=1.0)
     again.load_state_dict(ref.state_dict())
-    assert again.param_groups[0]["momentum"] == 0.9 and torch.equal(again.velocity[0], sd["state"][0]["momentum_buffer"])
+    assert again.param_groups[0]["momentum"] == 0.9
+    assert torch.equal(again.velocity[0], sd["state"][0]["momentum_buffer"])
 
 
 def test_checkpoints_hold_the_velocities_and_parameter_counts(alexnet_weights, dataset, tmp_path):

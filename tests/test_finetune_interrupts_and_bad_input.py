@@ -61,7 +61,8 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(alexnet_weights, sm
     for k in wa["model"]:
         assert torch.equal(wa["model"][k], wb["model"][k]), k
     for i in wa["optimizer"]["state"]:
-        assert torch.equal(wa["optimizer"]["state"][i]["momentum_buffer"], wb["optimizer"]["state"][i]["momentum_buffer"])
+        va, vb = wa["optimizer"]["state"][i]["momentum_buffer"], wb["optimizer"]["state"][i]["momentum_buffer"]
+        assert torch.equal(va, vb)
 
 
 def test_extending_a_finished_run_continues_the_schedule_without_a_jump(alexnet_weights, small, tmp_path):
@@ -171,7 +172,8 @@ def test_a_full_disk_is_one_sentence_and_loses_no_finished_work(alexnet_weights,
     assert msg.startswith(f"error: no space left on the disk of {run} to write last.pt (about ") and "MB needed" in msg
     assert not [f for f in os.listdir(run) if f.endswith(".tmp")]
     assert len(history(run)) == 2  # both finished epochs are in metrics.json
-    assert torch.load(run / "last.pt", map_location="cpu", weights_only=True)["epoch"] == 1  # the previous good checkpoint
+    # the previous good checkpoint
+    assert torch.load(run / "last.pt", map_location="cpu", weights_only=True)["epoch"] == 1
 
 
 def test_best_pt_is_last_pt_on_disk_until_last_pt_moves_on(tmp_path, monkeypatch):

@@ -165,7 +165,7 @@ def test_a_method_beats_a_baseline_only_when_every_score_does(tmp_path):
     scored = {"vanilla": (ahead, ahead, even)}  # ahead on the pointing game and the mass, not on the rank AUC
     scored.update({b: (even, even, even) for b in gt.BASELINES})
     faithful = {name: (0.1, 0.9) for name in scored}
-    gt.write_csv(str(tmp_path / "g.csv"), scored, faithful, [])
+    gt.write_scores(str(tmp_path / "g.csv"), scored, faithful, [])
     row = next(r for r in csv.DictReader(open(tmp_path / "g.csv")) if r["map"] == "vanilla")
     assert all(row[f"beats_{b.replace(' ', '_')}"] == "no" for b in gt.BASELINES)
 

@@ -92,3 +92,12 @@ def test_training_records_the_precision_that_ran(alexnet_weights, tmp_path):
     metrics = json.load(open(run / "metrics.json"))
     assert metrics["precision"] == "fp32" and [e["precision"] for e in metrics["epochs"]] == ["fp32"]
     assert tf32_switches() == (False, False)  # tf32 on a CPU runs as fp32: the switches say so
+
+
+@pytest.mark.parametrize("capability,ran", [((7, 5), "fp32"), ((8, 0), "tf32"), ((8, 6), "tf32"), ((9, 0), "tf32")])
+def test_tf32_runs_from_ampere_on(monkeypatch, capability, ran):
+    """Catches: an Ampere GPU (8.x) counted as having no TF32 units (> 8 for >= 8), or Turing (7.5) as having them:
+    config.json would record a precision that did not run. The GPU's capability is faked, so this runs anywhere."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert a4a.precision_that_runs("tf32", torch.device("cuda")) == ran
+    assert a4a.precision_that_runs("fp32", torch.device("cuda")) == "fp32"

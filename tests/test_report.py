@@ -245,7 +245,8 @@ def test_broken_metrics_files_are_skipped_with_a_warning(project, tmp_path, caps
         (runs / name).mkdir(parents=True)
         json.dump(m, open(runs / name / "metrics.json", "w"))
     make_report.main(["--runs", str(runs), "--saliency", str(tmp_path / "none"), "--paintings", str(tmp_path / "none"),
-                      "--data", str(tmp_path / "none"), "--images", str(tmp_path / "none"), "--out", str(tmp_path / "r"),
+                      "--data", str(tmp_path / "none"), "--images", str(tmp_path / "none"),
+                      "--out", str(tmp_path / "r"),
                       "--no-pdf"])
     err = capsys.readouterr().err
     assert "runs/list/metrics.json: a JSON list, not the object" in err
@@ -275,7 +276,8 @@ def test_package_leaves_out_secrets_outside_links_and_stray_weights(project, tmp
     make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
     names = [n.split("/", 1)[1] for n in zipfile.ZipFile(tmp_path / "z" / "cs587_a_assignment3.zip").namelist()]
     assert "My-Images/cat.jpg" in names and "My-Images/same_cat.jpg" in names
-    assert not [n for n in names if ".env" in n or ".secrets" in n or "notes.txt" in n or n.endswith((".pth", ".parquet"))]
+    assert not [n for n in names
+                if ".env" in n or ".secrets" in n or "notes.txt" in n or n.endswith((".pth", ".parquet"))]
     out = capsys.readouterr().out
     for line in ("My-Images/.env  (hidden file", "My-Images/notes.txt  (link to a file outside the project)",
                  "report/vgg16-397923af.pth  (weights or data file", "bench/train-00000-of-00072.parquet  (weights"):
@@ -288,7 +290,8 @@ def test_package_leaves_out_secrets_outside_links_and_stray_weights(project, tmp
                                     "bench/bench_download.py"])
 def test_every_script_explains_its_flags(script, monkeypatch):
     """Catches: a help text argparse cannot format (a bare '%' crashed assignment_4b.py --help), and a flag with no
-    help at all. Run as `python SCRIPT --help` runs it, in this process (a new one would spend seconds importing torch)."""
+    help at all. Run as `python SCRIPT --help` runs it, in this process (a new one would spend seconds importing
+    torch)."""
     import contextlib
     import io
     import runpy

@@ -4,6 +4,7 @@ words follow. Rows are written as assignment_4b.py writes predictions.csv."""
 from conftest import ROOT, load_report_script
 
 make_report = load_report_script("make_report")
+stats = load_report_script("stats")
 
 
 def row(i, mass, area, prior, hit=True, prior_hit=False):
@@ -84,7 +85,7 @@ def test_each_method_gets_the_same_paired_answer_in_the_extras_table():
 def test_the_images_needed_are_the_fewest_whose_paired_test_gets_strictly_below_alpha():
     """Catches: the count from the wrong tail (3 x 0.5^n, the same 6 at alpha = 0.05 but 9 at 0.01) or p <= alpha
     for p < alpha (at alpha = 1/16, five images all one way give p = 2 x 0.5^5 = 1/16 exactly: not below it)."""
-    assert [make_report.images_needed(a) for a in (0.05, 0.01, 1 / 16, 0.5)] == [6, 8, 6, 3]
+    assert [stats.images_needed(a) for a in (0.05, 0.01, 1 / 16, 0.5)] == [6, 8, 6, 3]
 
 
 def test_an_image_without_the_methods_mass_cannot_tell_for_that_method():

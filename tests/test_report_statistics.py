@@ -17,6 +17,7 @@ def load(name):
 
 
 make_report = load("make_report")
+stats = load("stats")
 CLASSES = ["A", "B", "C"]
 
 
@@ -26,38 +27,38 @@ CLASSES = ["A", "B", "C"]
 def test_wilson_interval_is_scipys(k, n):
     """Catches: a Wald interval (p +- z sqrt(p(1-p)/n)), a 1.96 rounded to 2, the continuity term dropped."""
     ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    assert make_report.wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-9)
+    assert stats.wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-9)
 
 
 def test_wilson_interval_stays_in_0_1_where_rounding_would_leave_it_and_knows_nothing_of_no_paintings():
     """Catches (mutmut's survivors): the clamp to 1 loosened (16 of 16 right: the formula's upper end is 1 + 2e-16
     in floating point) and an empty set given anything but the whole of [0, 1]."""
-    assert make_report.wilson_interval(16, 16)[1] == 1.0 and make_report.wilson_interval(0, 21)[0] == 0.0
-    assert make_report.wilson_interval(0, 0) == (0.0, 1.0)
+    assert stats.wilson_interval(16, 16)[1] == 1.0 and stats.wilson_interval(0, 21)[0] == 0.0
+    assert stats.wilson_interval(0, 0) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize("b,c", [(5, 1), (12, 30), (100, 100), (1, 9), (0, 7), (250, 180)])
 def test_mcnemar_exact_is_scipys_binomial_test_of_the_discordant_pairs(b, c):
     """Catches: a one-sided p-value, the concordant paintings counted, the chi-squared approximation."""
-    assert make_report.mcnemar_exact(b, c) == pytest.approx(binomtest(b, b + c, 0.5).pvalue, rel=1e-9)
+    assert stats.mcnemar_exact(b, c) == pytest.approx(binomtest(b, b + c, 0.5).pvalue, rel=1e-9)
 
 
 def test_mcnemar_with_no_discordant_painting_is_one():
     """Catches: a division by zero when two runs agree on every painting."""
-    assert make_report.mcnemar_exact(0, 0) == 1.0
+    assert stats.mcnemar_exact(0, 0) == 1.0
 
 
 @pytest.mark.parametrize("k,n,p", [(7, 18, 1 / 3), (12, 18, 1 / 3), (90, 800, 0.1), (300, 800, 0.1)])
 def test_above_chance_is_scipys_one_sided_binomial_test(k, n, p):
     """Catches: a two-sided test (half as strict), or P(X > k) instead of P(X >= k)."""
-    assert make_report.above_chance_p(k, n, p) == pytest.approx(binomtest(k, n, p, alternative="greater").pvalue,
+    assert stats.above_chance_p(k, n, p) == pytest.approx(binomtest(k, n, p, alternative="greater").pvalue,
                                                                 rel=1e-9)
 
 
 def test_a_style_never_or_always_right_has_a_certain_count():
     """Catches (mutmut's survivors): the p = 0 and p = 1 cases (no logarithm of 0 there) swapped, inverted or sent
     down the logarithm: with p = 0, 0 of 5 right is certain; with p = 1, 5 of 5."""
-    pmf = make_report.binomial_pmf
+    pmf = stats.binomial_pmf
     assert [pmf(k, 5, 0.0) for k in (0, 1, 5)] == [1.0, 0.0, 0.0]
     assert [pmf(k, 5, 1.0) for k in (0, 4, 5)] == [0.0, 0.0, 1.0]
 
@@ -65,11 +66,12 @@ def test_a_style_never_or_always_right_has_a_certain_count():
 def test_a_tail_that_holds_every_outcome_is_exactly_one():
     """Catches (a mutmut survivor): the cap at 1 loosened. "At least 0 of 3 right" is certain, but the eight
     probabilities of 1/2 x 1/2 x 1/2 add up to 1 + 2e-16 in floating point."""
-    assert make_report.above_chance_p(0, 3, 0.5) == 1.0
+    assert stats.above_chance_p(0, 3, 0.5) == 1.0
 
 
 def test_precision_recall_f1_from_the_confusion_matrix():
-    """Catches: precision and recall swapped (rows are true styles, columns predicted), a micro instead of a macro mean."""
+    """Catches: precision and recall swapped (rows are true styles, columns predicted), a micro instead of a macro
+    mean."""
     scores, macro = make_report.f1_table([[5, 1], [2, 2]])
     (p0, r0, f0), (p1, r1, f1) = scores
     assert (p0, r0, p1, r1) == pytest.approx((5 / 7, 5 / 6, 2 / 3, 2 / 4))
@@ -110,7 +112,8 @@ def make_run(runs, name, remove, train, right, epochs=2, planned=None, lr=0.001,
          "val_predictions": "val_predictions.csv", "diverged": None}
     json.dump(m, open(d / "metrics.json", "w"))
     json.dump({"epochs": planned or epochs, "lr": lr, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 64,
-               "seed": 0, "precision": "fp32", "weights": None, "augment": train == "all"}, open(d / "config.json", "w"))
+               "seed": 0, "precision": "fp32", "weights": None, "augment": train == "all"},
+              open(d / "config.json", "w"))
     if mtime:
         os.utime(d / "metrics.json", (mtime, mtime))
     return d

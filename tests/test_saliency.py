@@ -101,7 +101,8 @@ def test_channels_last_maps_agree_with_the_default_layout(vgg_model):
     x = small_batch(2, size=32, seed=21)
     ref, cls, _ = a4b.saliency_maps(vgg_model, x)
     cl = copy.deepcopy(vgg_model).to(memory_format=torch.channels_last)
-    assert vgg16.memory_format_of(cl) == torch.channels_last and vgg16.memory_format_of(vgg_model) == torch.contiguous_format
+    assert vgg16.memory_format_of(cl) == torch.channels_last
+    assert vgg16.memory_format_of(vgg_model) == torch.contiguous_format
     maps, _, _ = a4b.saliency_maps(cl, x, cls)
     assert_maps_agree(maps, ref)
 
@@ -398,7 +399,8 @@ def test_pipes_folders_and_other_files_are_ignored_and_counted(vgg_weights, tmp_
     (imgs / "notes.txt").write_text("hi")
     a4b.main(["--images", str(imgs), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert f"note: ignored 4 entries of {imgs} that are not image files (folder.jpg/, nested/, notes.txt, pipe.jpg)" in err
+    assert (f"note: ignored 4 entries of {imgs} that are not image files (folder.jpg/, nested/, notes.txt, pipe.jpg)"
+            in err)
     assert "damaged" not in err
     assert len(list(csv.DictReader(open(tmp_path / "o" / "predictions.csv")))) == 1
 
@@ -416,40 +418,6 @@ def test_many_images_make_grid_pages_not_one_giant_picture(vgg_weights, tmp_path
     h = [Image.open(out / f).size[1] for f in ("grid.png", "grid-2.png", "grid-3.png")]
     assert h[0] == h[1] and h[2] < 0.7 * h[0]  # two rows, two rows, one row
     assert "(and grid-2.png ... grid-3.png, 2 images a page)" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("name", ["open_rgb", "autocast", "warn_if_slow_bf16", "resolve_device", "device_available",
-                                  "pyplot", "stop_on_sigterm", "set_precision", "precision_that_runs", "apply_precision",
-                                  "PRECISIONS", "check_requirements"])
-def test_the_ideas_both_graded_scripts_need_are_one_copy(name):
-    """The design keeps each graded script standalone, so a shared idea is copied whole, not paraphrased. Catches: a
-    copy that drifted (decoding that differs between training and saliency, a device chosen differently)."""
-    import inspect
-    import assignment_4a as a4a
-    a, b = getattr(a4a, name), getattr(vgg16 if hasattr(vgg16, name) else a4b, name)
-    assert (inspect.getsource(a) == inspect.getsource(b)) if callable(a) else a == b
-
-
-def test_the_weights_are_fetched_alike_for_alexnet_and_vgg16():
-    """Catches: AlexNet's weights read one way and VGG-16's another (weights_only dropped on old torchvision)."""
-    import inspect
-    import assignment_4a as a4a
-    import vgg16
-    assert inspect.getsource(a4a.torchvision_state_dict) == inspect.getsource(vgg16.torchvision_state_dict)
-    assert a4a.DAMAGED == vgg16.DAMAGED
-    assert inspect.getsource(a4a.load_weights) == inspect.getsource(vgg16.load_weights)
-
-
-def test_the_downloader_decodes_as_the_graded_scripts_do():
-    """Catches: download_wikiart.py storing a converted image differently from how training opens it."""
-    import inspect
-    import assignment_4a as a4a
-    import download_wikiart as dw
-    assert inspect.getsource(a4a.open_rgb) == inspect.getsource(dw.open_rgb)
-    assert inspect.getsource(a4a.check_requirements) == inspect.getsource(dw.check_requirements)
-    for name in ("IMAGE_EXTENSIONS", "DRAFT_SIZE", "MAX_PIXELS", "MAX_ASPECT"):
-        assert getattr(a4a, name) == getattr(vgg16, name), name
-    assert (a4a.DRAFT_SIZE, a4a.MAX_PIXELS, a4a.MAX_ASPECT) == (dw.DRAFT_SIZE, dw.MAX_PIXELS, dw.MAX_ASPECT)
 
 
 # ---- the sheet's second question: is the classification based on the relevant part of the image? ----
@@ -578,7 +546,7 @@ def test_the_centre_priors_width_is_a_fraction_of_each_side():
     prior = a4b.centre_prior(h, w)
     peak = float(prior[h // 2, w // 2])
     # pixel centres at +/- 0.5 from the middle: the value one std away, relative to the value at the middle pixel
-    assert float(prior[h // 2, w // 2 + 75]) / peak == pytest.approx(np.exp(-0.5 * ((75.5 / 75) ** 2 - (0.5 / 75) ** 2)),
-                                                                     rel=1e-4)
-    assert float(prior[h // 2 + 25, w // 2]) / peak == pytest.approx(np.exp(-0.5 * ((25.5 / 25) ** 2 - (0.5 / 25) ** 2)),
-                                                                     rel=1e-4)
+    assert float(prior[h // 2, w // 2 + 75]) / peak == pytest.approx(
+        np.exp(-0.5 * ((75.5 / 75) ** 2 - (0.5 / 75) ** 2)), rel=1e-4)
+    assert float(prior[h // 2 + 25, w // 2]) / peak == pytest.approx(
+        np.exp(-0.5 * ((25.5 / 25) ** 2 - (0.5 / 25) ** 2)), rel=1e-4)

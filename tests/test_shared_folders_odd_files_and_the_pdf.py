@@ -42,7 +42,8 @@ def test_a_read_only_dataset_is_cached_in_the_users_cache_folder(alexnet_weights
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home_cache"))
     a4a.main(["--data", str(data), "--runs", str(tmp_path / "runs"), *FAST])
     out = capsys.readouterr().out
-    assert f"note: {data} is read-only: the decoded images are cached in {tmp_path / 'home_cache' / 'assignment4'}" in out
+    cache = tmp_path / "home_cache" / "assignment4"
+    assert f"note: {data} is read-only: the decoded images are cached in {cache}" in out
     assert not (data / ".cache").exists() and any((tmp_path / "home_cache" / "assignment4").rglob("*.u8"))
 
 
@@ -191,7 +192,8 @@ def test_ctrl_c_in_the_saliency_script_writes_the_finished_images(vgg_weights, t
 
 
 def test_a_kill_during_training_keeps_what_ctrl_c_keeps(alexnet_weights, tmp_path, monkeypatch, capsys):
-    """Catches: SIGTERM (a closed terminal, a cluster's limit) ending training with exit 143, no word, no interrupted.pt."""
+    """Catches: SIGTERM (a closed terminal, a cluster's limit) ending training with exit 143, no word, no
+    interrupted.pt."""
     import signal
     data = make_style_dataset(tmp_path / "d", n_train=3, n_val=1)
     real, old = a4a.train_one_epoch, signal.getsignal(signal.SIGTERM)
@@ -265,7 +267,8 @@ def test_a_large_archive_is_warned_about_and_a_huge_one_refused(tmp_path, monkey
     assert str(e.value).startswith("error: the archive would hold 3 MB, more than course platforms take (2 MB here)")
     mp.WARN_MB, mp.REFUSE_MB = 1, 100
     mp.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z3"), "--allow-no-name"])
-    assert "warning: the archive will hold 3 MB; course platforms often refuse more than 1 MB" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "warning: the archive will hold 3 MB; course platforms often refuse more than 1 MB" in err
 
 
 def make_report_module():
@@ -283,7 +286,7 @@ def build_report(tmp_path, *extra):
 def test_a_name_no_font_can_show_is_refused_not_left_blank(tmp_path, monkeypatch):
     """Catches: --name "王小明" giving "Name: · Student ID: 1234" in the PDF with exit 0 (fpdf2 only warns)."""
     mr = make_report_module()
-    monkeypatch.setattr(mr, "FALLBACK_FONTS", [])  # a machine with DejaVu alone, as most fresh Linux installs
+    monkeypatch.setattr(load_report_script("render"), "FALLBACK_FONTS", [])  # DejaVu alone, as on most fresh Linux
     none = str(tmp_path / "none")
     with pytest.raises(SystemExit) as e:
         mr.main(["--runs", none, "--saliency", none, "--paintings", none, "--extras", none, "--ground-truth", none,
@@ -326,3 +329,34 @@ def test_greek_style_folders_from_a_local_dataset_keep_their_names(tmp_path):
             Image.fromarray(np.full((40, 50, 3), 30 * i + len(style), np.uint8)).save(src / style / f"{i}.jpg")
     dw.main(["--out", str(tmp_path / "d"), "--from-dir", str(src), "--styles", "Ρεαλισμός", "Ρομαντισμός", "Réalisme"])
     assert sorted(os.listdir(tmp_path / "d" / "train")) == sorted(["Ρεαλισμός", "Ρομαντισμός", "Réalisme"])
+
+
+def test_a_run_that_finds_another_between_its_two_renames_waits_for_its_metadata(tmp_path):
+    """Catches: a run that finds the other's images renamed into place but no metadata yet (the moment between its
+    two renames) and decodes everything again instead of waiting the instant it takes."""
+    data = make_style_dataset(tmp_path / "d", n_train=2, n_val=1)
+    files, labels, _ = a4a.list_split(str(data), "train")
+    cache = str(data / ".cache")
+    first = a4a.load_split_cached(files, labels, cache, "train", 1)
+    (meta,) = [f for f in os.listdir(cache) if f.endswith(".json")]
+    os.rename(os.path.join(cache, meta), os.path.join(cache, meta + ".later"))  # images in place, metadata not yet
+    threading.Timer(0.5, os.replace, (os.path.join(cache, meta + ".later"), os.path.join(cache, meta))).start()
+    decoded = []
+    real = a4a.decode
+    a4a.decode = lambda path: decoded.append(path) or real(path)
+    try:
+        again = a4a.load_split_cached(files, labels, cache, "train", 1)
+    finally:
+        a4a.decode = real
+    assert torch.equal(again.images, first.images) and not decoded
+
+
+def test_a_png_with_a_broken_chunk_is_skipped_with_a_warning(tmp_path, capsys):
+    """Catches: SyntaxError (PIL's 'broken PNG file') left out of the damaged-image errors: one such painting would
+    stop the decoding of the whole dataset with a traceback instead of being skipped and counted."""
+    from conftest import BROKEN_CHUNK, png_bytes
+    path = tmp_path / "broken.png"
+    path.write_bytes(png_bytes(8, 8, BROKEN_CHUNK))
+    assert a4a.decode(str(path)) is None
+    assert f"warning: skipping {path}: not a usable image (damaged image data (SyntaxError: broken PNG file" in \
+        capsys.readouterr().err

@@ -1,0 +1,170 @@
+"""The report as a document: a list of blocks ("h1".."h3", "p", "list", "table", "img"), rendered to Markdown
+(`to_markdown`) and to an A4 PDF (`to_pdf`) with fonts that can draw every character of it. Knows nothing of runs or
+maps: make_report.py builds the blocks."""
+import os
+import re
+import sys
+import unicodedata
+
+def to_markdown(blocks):
+    out = []
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2", "h3"):
+            out.append("#" * int(kind[1]) + " " + md_text(b[1]))
+        elif kind == "p":
+            out.append(md_text(b[1]))
+        elif kind == "list":
+            out.append("\n".join(f"- {md_text(i)}" for i in b[1]))
+        elif kind == "table":
+            head, rows = [md_text(c, cell=True) for c in b[1]], [[md_text(c, cell=True) for c in r] for r in b[2]]
+            out.append("\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                                 + ["| " + " | ".join(r) + " |" for r in rows]))
+        elif kind == "img":
+            out.append(f"![{md_text(b[2])}]({b[1]})\n\n*{md_text(b[2])}*")
+    return "\n\n".join(out) + "\n"
+
+
+CELL_CHARS = 100  # a longer table cell (a 3,000-character style name) is cut: a row must fit on a page
+
+
+def plain(text, cap=None):
+    """Text with control characters (a newline, an escape) as spaces, and at most `cap` characters."""
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in str(text))
+    return text if cap is None or len(text) <= cap else text[:cap - 1] + "\u2026"
+
+
+def md_text(text, cell=False):
+    """Text as Markdown will show it, whatever names (styles, artists, files, runs) it holds: outside `code` spans,
+    the characters that make HTML, an image, a link or a table (\\ [ ] |, and < where a tag or an autolink could
+    start) are escaped; in a table cell | is escaped inside code spans too (GFM's rule) and the cell is cut to
+    CELL_CHARS. The report's own text uses only `code` and **bold**, so only what came from data changes."""
+    parts = re.split(r"(`[^`]*`)", plain(text, CELL_CHARS if cell else None))
+    return "".join(re.sub(r"([\\\[\]|]|<(?=[A-Za-z/!?]))", r"\\\1", p) if k % 2 == 0 else
+                   p.replace("|", "\\|") if cell else p for k, p in enumerate(parts))
+
+
+def pdf_text(text):
+    """Markdown-lite for fpdf: keep **bold**, drop `code` marks, stop '--flag' from meaning underline and '[x](url)'
+    from making a link (a soft hyphen, invisible, between ] and (), control characters as spaces."""
+    return plain(text).replace("`", "").replace("--", "\u2011\u2011").replace("](", "]\u00ad(")
+
+
+def col_widths(head, rows):
+    """Relative column widths from the longest cell of each column (capped), so short columns stay narrow."""
+    return tuple(min(max(len(str(c)) for c in col), 38) + 3 for col in zip(head, *rows))
+
+
+# Fonts beyond DejaVu (Latin, Greek, Cyrillic) that the PDF falls back to where the system has them: CJK first
+FALLBACK_FONTS = ["/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+                  "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
+                  "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+                  "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+                  "/System/Library/Fonts/PingFang.ttc", "/Library/Fonts/Arial Unicode.ttf",
+                  "C:/Windows/Fonts/msyh.ttc", "C:/Windows/Fonts/malgun.ttf", "C:/Windows/Fonts/meiryo.ttc"]
+
+
+def pdf_fonts():
+    """-> DejaVu's three faces (matplotlib ships them) and the fallback fonts this machine has."""
+    import matplotlib
+    folder = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
+    faces = {style: os.path.join(folder, f"DejaVuSans{suffix}.ttf")
+             for style, suffix in (("", ""), ("B", "-Bold"), ("I", "-Oblique"))}
+    return faces, [f for f in FALLBACK_FONTS if os.path.isfile(f)]
+
+
+def missing_glyph(blocks, fonts):
+    """The first character of the document's text that none of the fonts can draw, and where it is; None if every
+    one can. fpdf2 would leave a blank and only warn: a name written as "Name: ·" must not reach a grader."""
+    from fontTools.ttLib import TTCollection, TTFont
+    covered = set()
+    for f in fonts:
+        tables = TTCollection(f).fonts if f.lower().endswith(".ttc") else [TTFont(f, lazy=True)]
+        for t in tables:
+            covered.update(t.getBestCmap() or {})
+    for b in blocks:
+        texts = [b[1]] if isinstance(b[1], str) else [c for row in b[1:] if isinstance(row, list)
+                                                     for r in row for c in (r if isinstance(r, list) else [r])]
+        if b[0] == "img":
+            texts = [b[2]]
+        for text in texts:
+            for ch in str(text):
+                if ord(ch) >= 32 and ord(ch) not in covered and not 0xD800 <= ord(ch) <= 0xDFFF:
+                    return ch, str(text)
+    return None
+
+
+def new_pdf(blocks):
+    """An A4 FPDF with DejaVu and the system's fallback fonts, once every character of the blocks has a glyph in
+    them; else one sentence and exit (report.md is written by then)."""
+    from fpdf import FPDF
+    faces, fallbacks = pdf_fonts()
+    gap = missing_glyph(blocks, [faces[""]] + fallbacks)
+    if gap:
+        ch, text = gap
+        sys.exit(f"error: no font on this machine can show {ch!r} (U+{ord(ch):04X}) in the report's text "
+                 f"({text[:60]!r}...): install a font that has it (Linux: apt install fonts-noto-cjk; it is looked for "
+                 "among " + ", ".join(os.path.basename(f) for f in FALLBACK_FONTS[:4]) + " ...), or write it in "
+                 "Latin letters; report.md is written, the PDF is not")
+    pdf = FPDF(format="A4")
+    pdf.set_margins(18, 16, 18)
+    pdf.set_auto_page_break(True, 16)
+    for style, face in faces.items():
+        pdf.add_font("DejaVu", style, face)
+    for k, f in enumerate(fallbacks):
+        pdf.add_font(f"Fallback{k}", "", f)
+    if fallbacks:
+        pdf.set_fallback_fonts([f"Fallback{k}" for k in range(len(fallbacks))])
+    return pdf
+
+
+def to_pdf(blocks, path, base_dir):
+    from fpdf.fonts import FontFace
+    pdf = new_pdf(blocks)
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2", "h3"):
+            pdf.set_font("DejaVu", "B", {"h1": 17, "h2": 13.5, "h3": 11}[kind])
+            pdf.ln(3)
+            pdf.multi_cell(width, 7, plain(b[1]), align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(1)
+        elif kind == "p":
+            pdf.set_font("DejaVu", "", 9.5)
+            pdf.multi_cell(width, 5, pdf_text(b[1]), markdown=True, align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(2)
+        elif kind == "list":
+            pdf.set_font("DejaVu", "", 9.5)
+            for item in b[1]:
+                pdf.multi_cell(width, 5, "•  " + pdf_text(item), markdown=True, align="L", new_x="LMARGIN",
+                               new_y="NEXT")
+            pdf.ln(2)
+        elif kind == "table":
+            head, rows = b[1], b[2]
+            pdf.set_font("DejaVu", "", 8 if len(head) > 5 else 9)
+            with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=5, text_align="LEFT",
+                           first_row_as_headings=bool(any(head)), width=width, col_widths=col_widths(head, rows)) as t:
+                if any(head):
+                    t.row([plain(c, CELL_CHARS) for c in head])
+                for r in rows:
+                    t.row([plain(c, CELL_CHARS) for c in r])
+            pdf.ln(3)
+        elif kind == "img":
+            from PIL import Image
+            img_path = os.path.join(base_dir, b[1])
+            w_px, h_px = Image.open(img_path).size
+            w = min(width, b[3] if len(b) > 3 else 160)
+            h = w * h_px / w_px
+            room = pdf.h - pdf.b_margin - pdf.get_y() - 8
+            if h > room:  # scale a tall figure (the saliency grid) down to what fits a page
+                if room < max(60, 0.6 * h):  # too little room left: a new page rather than a tiny figure
+                    pdf.add_page()
+                    room = pdf.h - pdf.b_margin - pdf.get_y() - 8
+                h = min(h, room)
+                w = h * w_px / h_px
+            pdf.image(img_path, x=pdf.l_margin + (width - w) / 2, w=w, h=h)
+            pdf.set_font("DejaVu", "I", 8.5)
+            pdf.multi_cell(width, 4.5, plain(b[2]), align="C", new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(3)
+    pdf.output(path)

@@ -1,0 +1,66 @@
+"""assignment_4a.py's settings are declared once (Config's field marks) and every other list is derived from them;
+a user's mistake is a RunError and ends in one line, while any other exception is a bug and keeps its traceback."""
+import dataclasses
+
+import pytest
+import torch
+
+import assignment_4a as a4a
+from conftest import make_style_dataset
+
+
+def flags():
+    """The destinations of assignment_4a.py's command-line flags."""
+    return set(vars(a4a.parse_args([]))) - {"given"}
+
+
+def test_every_flag_is_a_marked_setting_or_named_as_none():
+    """Catches: a new flag that no list knows (neither fixed nor changeable on --resume, so a resume silently
+    ignores it), or a field whose mark has a typo."""
+    marks = {f.name: f.metadata["resume"] for f in dataclasses.fields(a4a.Config)}
+    assert set(marks.values()) <= {"fixed", "changeable", None}
+    for flag in flags():
+        assert marks.get(flag) in ("fixed", "changeable") or flag in a4a.FLAGS_NOT_SETTINGS, flag
+    assert {n for n, m in marks.items() if m is not None} <= flags()  # a field marked as a flag is one
+
+
+def test_the_lists_of_settings_are_derived_from_the_marks():
+    """Catches: a hand-written list that drifts from the declaration (the report comparing runs over settings
+    that the Config does not mark as compared)."""
+    assert a4a.settings(resume="changeable") == ("data", "epochs", "workers", "device", "precision")
+    assert set(a4a.settings(compared=True)) == {"augment", "epochs", "batch_size", "lr", "momentum", "weight_decay",
+                                                  "seed", "precision", "weights"}
+    assert "lr_segments" not in a4a.settings(per_run=False) and "remove" not in a4a.settings(per_run=False)
+
+
+def test_resume_refuses_a_flag_marked_fixed(tmp_path, monkeypatch):
+    """Catches: the refusal list not following the marks: a field newly marked fixed is refused on --resume."""
+    field = a4a.Config.__dataclass_fields__["workers"]
+    monkeypatch.setattr(field, "metadata", dict(field.metadata, resume="fixed"))
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = a4a.Config(data="d", runs=str(tmp_path), remove=1, train="new", augment=False, epochs=2, batch_size=8,
+                     lr=0.01, momentum=0.9, weight_decay=0.0, seed=0, workers=1)
+    torch.save({"config": dataclasses.asdict(cfg), "epoch": 1}, run / "last.pt")
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--resume", str(run), "--workers", "3"])
+    assert str(e.value).startswith("error: --workers cannot change on --resume")
+
+
+def test_a_bug_inside_training_keeps_its_traceback(alexnet_weights, tmp_path, monkeypatch):
+    """Catches: main turning every ValueError into a one-line 'error:' so that a bug reads like a user's mistake."""
+    data = make_style_dataset(tmp_path / "d", n_train=2, n_val=1)
+
+    def buggy(*args, **kwargs):
+        raise ValueError("a planted bug")
+    monkeypatch.setattr(a4a, "train_one_epoch", buggy)
+    with pytest.raises(ValueError, match="a planted bug"):
+        a4a.main(["--data", str(data), "--runs", str(tmp_path / "r"), "--epochs", "1", "--workers", "1"])
+
+
+def test_a_users_mistake_is_one_line(tmp_path):
+    """Catches: a mistake raised as a plain exception after the change (a traceback where a sentence is due)."""
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--data", str(tmp_path / "nothing"), "--runs", str(tmp_path / "r")])
+    assert str(e.value) == (f"error: no dataset at {tmp_path / 'nothing' / 'train'}: run `python download_wikiart.py` "
+                            "first (or pass --data PATH to a folder with train/ and val/)")
