@@ -279,12 +279,13 @@ def resolve_class(target, categories):
 
 
 def check_requirements():
-    """Stop with one sentence where an installed package is older than requirements.txt's bound (the Anaconda
-    environment of earlier assignments, say), instead of failing later with a TypeError or AttributeError that says
-    nothing about versions. A package that is not installed is left to its import."""
+    """Stop with one sentence where installed packages are older than requirements.txt's bounds (the Anaconda
+    environment of earlier assignments, say), naming every one of them, instead of failing later with a TypeError or
+    AttributeError that says nothing about versions. A package that is not installed is left to its import."""
     from importlib import metadata
     path = os.path.join(ROOT, "requirements.txt")
     release = lambda v: tuple(int(p) for p in re.findall(r"\d+", v.split("+")[0])[:3]) + (0,) * 3  # noqa: E731
+    old = []  # (name, installed version, bound)
     for line in open(path, encoding="utf-8") if os.path.isfile(path) else ():
         m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)", line)
         try:
@@ -292,8 +293,12 @@ def check_requirements():
         except metadata.PackageNotFoundError:
             continue
         if have and release(have)[:3] < release(m.group(2))[:3]:
-            sys.exit(f"error: {m.group(1)} {have} is older than this project needs ({m.group(1)}>={m.group(2)}): "
-                     f"pip install -U \"{m.group(1)}>={m.group(2)}\" (or pip install -r {path})")
+            old.append((m.group(1), have, m.group(2)))
+    if old:
+        sys.exit(f"error: {' and '.join(f'{n} {have}' for n, have, _ in old)} "
+                 f"{'is' if len(old) == 1 else 'are'} older than this project needs "
+                 f"({', '.join(f'{n}>={bound}' for n, _, bound in old)}): pip install -U "
+                 + " ".join(f'"{n}>={bound}"' for n, _, bound in old) + f" (or pip install -r {path})")
 
 
 def stop_on_sigterm():

@@ -103,3 +103,38 @@ def test_packages_at_their_bounds_pass(monkeypatch):
     later = {"fpdf2": "2.10.0", "urllib3": "2.10.0"}  # newer than 2.7.6 and 2.2, older as text
     monkeypatch.setattr(metadata, "version", lambda name: later.get(name.lower(), "99"))
     assignment_4b.check_requirements()
+
+
+def test_every_package_older_than_its_bound_is_named_past_one_not_installed(monkeypatch):
+    """Catches: the check stopping at the first package that is not installed (torch, first in requirements.txt, in
+    an environment still being set up), or at the first too-old one, so that the student upgrades one package, runs
+    again, and learns of the next."""
+    from importlib import metadata
+    import assignment_4a
+
+    def version(name):
+        if name == "torch":
+            raise metadata.PackageNotFoundError(name)
+        return {"urllib3": "2.0.0", "tqdm": "4.0"}.get(name, "99")
+    monkeypatch.setattr(metadata, "version", version)
+    with pytest.raises(SystemExit) as e:
+        assignment_4a.check_requirements()
+    assert str(e.value).startswith('error: urllib3 2.0.0 and tqdm 4.0 are older than this project needs '
+                                   '(urllib3>=2.2, tqdm>=4.66): pip install -U "urllib3>=2.2" "tqdm>=4.66" (or pip')
+
+
+def test_the_lowest_leg_installs_the_bound_itself_when_it_is_a_release(monkeypatch):
+    """Catches: .ci/lowest.py choosing the first release above the bound (> for >=): CI would never test the version
+    requirements.txt promises. Pre-releases at the bound and releases below it are not chosen."""
+    import importlib.util
+    import subprocess
+    import types
+    spec = importlib.util.spec_from_file_location("ci_lowest", os.path.join(ROOT, ".ci", "lowest.py"))
+    lowest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lowest)
+    listed = "Available versions: 2.3.0, 2.2.1, 2.2, 2.2rc1, 2.1.0\n"
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: types.SimpleNamespace(returncode=0, stdout=listed,
+                                                                                 stderr=""))
+    assert lowest.lowest("urllib3", "2.2") == "2.2"
+    assert lowest.lowest("urllib3", "2.2.0") == "2.2"
+    assert lowest.lowest("urllib3", "2.2.1") == "2.2.1"

@@ -234,3 +234,12 @@ def test_two_images_give_a_mean_with_an_interval():
     mean, low, high = gt.mean_interval(torch.tensor([0.2, 0.4], dtype=torch.float64))
     half = gt.Z95 * (0.02 ** 0.5) / 2 ** 0.5
     assert (mean, low, high) == pytest.approx((0.3, 0.3 - half, 0.3 + half), abs=1e-9)
+
+
+def test_the_pointing_games_interval_is_wilsons_over_the_hit_count():
+    """Catches: the hit count recovered from the mean by truncation: 29 hits of 100 give a mean of 0.29, and
+    0.29 * 100 is 28.999999999999996 in floating point, so int() would report the interval of 28 hits."""
+    from report.stats import wilson_interval
+    hits = torch.tensor([1.0] * 29 + [0.0] * 71)
+    mean, low, high = gt.mean_interval(hits, proportion=True)
+    assert mean == pytest.approx(0.29) and (low, high) == wilson_interval(29, 100)

@@ -329,3 +329,30 @@ def test_the_caption_describes_the_method_the_folder_holds(tmp_path, project):
                       str(project / "My-Images"), "--out", str(tmp_path / "rep"), "--no-pdf"])
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "shown and measured here: Grad-CAM's map" in md and "max over colour channels" not in md
+
+
+def test_hidden_folders_in_runs_are_not_listed_as_runs(tmp_path):
+    """Catches: Jupyter's .ipynb_checkpoints (or .DS_Store's folder kin) listed in the report's table of folders
+    that are not runs, as if the student had a broken run."""
+    runs = tmp_path / "runs"
+    make_run(runs, "a", 1, "new", pattern(30, 0.6))
+    (runs / ".ipynb_checkpoints").mkdir()
+    found, unusable = make_report.load_runs(str(runs))
+    assert [m["run"] for m in found] == ["a"] and unusable == []
+
+
+@pytest.mark.parametrize("ran,expected", [(["fp32", "fp32"], "fp32"), (["fp32", "bf16"], "mixed"),
+                                          ([None, None], None), (["bf16", None], None)])
+def test_the_precision_a_run_ran_in_is_one_mixed_or_unrecorded(ran, expected):
+    """Catches: a run resumed with another --precision reported in the precision of one of its epochs (its first,
+    or whichever a set pops), or an older run that recorded none reported as one that did."""
+    m = {"epochs": [{"epoch": i + 1} if p is None else {"epoch": i + 1, "precision": p} for i, p in enumerate(ran)]}
+    assert make_report.run_precision(m) == expected
+
+
+def test_maps_of_a_version_that_recorded_no_precision_are_said_to_be_unrecorded():
+    """Catches: settings.json of an older assignment_4b.py (no "precision") crashing the report with a KeyError, or
+    reported as fp32."""
+    assert make_report.precision_words(None, "the maps") == ("The precision of the maps was not recorded (outputs "
+                                                             "of an older version).")
+    assert make_report.map_agreement(None) == ""
