@@ -66,7 +66,7 @@ MUTANTS ?= report.stats.x_wilson_interval* report.stats.x_binomial_pmf* report.s
            report.make_report.x_box_comparison* report.make_report.x_can_tell* report.make_report.x_beats_both* \
            report.stats.x_images_needed* report.make_report.x_parameters* report.make_report.x_duration* \
            assignment_4b.x_box_in_crop* assignment_4b.x_box_measures* assignment_4b.x_centre_prior* \
-           assignment_4b.x_center_share* saliency_ground_truth.x_scores* saliency_ground_truth.x_rank_auc* \
+           assignment_4b.x_centre_share* saliency_ground_truth.x_scores* saliency_ground_truth.x_rank_auc* \
            saliency_ground_truth.x_mean_interval* saliency_ground_truth.x_beats* saliency_ground_truth.x_baseline_maps* \
            assignment_4a.x_epoch_seed* assignment_4a.x_batch_order* assignment_4a.x_to_input* assignment_4a.x_crop_by_gather*
 

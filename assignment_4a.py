@@ -198,12 +198,12 @@ def train_one_epoch(head, split, optimizer, cfg, epoch, device, log, first_step)
     -> mean loss, accuracy (over the batches as they were trained: under dropout, and augmentation if on)."""
     from tqdm import tqdm
     head.train()
-    n, bs = len(split.labels), cfg.batch_size
+    n, batch_size = len(split.labels), cfg.batch_size
     order = batch_order(n, epoch, cfg.seed)
     crops = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, "crops")) if split.augment else None
     total_loss, total_correct = 0.0, 0
-    bar = tqdm(split.rows_in_batches(order, bs, device), total=math.ceil(n / bs), desc=f"epoch {epoch + 1}/"
-               f"{cfg.epochs}", unit="step", leave=False, file=sys.stderr)
+    bar = tqdm(split.rows_in_batches(order, batch_size, device), total=math.ceil(n / batch_size),
+               desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False, file=sys.stderr)
     for k, (idx, rows) in enumerate(bar):
         x, y = split.batch(idx, device, cfg.precision, crops, rows), split.labels[idx].to(device)
         with autocast(cfg.precision, device):
@@ -285,18 +285,19 @@ def main(argv=None):
     results = []
     try:
         if args.resume:
-            cfg, ck = resume_config(args)
-            plan, resume = [cfg], (args.resume, ck)
+            cfg, checkpoint = resume_config(args)
+            plan, resume = [cfg], (args.resume, checkpoint)
         else:
             plan, resume = plan_runs(args), None
         try:
-            data = load_data(plan[0], expected_classes=list(ck["classes"]) if resume else None, run=args.resume)
+            decoded = load_data(plan[0], expected_classes=list(checkpoint["classes"]) if resume else None,
+                                run_dir=args.resume)
         except KeyboardInterrupt:
             print("\ninterrupted while decoding the images into the cache: nothing was trained yet; the same command "
                   "starts again (the cache is written whole or not at all)")
             raise
         for cfg in plan:
-            results.append(train_run(cfg, data, resume=resume))
+            results.append(train_run(cfg, decoded, resume=resume))
     except RunError as e:  # the user's to mend; any other exception is a bug and shows its traceback
         sys.exit(f"error: {e}")
     except PermissionError as e:  # --runs on a read-only drive
@@ -454,8 +455,8 @@ class Run:
     dir: str
     model: nn.Module
     optimizer: SGD
-    params: dict                       # parameter counts: ImageNet AlexNet, after the surgery, trained
-    data: "Data"
+    param_counts: dict                 # ImageNet AlexNet, after the surgery, trained
+    decoded: "Data"                    # the decoded splits
     device: torch.device
     start: int = 0                     # epochs finished before this process (resumed runs)
     best: float = -1.0                 # best validation accuracy so far
@@ -471,18 +472,19 @@ def plan_runs(args):
             for r in args.remove for t in args.train]
 
 
-def train_run(cfg, data, resume=None):
-    """Train one (remove, train) configuration; returns its metrics dict. data: the decoded splits. resume: (run
-    folder, its last.pt) to continue. A run that diverges stops and is returned with metrics["diverged"] set."""
+def train_run(cfg, decoded, resume=None):
+    """Train one (remove, train) configuration; returns its metrics dict. decoded: the decoded splits (load_data).
+    resume: (run folder, its last.pt) to continue. A run that diverges stops and is returned with metrics["diverged"]
+    set."""
     from torch.utils.tensorboard import SummaryWriter
     t0 = time.time()  # the run's time includes its one-off frozen-layer pass
     device = resolve_device(cfg.device)
     warn_if_slow_bf16(cfg.precision, device)
     cfg = replace(cfg, precision_ran=apply_precision(cfg.precision, device))  # config.json and metrics.json say it
     seed_everything(cfg.seed)
-    model, trained, params, norm = build_model(cfg, len(data.classes), device)
+    model, trained, param_counts, norm = build_model(cfg, len(decoded.classes), device)
     optimizer = SGD(trained, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    run = start_or_resume(Run(cfg, data.classes, "", model, optimizer, params, data, device), resume)
+    run = start_or_resume(Run(cfg, decoded.classes, "", model, optimizer, param_counts, decoded, device), resume)
     print(f"\n== run {run.dir}: remove {cfg.remove} FC layer(s), train {cfg.train}, "
           f"augment {cfg.augment}, {cfg.precision_ran} on {device}\n{layer_table(model, trained)}")
     try:
@@ -491,7 +493,7 @@ def train_run(cfg, data, resume=None):
         print(f"\ninterrupted before epoch {run.start + 1}, while the frozen layers ran once over the images: "
               + what_was_kept(run, run.start))
         raise
-    steps_per_epoch = math.ceil(len(data.train.labels) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(decoded.train.labels) / cfg.batch_size)
     # purge_step: a resumed run drops the step losses an interrupted epoch had logged after the last checkpoint
     writer = SummaryWriter(run.dir, purge_step=run.start * steps_per_epoch if resume else None)
     try:
@@ -512,13 +514,13 @@ def build_model(cfg, num_classes, device):
     """The pretrained AlexNet after the surgery, with its trained part unfrozen.
     -> model, trained parameters, parameter counts, the weights' normalisation (mean, std) as (1, 3, 1, 1)."""
     model, weights = load_alexnet(cfg.weights)
-    params = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
+    counts = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
     model = remove_last_fc_layers(model, cfg.remove, num_classes)
     trained = set_trainable(model, cfg.train)
-    params.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
+    counts.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
     model.to(device, memory_format=torch.channels_last)  # PyTorch's fast path for convolutions (1.2x here on a CPU)
     tf = weights.transforms()
-    return model, trained, params, (torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1))
+    return model, trained, counts, (torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1))
 
 
 def train_epochs(run, head, splits, writer, steps_per_epoch):
@@ -555,10 +557,10 @@ def start_epoch(run, epoch):
     torch.manual_seed(epoch_seed(run.cfg.seed, epoch, "dropout"))
 
 
-def end_of_epoch(run, epoch, train, val, writer, t0, t_train, conditions):
+def end_of_epoch(run, epoch, train_scores, val_scores, writer, t0, t_train, conditions):
     """An epoch's bookkeeping: its record in run.history, the best epoch's figures and per-painting predictions,
     TensorBoard, metrics.json, last.pt (and best.pt, the same file, when it is the best), the epoch's line."""
-    (train_loss, train_acc), (val_loss, val_acc, confusion, probs) = train, val
+    (train_loss, train_acc), (val_loss, val_acc, confusion, probs) = train_scores, val_scores
     cfg = run.cfg
     run.history.append({"epoch": epoch + 1, "loss_train": train_loss, "loss_val": val_loss,
                         "accuracy_train": train_acc, "accuracy_val": val_acc,
@@ -569,7 +571,7 @@ def end_of_epoch(run, epoch, train, val, writer, t0, t_train, conditions):
     if improved:  # the best epoch's figures, and its per-painting predictions for the report's tests
         write_val_predictions(run, probs)
         log_best(writer, epoch + 1, confusion_figure(confusion, run.classes),
-                 mistakes_figure(run.data.val, probs, run.classes))
+                 mistakes_figure(run.decoded.val, probs, run.classes))
     log_epoch(writer, cfg, run.history[-1])
     write_metrics(run, confusion if improved else None)  # first: small, and kept if the disk fills up next
     save_checkpoint(run, "last.pt", epoch + 1)
@@ -685,11 +687,11 @@ def layer_table(model, trained):
     for name, m in list(model.features.named_children()) + [("avgpool", model.avgpool)] + \
             [(f"classifier.{n}", c) for n, c in model.classifier.named_children()]:
         name = name if name.startswith(("classifier", "avgpool")) else f"features.{name}"
-        params = list(m.parameters())
-        state = "" if not params else ("  trained" if id(params[0]) in ids else "  frozen")
+        weights = list(m.parameters())
+        state = "" if not weights else ("  trained" if id(weights[0]) in ids else "  frozen")
         lines.append(f"  {name:14s} {m}{state}")
-    n_tr = sum(p.numel() for p in trained)
-    lines.append(f"  {n_tr:,} of {sum(p.numel() for p in model.parameters()):,} parameters train")
+    n_trained = sum(p.numel() for p in trained)
+    lines.append(f"  {n_trained:,} of {sum(p.numel() for p in model.parameters()):,} parameters train")
     return "\n".join(lines)
 
 
@@ -923,13 +925,13 @@ def tensors_in(obj):
 def write_val_predictions(run, probs):
     """val_predictions.csv: per validation painting of the best epoch, its true and predicted style, the probabilities
     of both and its loss. The report's paired tests (McNemar) and its gallery of mistakes read it."""
-    labels, predicted = run.data.val.labels, probs.argmax(dim=1)
+    labels, predicted = run.decoded.val.labels, probs.argmax(dim=1)
     p_true = probs.gather(1, labels[:, None])[:, 0]
     path = os.path.join(run.dir, "val_predictions.csv")
     with open(path + ".tmp", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "true_style", "predicted_style", "p_true", "p_predicted", "loss"])
-        for f, y, q, pt, pq in zip(run.data.val.files, labels.tolist(), predicted.tolist(), p_true.tolist(),
+        for f, y, q, pt, pq in zip(run.decoded.val.files, labels.tolist(), predicted.tolist(), p_true.tolist(),
                                    probs.max(dim=1).values.tolist()):
             w.writerow([f, run.classes[y], run.classes[q], f"{pt:.8g}", f"{pq:.8g}",
                         f"{-math.log(max(pt, 1e-45)):.8g}"])
@@ -941,13 +943,13 @@ def write_metrics(run, confusion=None):
     path = os.path.join(run.dir, "metrics.json")
     old = json.load(open(path)) if os.path.exists(path) else {}
     best_row = max(run.history, key=lambda h: h["accuracy_val"]) if run.history else None
-    splits = {"train": run.data.train, "val": run.data.val}
+    splits = {"train": run.decoded.train, "val": run.decoded.val}
     m = {"run": os.path.basename(run.dir), "remove": run.cfg.remove, "train": run.cfg.train,
          "precision": run.cfg.precision_ran or run.cfg.precision,
          "classes": run.classes,
          "counts": {s: {c: int((d.labels == i).sum()) for i, c in enumerate(run.classes)} for s, d in splits.items()},
          "skipped_images": {s: d.skipped for s, d in splits.items()},
-         "parameters": run.params, "epochs": run.history, "best": best_row, "best_val_accuracy": run.best,
+         "parameters": run.param_counts, "epochs": run.history, "best": best_row, "best_val_accuracy": run.best,
          "best_confusion": confusion.tolist() if confusion is not None else old.get("best_confusion"),
          "val_predictions": "val_predictions.csv" if os.path.exists(os.path.join(run.dir, "val_predictions.csv"))
          else None,
@@ -974,26 +976,26 @@ class Data(NamedTuple):
     feature_memo: dict     # frozen convolutional features, computed once per process and shared by the runs
 
 
-def load_data(cfg, expected_classes=None, run=None):
+def load_data(cfg, expected_classes=None, run_dir=None):
     """The dataset's styles and both splits, decoded once into the cache. expected_classes: a resumed run's styles,
     checked before anything is decoded."""
     train_files, train_labels, classes = list_split(cfg.data, "train")
     if expected_classes is not None:
-        check_classes(run, expected_classes, classes)
+        check_classes(run_dir, expected_classes, classes)
     val_files, val_labels, _ = list_split(cfg.data, "val", classes)
     cache = cache_folder(cfg.data)
-    data = Data(classes, load_split_cached(train_files, train_labels, cache, "train", cfg.workers, cfg.data),
-                load_split_cached(val_files, val_labels, cache, "val", cfg.workers, cfg.data), {})
-    usable = torch.bincount(data.train.labels, minlength=len(classes))
+    decoded = Data(classes, load_split_cached(train_files, train_labels, cache, "train", cfg.workers, cfg.data),
+                   load_split_cached(val_files, val_labels, cache, "val", cfg.workers, cfg.data), {})
+    usable = torch.bincount(decoded.train.labels, minlength=len(classes))
     empty = [c for c, n in zip(classes, usable.tolist()) if n == 0]
     if empty:
         raise RunError(f"{os.path.join(cfg.data, 'train', empty[0])} has no usable image (every file there was "
                        "skipped above): every style needs training images; replace them, or remove the style's "
                        "folder from train/ and val/")
-    skipped = data.train.skipped + data.val.skipped
-    print(f"dataset {cfg.data}: {len(classes)} styles, {len(data.train.labels)} train / {len(data.val.labels)} val "
-          f"images" + (f"; skipped {skipped} unusable image(s)" if skipped else ""))
-    return data
+    skipped = decoded.train.skipped + decoded.val.skipped
+    print(f"dataset {cfg.data}: {len(classes)} styles, {len(decoded.train.labels)} train / "
+          f"{len(decoded.val.labels)} val images" + (f"; skipped {skipped} unusable image(s)" if skipped else ""))
+    return decoded
 
 
 def list_split(root, split, classes=None):
@@ -1260,25 +1262,25 @@ class Split(NamedTuple):
         with torch.no_grad(), autocast(precision, device):
             return self.frozen(x).float()
 
-    def rows_in_batches(self, order, bs, device, ahead=None):
+    def rows_in_batches(self, order, batch_size, device, ahead=None):
         """(idx, x[idx]) for each batch of `order`. Where the rows come from the CPU to a GPU, a background thread
         gathers and pins the next batch's rows while this one trains (ahead=True forces that, for tests)."""
-        starts = range(0, len(order), bs)
+        starts = range(0, len(order), batch_size)
         if not (ahead if ahead is not None else self.x.device.type == "cpu" and device.type == "cuda"):
             for i in starts:
-                yield order[i:i + bs], self.x[order[i:i + bs].to(self.x.device)]
+                yield order[i:i + batch_size], self.x[order[i:i + batch_size].to(self.x.device)]
             return
         pin = device.type == "cuda"
         def gather(i):
-            rows = self.x[order[i:i + bs]]
+            rows = self.x[order[i:i + batch_size]]
             return rows.pin_memory() if pin else rows
         with ThreadPoolExecutor(max_workers=1) as pool:
             coming = pool.submit(gather, 0)
             for i in starts:
                 rows = coming.result()
-                if i + bs < len(order):
-                    coming = pool.submit(gather, i + bs)
-                yield order[i:i + bs], rows
+                if i + batch_size < len(order):
+                    coming = pool.submit(gather, i + batch_size)
+                yield order[i:i + batch_size], rows
 
     def conditions(self, head):
         """What was active while this split trained, for the epoch line."""
@@ -1304,14 +1306,14 @@ def prepare_splits(run, norm):
     per epoch (and the convolutional part once per process), except for augmented training images."""
     prefix, head = split_frozen_prefix(run.model)
     splits = {}
-    for name, data in (("train", run.data.train), ("val", run.data.val)):
+    for name, decoded in (("train", run.decoded.train), ("val", run.decoded.val)):
         augment = name == "train" and run.cfg.augment
         if len(prefix) and not augment:
             key = (name, run.cfg.precision_ran, run.cfg.weights, str(run.device))
-            feats = run_prefix(prefix, data.images, norm, run.cfg, run.device, run.data.feature_memo, key)
-            splits[name] = Split(feats, data.labels)
+            feats = run_prefix(prefix, decoded.images, norm, run.cfg, run.device, run.decoded.feature_memo, key)
+            splits[name] = Split(feats, decoded.labels)
         else:
-            splits[name] = Split(on_device_if_it_fits(data.images, run.device, name), data.labels, prefix, norm,
+            splits[name] = Split(on_device_if_it_fits(decoded.images, run.device, name), decoded.labels, prefix, norm,
                                  augment)
     return head, splits
 
@@ -1397,8 +1399,8 @@ def resume_config(args):
     if not os.path.isfile(path):
         raise RunError(f"--resume {args.resume}: no last.pt there (give a run folder under {args.runs}/)")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        cfg, done = Config.from_checkpoint(ck["config"]), int(ck["epoch"])
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        cfg, done = Config.from_checkpoint(checkpoint["config"]), int(checkpoint["epoch"])
     except DAMAGED + (TypeError,) as e:  # truncated, not a checkpoint of this script, or pickled code
         raise RunError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); if best.pt "
                        "there is intact, copy it over last.pt to resume from the best epoch, or start a new run") from e
@@ -1429,27 +1431,27 @@ def resume_config(args):
     elif done >= end:
         raise RunError(f"--resume {args.resume}: the run finished its {end} epochs; pass --epochs N (more than "
                        f"{end}) to extend it")
-    return cfg, ck
+    return cfg, checkpoint
 
 
-def check_classes(run, saved, classes):
+def check_classes(run_dir, saved, classes):
     if saved != classes:
         missing, new = [c for c in saved if c not in classes], [c for c in classes if c not in saved]
         diff = "; ".join(x for x in (f"missing: {', '.join(missing)}" if missing else "",
                                      f"new: {', '.join(new)}" if new else "") if x) \
             or "the same styles in another order"
-        raise RunError(f"--resume {run}: the dataset's styles are not the run's ({diff}); resume with the dataset it "
-                       "was trained on (--data PATH), or start a new run")
+        raise RunError(f"--resume {run_dir}: the dataset's styles are not the run's ({diff}); resume with the dataset "
+                       "it was trained on (--data PATH), or start a new run")
 
 
 def start_or_resume(run, resume):
     """A new run folder, or the resumed run's state loaded into model and optimizer; config.json written. -> run"""
     if resume:
-        run.dir, ck = resume
-        check_classes(run.dir, list(ck["classes"]), run.classes)
-        run.model.load_state_dict(ck["model"])
-        run.optimizer.load_state_dict(ck["optimizer"])
-        run.start, run.best, run.history = ck["epoch"], ck["best_val_accuracy"], ck["history"]
+        run.dir, checkpoint = resume
+        check_classes(run.dir, list(checkpoint["classes"]), run.classes)
+        run.model.load_state_dict(checkpoint["model"])
+        run.optimizer.load_state_dict(checkpoint["optimizer"])
+        run.start, run.best, run.history = checkpoint["epoch"], checkpoint["best_val_accuracy"], checkpoint["history"]
         print(f"resuming {run.dir} after epoch {run.start} (best val accuracy so far {run.best:.3f})")
     else:
         run.dir = make_run_dir(run.cfg)

@@ -136,7 +136,7 @@ def list_images(folder):
 
 class Images(NamedTuple):
     files: list            # the usable files
-    batch: torch.Tensor    # (N, 3, 224, 224) normalised, as the network sees them
+    inputs: torch.Tensor   # (N, 3, 224, 224) normalised, as the network sees them
     sizes: list            # (width, height) of each upright original, to map boxes through the preprocessing
     skipped: int           # unusable files
 
@@ -159,7 +159,7 @@ def load_images(files, preprocess):
 
 # ---- outputs: figures, predictions.csv, settings.json ----
 
-def center_share(maps):
+def centre_share(maps):
     """(N, H, W) -> (N,): the share of saliency mass in the central box (middle half of each side, 25% of the
     area). 0.25 for a map spread evenly; near 1 when the map sits on a centred object."""
     h, w = maps.shape[-2:]
@@ -336,8 +336,8 @@ def write_predictions(path, files, probs, classes, categories, columns, k=TOP_K)
 
 
 def centre_columns(maps):
-    """{method: maps (N, H, W)} -> predictions.csv's center_share_<method> columns."""
-    return {f"center_share_{name}": [f"{v:.4f}" for v in center_share(m).tolist()] for name, m in maps.items()}
+    """{method: maps (N, H, W)} -> predictions.csv's centre_share_<method> columns."""
+    return {f"centre_share_{name}": [f"{v:.4f}" for v in centre_share(m).tolist()] for name, m in maps.items()}
 
 
 def write_settings(path, args, methods, n_images, skipped, model="VGG-16 (ImageNet)", **extra):
@@ -350,7 +350,7 @@ def write_settings(path, args, methods, n_images, skipped, model="VGG-16 (ImageN
 
 def write_outputs(args, images, preprocess, maps, classes, probs, categories, titles):
     """The figures, predictions.csv (with the box measures where boxes.csv has the image) and settings.json."""
-    save_figures(args.out, images.files, [denormalise(x, preprocess) for x in images.batch], maps.numpy(), titles)
+    save_figures(args.out, images.files, [denormalise(x, preprocess) for x in images.inputs], maps.numpy(), titles)
     by_method, boxes = {"vanilla": maps}, read_boxes(args.images)
     write_predictions(os.path.join(args.out, "predictions.csv"), images.files, probs, classes, categories,
                       {**centre_columns(by_method), **box_columns(images, by_method, boxes, preprocess)})
@@ -416,9 +416,9 @@ def main(argv=None):
         model, device = pretrained_vgg16(args)
     except (vgg16.RunError, ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
         sys.exit(f"error: {e}")
-    maps, classes, probs, interrupted = compute_maps(model, images.batch, target, args, device)
+    maps, classes, probs, interrupted = compute_maps(model, images.inputs, target, args, device)
     if interrupted:  # what finished is written: the images of the finished batches
-        images = Images(images.files[:len(maps)], images.batch[:len(maps)], images.sizes[:len(maps)], images.skipped)
+        images = Images(images.files[:len(maps)], images.inputs[:len(maps)], images.sizes[:len(maps)], images.skipped)
     titles = print_predictions(images.files, classes, probs, categories)
     write_outputs(args, images, preprocess, maps, classes, probs, categories, titles)
     if interrupted:

@@ -518,7 +518,7 @@ def main(argv=None):
     methods = METHODS if args.method == "all" else [args.method]
     table = make_explainers(args, ig_baseline(args.ig_baseline, preprocess, device))
     explainers = {m: table[m] for m in methods}
-    files, batch = images.files, images.batch
+    files, batch = images.files, images.inputs
     maps, classes, probs, columns = every_method_maps(model, batch, target, explainers, args, device)
     gaps = columns.get("ig_completeness_gap")
     titles = a4b.print_predictions(files, classes, probs, categories, notes=gaps and [

@@ -164,12 +164,12 @@ def main(argv=None):
                          weights=weights, runs=os.path.join(tmp, "runs"), name=None, seed=0, remove=1, train="new",
                          augment=False, lr_segments=[[0, 2, 1e-3]])
         t = time.perf_counter()
-        data = a4a.load_data(cfg)
+        decoded = a4a.load_data(cfg)
         n_all = args.images + args.images // 3
         print(f"decode once into the cache: {n_all / (time.perf_counter() - t):.0f} img/s")
 
         n = min(args.images, args.steps * args.batch_size)
-        images, labels = data.train.images[:n], data.train.labels[:n]
+        images, labels = decoded.train.images[:n], decoded.train.labels[:n]
         g = torch.Generator().manual_seed(0)
         variants = {"ours": ours_steps(images, labels, weights, cfg, device)}
         for fmt_name, fmt in (("floor NCHW", torch.contiguous_format), ("floor CL", torch.channels_last)):
@@ -203,7 +203,7 @@ def main(argv=None):
               f"{rate['ours'] / rate['tutorial loop']:.2f} | channels_last / NCHW floor "
               f"{rate['floor CL'] / rate['floor NCHW']:.2f}")
 
-        new = a4a.train_run(dataclasses.replace(cfg, name="new", epochs=10, lr_segments=[[0, 10, cfg.lr]]), data)
+        new = a4a.train_run(dataclasses.replace(cfg, name="new", epochs=10, lr_segments=[[0, 10, cfg.lr]]), decoded)
         t_new = np.median([e["seconds"] for e in new["epochs"][1:]])
         t_first = new["seconds_total"] - sum(e["seconds"] for e in new["epochs"][1:])
         t_tut = tutorial_epoch(data_dir, weights, args.batch_size, device)

@@ -93,16 +93,16 @@ def student(args):
         except (OSError, json.JSONDecodeError):
             print(f"warning: ignoring {path}: not readable JSON", file=sys.stderr)
     name = args.name if args.name is not None else known.get("name")
-    sid = args.student_id if args.student_id is not None else known.get("student_id")
-    if (not name or not sid) and sys.stdin is not None and sys.stdin.isatty():
+    student_id = args.student_id if args.student_id is not None else known.get("student_id")
+    if (not name or not student_id) and sys.stdin is not None and sys.stdin.isatty():
         name = name or input("Your name (for the report's first page): ").strip()
-        sid = sid or input("Your student ID: ").strip()
-    name, sid = (name or "").strip(), (sid or "").strip()
-    if (name, sid) != (known.get("name", ""), known.get("student_id", "")) and (name or sid):
+        student_id = student_id or input("Your student ID: ").strip()
+    name, student_id = (name or "").strip(), (student_id or "").strip()
+    if (name, student_id) != (known.get("name", ""), known.get("student_id", "")) and (name or student_id):
         os.makedirs(args.out, exist_ok=True)
         with open(path, "w") as fh:
-            json.dump({"name": name, "student_id": sid}, fh)
-    return name, sid
+            json.dump({"name": name, "student_id": student_id}, fh)
+    return name, student_id
 
 
 # ---- what is on disk ----
@@ -363,25 +363,26 @@ def f1_table(conf):
     """-> per style (precision, recall, F1) from a confusion matrix (true x predicted), and the macro-F1."""
     conf = np.asarray(conf, dtype=float)
     tp = conf.diagonal()
-    precision = tp / np.maximum(conf.sum(0), 1)
-    recall = tp / np.maximum(conf.sum(1), 1)
-    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
-    return list(zip(precision, recall, f1)), float(f1.mean())
+    ppv = tp / np.maximum(conf.sum(0), 1)        # precision: of the paintings predicted as a style, the share right
+    recall = tp / np.maximum(conf.sum(1), 1)     # recall: of a style's paintings, the share found
+    f1 = np.where(ppv + recall > 0, 2 * ppv * recall / np.maximum(ppv + recall, 1e-12), 0.0)
+    return list(zip(ppv, recall, f1)), float(f1.mean())
 
 
 def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None, unusable=()):
-    B = [("h2", "Part 1: transfer learning with AlexNet on WikiArt")]
+    blocks = [("h2", "Part 1: transfer learning with AlexNet on WikiArt")]
     not_runs = [("table", ["folder in runs/", "why it is not reported"], [list(u) for u in unusable])] if unusable \
         else []
     if not runs:
-        return B + [("p", f"No training runs found{' that can be reported' if unusable else ''}. Produce them with "
+        return blocks + [("p", f"No training runs found{' that can be reported' if unusable else ''}. Produce them "
+                               "with "
                           f"`{DOWNLOAD_CMD}` then `{TRAIN_CMD}`; this section then shows their results.")] + not_runs
     compared, left, differ = select_runs(runs, chosen)
     if not compared:
-        return B + [("p", f"{len(runs)} run(s) found, none finished: " + "; ".join(f"{m['run']}: {why}" for m, why
+        return blocks + [("p", f"{len(runs)} run(s) found, none finished: " + "; ".join(f"{m['run']}: {why}" for m, why
                                                                               in left) + f". `{TRAIN_CMD}` trains "
                                                                                          "them.")]
-    B += [("p", f"{len(runs)} run(s) read from `runs/`; {len(compared)} compared: "
+    blocks += [("p", f"{len(runs)} run(s) read from `runs/`; {len(compared)} compared: "
                 + ("the runs named with --compare-runs" + (f", which differ in {', '.join(differ)} besides what "
                                                           "the sheet varies" if differ else "") if chosen else
                    "the newest set that differs only in what the sheet varies (which FC layers are removed, what "
@@ -392,32 +393,33 @@ def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None, unusable=(
           ("table", ["run", "removed FC", "trained", "epochs", "best val acc (95% CI)", "macro-F1",
                      "final train acc (running)", "final val acc", "time"], [result_row(m) for m in compared])]
     ran = {run_precision(m) for m in compared}
-    B += [("p", precision_words(next(iter(ran)), "the compared runs' training") if len(ran) == 1 else
+    blocks += [("p", precision_words(next(iter(ran)), "the compared runs' training") if len(ran) == 1 else
            "The compared runs trained in different precisions: " + "; ".join(
                f"{m['run']}: {PRECISION_NAMES.get(run_precision(m), run_precision(m) or 'not recorded')}"
                for m in compared) + ".")]
     if left:
-        B += [("p", "Left out of the comparison:"),
+        blocks += [("p", "Left out of the comparison:"),
               ("table", ["run", "removed FC", "trained", "why"], [[m["run"], str(m["remove"]), m["train"], why]
                                                                   for m, why in left])]
     if unusable:
-        B += [("p", "Folders of `runs/` that hold no reportable run:")] + not_runs
+        blocks += [("p", "Folders of `runs/` that hold no reportable run:")] + not_runs
     curves_figure(compared, os.path.join(fig_dir, "training_curves.png"))
-    B += [("img", "figures/training_curves.png", "Training loss and accuracy per epoch, every compared run.")]
+    blocks += [("img", "figures/training_curves.png", "Training loss and accuracy per epoch, every compared run.")]
     best = max(compared, key=lambda m: m["best_val_accuracy"])
     conf = np.array(best["best_confusion"]) if best.get("best_confusion") else None
     if conf is not None:
-        B += best_run_blocks(best, conf, fig_dir, data_dir)
-    B += [("h3", "What removing one or two FC layers does")] + [("p", t) for t in compare_text(compared)]
-    B += [("h3", "What limits the accuracy on this dataset")] + [("list", limits(compared, counts, sizes, best, conf))]
+        blocks += best_run_blocks(best, conf, fig_dir, data_dir)
+    blocks += [("h3", "What removing one or two FC layers does")] + [("p", t) for t in compare_text(compared)]
+    blocks += [("h3", "What limits the accuracy on this dataset"),
+               ("list", limits(compared, counts, sizes, best, conf))]
     lo, hi = (min(c["train"] for c in counts.values()), max(c["train"] for c in counts.values())) if counts else (0, 0)
     ours = (f"our subset has {len(counts)} styles and {lo if lo == hi else f'{lo}-{hi}'} training paintings each"
             if counts else
             f"this report found no dataset manifest to count our subset (`{DOWNLOAD_CMD}` writes one)")
-    B += [("p", "**Literature (for comparison, not our runs):** fine-tuned AlexNet-type networks on 25-27 WikiArt "
+    blocks += [("p", "**Literature (for comparison, not our runs):** fine-tuned AlexNet-type networks on 25-27 WikiArt "
                 "styles reach about 54-56% top-1 accuracy (Tan et al., ICIP 2016; Cetinic et al., 2018), with tens "
                 f"of thousands of training paintings; {ours}.")]
-    return B
+    return blocks
 
 
 def result_row(m):
@@ -497,7 +499,8 @@ def best_run_blocks(best, conf, fig_dir, data_dir):
     classes = best["classes"]
     save_confusion_figure(conf, classes, os.path.join(fig_dir, "confusion_best.png"))
     scores, macro = f1_table(conf)
-    B = [("img", "figures/confusion_best.png", f"Validation confusion matrix of the best run ({best['run']}, epoch "
+    blocks = [("img", "figures/confusion_best.png", f"Validation confusion matrix of the best run ({best['run']}, "
+                                                    "epoch "
                                                f"{best['best']['epoch']}), rows normalised.", 120),
          ("table", ["style", "val images", "recall (style accuracy)", "precision", "F1"],
           [[c, str(int(conf[i].sum())), pct(r), pct(p), f"{f:.3f}"]
@@ -506,10 +509,11 @@ def best_run_blocks(best, conf, fig_dir, data_dir):
               pct(np.mean([p for p, _, _ in scores])), f"{macro:.3f}"]])]
     path = mistakes_gallery(best, data_dir, os.path.join(fig_dir, "mistakes_best.png"))
     if path:
-        B.append(("img", "figures/mistakes_best.png", f"The validation paintings the best run ({best['run']}) gets "
+        blocks.append(("img", "figures/mistakes_best.png", f"The validation paintings the best run ({best['run']}) "
+                                                           "gets "
                                                       "most confidently wrong: true style, predicted style and its "
                                                       "probability.", 160))
-    return B
+    return blocks
 
 
 def mistakes_gallery(m, data_dir, path, k=8):
@@ -695,15 +699,15 @@ METHOD_NAMES = {"vanilla": "the saliency map max over colour channels of |dS_C/d
 
 
 def part2_blocks(rows, sal_dir, out_dir, images_dir):
-    B = [("h2", "Part 2: image-specific class saliency maps (VGG-16)")]
+    blocks = [("h2", "Part 2: image-specific class saliency maps (VGG-16)")]
     if rows is None:
-        return B + [("p", f"No saliency outputs found in `{os.path.relpath(sal_dir, ROOT)}`. Produce them with "
+        return blocks + [("p", f"No saliency outputs found in `{os.path.relpath(sal_dir, ROOT)}`. Produce them with "
                           f"`{SALIENCY_CMD}`; this section then shows them.")]
     settings = load_settings(sal_dir)
-    methods = settings.get("methods") or [k[len("center_share_"):] for k in rows[0] if k.startswith("center_share_")]
+    methods = settings.get("methods") or [k[len("centre_share_"):] for k in rows[0] if k.startswith("centre_share_")]
     shown = methods[0]  # what the grid's first map column and the measures below are about
     model = settings.get("model", "VGG-16 (ImageNet)")
-    B += [("p", f"For each image: forward pass through {model}, class scores before the softmax, a one-hot "
+    blocks += [("p", f"For each image: forward pass through {model}, class scores before the softmax, a one-hot "
                 "derivative for the class C at the score layer, back-propagation to the pixels; shown and measured "
                 f"here: {METHOD_NAMES.get(shown, shown)}"
                 + (f" (`settings.json` of `{os.path.relpath(sal_dir, ROOT)}` says {', '.join(methods)} were computed)"
@@ -712,15 +716,15 @@ def part2_blocks(rows, sal_dir, out_dir, images_dir):
                 + map_agreement(settings.get("precision")))]
     grid = os.path.join(sal_dir, "grid.png")
     if os.path.isfile(grid):
-        B.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, then " +
+        blocks.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, then " +
                   ("its map and the map over the crop." if len(methods) == 1 else
                    "its map by " + ", ".join(methods) + ".")))
         page = 2
         while os.path.isfile(os.path.join(sal_dir, f"grid-{page}.png")):  # assignment_4b.py pages long grids
-            B.append(("img", os.path.relpath(os.path.join(sal_dir, f"grid-{page}.png"), out_dir),
+            blocks.append(("img", os.path.relpath(os.path.join(sal_dir, f"grid-{page}.png"), out_dir),
                       f"The saliency grid, continued (page {page})."))
             page += 1
-    B += [("h3", "Are the images classified correctly? Is the classification based on the relevant parts?"),
+    blocks += [("h3", "Are the images classified correctly? Is the classification based on the relevant parts?"),
           ("p", "A box drawn by hand around each image's object (`My-Images/boxes.csv`, in the original's pixels) is "
                 "mapped through the network's own resize and centre crop. Two measures per map: whether its peak "
                 f"falls in the box (the pointing game of Zhang et al. 2016, with their {BOX_TOLERANCE}-pixel "
@@ -731,15 +735,15 @@ def part2_blocks(rows, sal_dir, out_dir, images_dir):
           ("list", [image_sentence(r, shown, images_dir) for r in rows]),
           ("p", overall_sentence(rows, shown))]
     if len(methods) > 1:
-        B += methods_blocks(rows, methods, settings)
-    return B
+        blocks += methods_blocks(rows, methods, settings)
+    return blocks
 
 
-def image_row(r, m):
-    box = r.get("object") and r.get(f"box_mass_{m}")
+def image_row(r, method):
+    box = r.get("object") and r.get(f"box_mass_{method}")
     return [r["file"], f"{r['top1_name']} ({float(r['top1_prob']):.2f})", r["plausible"], r.get("object") or "no box",
-            ("yes" if r[f"hit_{m}"] == "1" else "no") if box else "n/a",
-            pct(float(r[f"box_mass_{m}"])) if box else "n/a",
+            ("yes" if r[f"hit_{method}"] == "1" else "no") if box else "n/a",
+            pct(float(r[f"box_mass_{method}"])) if box else "n/a",
             pct(float(r["box_share_of_crop"])) if box else "n/a",
             pct(float(r["box_mass_centre_prior"])) if box else "n/a"]
 
@@ -748,20 +752,20 @@ CANNOT_TELL = 0.9  # a box covering this share of the crop or more cannot separa
 # does not: any peak lands in it (with the tolerance) and even a uniform map puts 90% of its mass there
 
 
-def can_tell(r, m):
+def can_tell(r, method):
     """Whether an image's box can tell a map that looks at the object from one that does not."""
-    return bool(r.get("object") and r.get(f"box_mass_{m}")) and float(r["box_share_of_crop"]) < CANNOT_TELL
+    return bool(r.get("object") and r.get(f"box_mass_{method}")) and float(r["box_share_of_crop"]) < CANNOT_TELL
 
 
-def box_comparison(rows, m):
-    """Map m against the baselines over the images that can tell, paired per image. -> dict: n; the pointing game's
+def box_comparison(rows, method):
+    """Map method against the baselines over the images that can tell, paired per image. -> dict: n; the pointing game's
     hits of the map and of the centre prior, with the exact McNemar p on the images where one hits and the other
     misses; per baseline (uniform, centre prior) how many images the map puts more / less of its mass in the box than
     the baseline does, with the exact sign test's p (ties dropped); the mean masses."""
-    told = [r for r in rows if can_tell(r, m)]
-    hit = [r[f"hit_{m}"] == "1" for r in told]
+    told = [r for r in rows if can_tell(r, method)]
+    hit = [r[f"hit_{method}"] == "1" for r in told]
     prior_hit = [r["hit_centre_prior"] == "1" for r in told]
-    mass = [float(r[f"box_mass_{m}"]) for r in told]
+    mass = [float(r[f"box_mass_{method}"]) for r in told]
     out = {"n": len(told), "hits": sum(hit), "prior_hits": sum(prior_hit),
            "only_map": sum(a and not b for a, b in zip(hit, prior_hit)),
            "only_prior": sum(b and not a for a, b in zip(hit, prior_hit)), "mass": float(np.mean(mass)) if told else 0}
@@ -779,7 +783,7 @@ def beats_both(c):
     return all(c[b]["p"] < ALPHA and c[b]["wins"] > c[b]["losses"] for b in ("uniform", "prior"))
 
 
-def image_sentence(r, m, images_dir):
+def image_sentence(r, method, images_dir):
     """The sheet's two questions for one image, answered with its numbers."""
     correct = {"yes (top-1)": "correct", "yes (top-5)": "correct within the top 5 only", "no": "wrong",
                "not judged": "not judged (no expected class in `expected.csv`)"}[r["plausible"]]
@@ -790,13 +794,13 @@ def image_sentence(r, m, images_dir):
     if r.get("box_in_crop") == "outside the crop":
         return first + (f"; the box of {r['object']} lies outside the centre crop the network sees, so it is not "
                         "measured.")
-    mass, area, prior = (float(r[k]) for k in (f"box_mass_{m}", "box_share_of_crop", "box_mass_centre_prior"))
+    mass, area, prior = (float(r[k]) for k in (f"box_mass_{method}", "box_share_of_crop", "box_mass_centre_prior"))
     if area >= CANNOT_TELL:
         return (first + f"; the box of {r['object']} covers {pct(area)} of the crop, so this image cannot tell where "
                 "the map looks (any map's peak lands in it, and a uniform map puts as much of its mass there); it is "
                 "left out of the totals.")
     than = lambda a, b: "more" if a > b else "less" if a < b else "as much"  # noqa: E731
-    hit, prior_hit = r[f"hit_{m}"] == "1", r["hit_centre_prior"] == "1"
+    hit, prior_hit = r[f"hit_{method}"] == "1", r["hit_centre_prior"] == "1"
     peak = {(True, False): "its peak is on the object where the centre prior's peak misses it",
             (False, True): "its peak misses the object where the centre prior's peak is on it",
             (True, True): "its peak is on the object, as is the centre prior's",
@@ -806,15 +810,15 @@ def image_sentence(r, m, images_dir):
             f"({pct(prior)}); {peak}.")
 
 
-def overall_sentence(rows, m):
+def overall_sentence(rows, method):
     """Both questions over all images, with a 95% interval on the pointing game and the baselines beside."""
     judged = [r for r in rows if r["plausible"] != "not judged"]
     text = (f"{sum(r['plausible'] == 'yes (top-1)' for r in judged)} of {len(judged)} judged images are classified "
             f"correctly at top 1 ({sum(r['plausible'] != 'no' for r in judged)} within the top 5). " if judged else "")
-    boxed = [r for r in rows if r.get("object") and r.get(f"box_mass_{m}")]
+    boxed = [r for r in rows if r.get("object") and r.get(f"box_mass_{method}")]
     if not boxed:
         return text + "No image has a box, so whether the maps point at the objects is not measured."
-    c = box_comparison(rows, m)
+    c = box_comparison(rows, method)
     left = len(boxed) - c["n"]
     text += (f"{left} of the {len(boxed)} images with a box cannot tell (the box covers {pct(CANNOT_TELL)} or more "
              f"of the crop) and {'is' if left == 1 else 'are'} left out. " if left else "")
@@ -854,7 +858,7 @@ def ground_truth_blocks(folder, out_dir):
         if r["kind"] == "randomised":
             last[r["map"]] = r  # the rows end with every layer random
     baselines = [c[len("beats_"):].replace("_", " ") for c in rows[0] if c.startswith("beats_")]
-    B = [("h3", "How far to trust these maps: a benchmark with known evidence"),
+    blocks = [("h3", "How far to trust these maps: a benchmark with known evidence"),
          ("p", "`python saliency_ground_truth.py` (after XAI-TRIS, Clark et al. 2023): generated images whose class is "
                "decided only by a planted T or L pattern at a random place, on white or smooth noise, with a "
                "distractor square elsewhere; a small CNN learns the task, and every method's map of every test image "
@@ -868,16 +872,17 @@ def ground_truth_blocks(folder, out_dir):
             ", ".join(b for b in baselines if r.get("beats_" + b.replace(" ", "_")) == "yes") or
             ("none" if r["kind"] == "method" else "(baseline)")] for r in main])]
     if last:
-        B.append(("p", "With every weight layer of the model re-initialised (cascading randomisation), the pointing "
+        blocks.append(("p", "With every weight layer of the model re-initialised (cascading randomisation), the "
+                            "pointing "
                        "game falls to " + "; ".join(f"{pct(float(r['pointing']))} for {m.split(' (')[0]}"
                                                     for m, r in last.items())
                   + f" (the best baseline: {pct(max(float(r['pointing']) for r in main if r['kind'] == 'baseline'))})"
                   + ": a map that stayed on the pattern would not be explaining the model."))
     if os.path.isfile(os.path.join(folder, "ground_truth.png")):
-        B.append(("img", os.path.relpath(os.path.join(folder, "ground_truth.png"), out_dir),
+        blocks.append(("img", os.path.relpath(os.path.join(folder, "ground_truth.png"), out_dir),
                   "Test images with the true box of the pattern that decides their class, each method's map and the "
                   "baselines.", 170))
-    return B
+    return blocks
 
 
 def extras_blocks(folder, out_dir):
@@ -888,27 +893,27 @@ def extras_blocks(folder, out_dir):
         if os.path.isdir(folder) else []
     if rows is None and not found:
         return []
-    B = [("h3", "Beyond the sheet (`saliency_extras.py`)")]
+    blocks = [("h3", "Beyond the sheet (`saliency_extras.py`)")]
     if rows is not None:
         settings = load_settings(folder)
         methods = settings.get("methods") or ["vanilla"]
         if os.path.isfile(os.path.join(folder, "grid.png")):
-            B.append(("img", os.path.relpath(os.path.join(folder, "grid.png"), out_dir),
+            blocks.append(("img", os.path.relpath(os.path.join(folder, "grid.png"), out_dir),
                       "Each image's input crop, then its map by " + ", ".join(methods) + "."))
-        B += methods_blocks(rows, methods, settings)
+        blocks += methods_blocks(rows, methods, settings)
         boxes = os.path.join(folder, "localisation.png")
         if os.path.isfile(boxes):
-            B.append(("img", os.path.relpath(boxes, out_dir),
+            blocks.append(("img", os.path.relpath(boxes, out_dir),
                       "Weakly supervised localisation (Simonyan et al. 2014, section 3.2): GrabCut seeded with the "
                       "pixels above the 95% (foreground) and below the 30% (background) saliency quantiles; the mask "
                       "and the box of its largest connected component (`python saliency_extras.py --localise`).", 150))
-        B += trust_blocks(folder, out_dir)
+        blocks += trust_blocks(folder, out_dir)
     for f in found:
-        B.append(("img", os.path.relpath(os.path.join(folder, f), out_dir),
+        blocks.append(("img", os.path.relpath(os.path.join(folder, f), out_dir),
                   "Class model visualisation (Simonyan et al. 2014, section 2): the image that maximises the class "
                   "score with an L2 penalty, found by gradient ascent from a zero image "
                   f"(`{f}`, from `python saliency_extras.py --class-model CLASS`).", 90))
-    return B
+    return blocks
 
 
 def methods_blocks(rows, methods, settings):
@@ -926,26 +931,27 @@ def methods_blocks(rows, methods, settings):
     gaps = [float(r["ig_completeness_gap"]) for r in rows if r.get("ig_completeness_gap")]
     ig = (f" Integrated Gradients' completeness gap (how far the attributions' sum is from S_C(I) - "
           f"S_C(baseline)) ranges from {pct(min(gaps))} to {pct(max(gaps))}." if gaps else "")
-    B = [("h3", "Explanation methods side by side"),
-         ("p", "`saliency_extras.py` rendered, per image, " + ", ".join(described.get(m, m) for m in methods)
+    blocks = [("h3", "Explanation methods side by side"),
+         ("p", "`saliency_extras.py` rendered, per image, " + ", ".join(described.get(k, k) for k in methods)
                + f".{ig} The share of each map's mass inside the central box:"),
          ("table", ["image"] + methods,
-          [[r["file"]] + [pct(float(r[f"center_share_{m}"])) for m in methods] for r in rows]
-          + [["mean"] + [pct(np.mean([float(r[f"center_share_{m}"]) for r in rows])) for m in methods]])]
-    cs = {m: box_comparison(rows, m) for m in methods}
+          [[r["file"]] + [pct(float(r[f"centre_share_{method}"])) for method in methods] for r in rows]
+          + [["mean"] + [pct(np.mean([float(r[f"centre_share_{method}"]) for r in rows])) for method in methods]])]
+    cs = {method: box_comparison(rows, method) for method in methods}
     n = cs[methods[0]]["n"]
     if n:
-        B += [("p", f"Against the objects' boxes, over the {n} image(s) that can tell (box under {pct(CANNOT_TELL)} of "
+        blocks += [("p", f"Against the objects' boxes, over the {n} image(s) that can tell (box under "
+                         f"{pct(CANNOT_TELL)} of "
                     "the crop), each map paired per image with the baselines, which see no model (exact tests, "
                     "two-sided):"),
               ("table", ["map", "peak in box (centre prior's)", "mean mass in box", "mass > uniform / <, p",
                          "mass > centre prior / <, p", "beats both?"],
-               [[m, f"{c['hits']} of {n} ({c['prior_hits']}; {fmt_p(c['p_point'])})", pct(c["mass"]),
+               [[method, f"{c['hits']} of {n} ({c['prior_hits']}; {fmt_p(c['p_point'])})", pct(c["mass"]),
                  f"{c['uniform']['wins']} / {c['uniform']['losses']}, {fmt_p(c['uniform']['p'])}",
                  f"{c['prior']['wins']} / {c['prior']['losses']}, {fmt_p(c['prior']['p'])}",
                  "yes" if beats_both(c) else "no" + (f" (too few images: {images_needed()} needed)"
-                                                     if n < images_needed() else "")] for m, c in cs.items()])]
-    return B
+                                                     if n < images_needed() else "")] for method, c in cs.items()])]
+    return blocks
 
 
 def load_settings(folder):
@@ -964,16 +970,16 @@ def paintings_blocks(folder, out_dir):
     if not os.path.isfile(path):
         return []
     rows = list(csv.DictReader(open(path)))
-    B = [("h3", "What drives the painting-style model"),
+    blocks = [("h3", "What drives the painting-style model"),
          ("p", "`python saliency_extras.py --checkpoint runs/<run>/best.pt --images <paintings>` explains the "
                "fine-tuned "
                "AlexNet instead of VGG-16: the maps show which regions of each painting drive its style prediction.")]
     if os.path.isfile(os.path.join(folder, "grid.png")):
-        B.append(("img", os.path.relpath(os.path.join(folder, "grid.png"), out_dir),
+        blocks.append(("img", os.path.relpath(os.path.join(folder, "grid.png"), out_dir),
                   "Paintings, the style explained, and the maps of the fine-tuned model."))
-    B.append(("table", ["painting", "predicted style", "probability", "style explained"],
+    blocks.append(("table", ["painting", "predicted style", "probability", "style explained"],
               [[r["file"], r["top1_name"], f"{float(r['top1_prob']):.3f}", r["class_used_name"]] for r in rows]))
-    return B
+    return blocks
 
 
 def trust_blocks(sal_dir, out_dir):
@@ -984,11 +990,11 @@ def trust_blocks(sal_dir, out_dir):
     sanity, di = list(csv.DictReader(open(sanity_path))), list(csv.DictReader(open(di_path)))
     methods = list(dict.fromkeys(r["method"] for r in di))
     last = {r["method"]: r["mean_rank_correlation"] for r in sanity}  # the rows end with every layer random
-    rows = [[m, f"{np.mean([float(r['deletion_auc']) for r in di if r['method'] == m]):.3f}",
-             f"{np.mean([float(r['insertion_auc']) for r in di if r['method'] == m]):.3f}",
-             last[m] if last[m] == "undefined" else f"{float(last[m]):.3f}"]
-            for m in methods]
-    B = [("h3", "How far to trust the maps"),
+    rows = [[method, f"{np.mean([float(r['deletion_auc']) for r in di if r['method'] == method]):.3f}",
+             f"{np.mean([float(r['insertion_auc']) for r in di if r['method'] == method]):.3f}",
+             last[method] if last[method] == "undefined" else f"{float(last[method]):.3f}"]
+            for method in methods]
+    blocks = [("h3", "How far to trust the maps"),
          ("p", "Model randomisation (Adebayo et al., NeurIPS 2018): the network's weight layers are re-initialised "
                "from the top down and the map recomputed; a map that explains the model must change, so its rank "
                "correlation with the original map should fall. Deletion and insertion (Petsiuk et al., BMVC 2018): "
@@ -998,23 +1004,23 @@ def trust_blocks(sal_dir, out_dir):
          ("table", ["method", "deletion AUC (lower better)", "insertion AUC (higher better)",
                     "rank correlation, all layers random"], rows)]
     if os.path.isfile(os.path.join(sal_dir, "sanity.png")):
-        B.append(("img", os.path.relpath(os.path.join(sal_dir, "sanity.png"), out_dir),
+        blocks.append(("img", os.path.relpath(os.path.join(sal_dir, "sanity.png"), out_dir),
                   "Rank correlation with the original map as more layers are re-initialised, top down.", 150))
-    return B
+    return blocks
 
 
-def name_line(name, sid):
+def name_line(name, student_id):
     """The report's first line: the name and the student ID, the sheet's "do not forget"; where either is missing,
     which one and the command that adds it (make_package.py refuses a report without both)."""
-    if name and sid:
-        return f"**Name:** {name}  ·  **Student ID:** {sid}"
-    missing = " and ".join(w for w, v in (("name", name), ("student ID", sid)) if not v)
-    given = f"**Name:** {name}  ·  " if name else f"**Student ID:** {sid}  ·  " if sid else ""
+    if name and student_id:
+        return f"**Name:** {name}  ·  **Student ID:** {student_id}"
+    missing = " and ".join(w for w, v in (("name", name), ("student ID", student_id)) if not v)
+    given = f"**Name:** {name}  ·  " if name else f"**Student ID:** {student_id}  ·  " if student_id else ""
     return (given + f"**{missing[0].upper() + missing[1:]}: not given.** The sheet asks for both: `python "
             "report/make_report.py --name \"Your Name\" --student-id 1234567`.")
 
 
-def build_blocks(args, fig_dir, name="", sid=""):
+def build_blocks(args, fig_dir, name="", student_id=""):
     runs, unusable = load_runs(args.runs)
     unknown = sorted(set(args.compare_runs or ()) - {m["run"] for m in runs})
     if unknown:
@@ -1022,39 +1028,39 @@ def build_blocks(args, fig_dir, name="", sid=""):
                  f"the runs there: {', '.join(m['run'] for m in runs) or 'none'}")
     counts, sizes = dataset_counts(args.data)
     env = environment()
-    who = name_line(name, sid)
-    B = [("h1", "Assignment 4: transfer learning and saliency maps"), ("p", who),
+    blocks = [("h1", "Assignment 4: transfer learning and saliency maps"), ("p", name_line(name, student_id)),
          ("p", f"Generated by `report/make_report.py` on {time.strftime('%Y-%m-%d %H:%M')} from the runs and outputs "
                "on disk. Every number below comes from those files.")]
-    B += [("h2", "Setup")]
+    blocks += [("h2", "Setup")]
     if counts:
         styles = sorted(counts)
-        def who(s):
+        def artists(s):
             st = artist_stats(counts[s])
             return f"{st[0]} (top: {st[1]}, {pct(st[2])})" if st else "not recorded"
-        B += [("table", ["style", "train", "val", "artists"],
-               [[s, str(counts[s]["train"]), str(counts[s]["val"]), who(s)] for s in styles]
+        blocks += [("table", ["style", "train", "val", "artists"],
+               [[s, str(counts[s]["train"]), str(counts[s]["val"]), artists(s)] for s in styles]
                + [["total", str(sum(counts[s]["train"] for s in styles)), str(sum(counts[s]["val"] for s in styles)),
                    ""]])]
         stand = [f"{s} stands in for the course's {STAND_INS[s]}" for s in styles if s in STAND_INS]
         if stand:
-            B += [("p", "; ".join(stand) + ": huggan/wikiart has neither Neoclassicism nor Surrealism, and the dataset "
+            blocks += [("p", "; ".join(stand) + ": huggan/wikiart has neither Neoclassicism nor Surrealism, and the "
+                                                "dataset "
                    "viewer's partial export, which the default download reads, has 400 paintings of no closer style "
                    "(no Rococo at all, ~270 Cubism). `download_wikiart.py --help` gives the command for Rococo and "
                    "Cubism from the parquet shards.")]
     else:
-        B += [("p", f"No dataset found at `{os.path.relpath(args.data, ROOT)}`: `{DOWNLOAD_CMD}` downloads it.")]
-    B += [("table", ["", ""], [[k, v] for k, v in env.items()])]
-    B += part1_blocks(runs, counts, sizes, fig_dir, args.data, args.compare_runs, unusable)
-    B += [("h2", "Theoretical questions")]
+        blocks += [("p", f"No dataset found at `{os.path.relpath(args.data, ROOT)}`: `{DOWNLOAD_CMD}` downloads it.")]
+    blocks += [("table", ["", ""], [[k, v] for k, v in env.items()])]
+    blocks += part1_blocks(runs, counts, sizes, fig_dir, args.data, args.compare_runs, unusable)
+    blocks += [("h2", "Theoretical questions")]
     for q, a in QUESTIONS:
-        B += [("p", f"**{q}** {a}")]
-    B += part2_blocks(load_saliency(args.saliency, args.images), args.saliency, args.out, args.images)
-    B += extras_blocks(args.extras, args.out)
-    B += ground_truth_blocks(args.ground_truth, args.out)
-    B += paintings_blocks(args.paintings, args.out)
-    B += [("h2", "References"), ("list", LITERATURE)]
-    return B, runs
+        blocks += [("p", f"**{q}** {a}")]
+    blocks += part2_blocks(load_saliency(args.saliency, args.images), args.saliency, args.out, args.images)
+    blocks += extras_blocks(args.extras, args.out)
+    blocks += ground_truth_blocks(args.ground_truth, args.out)
+    blocks += paintings_blocks(args.paintings, args.out)
+    blocks += [("h2", "References"), ("list", LITERATURE)]
+    return blocks, runs
 
 
 def main(argv=None):
@@ -1067,8 +1073,8 @@ def main(argv=None):
         tempfile.TemporaryFile(dir=fig_dir).close()
     except OSError as e:
         sys.exit(f"error: cannot write in --out {args.out} ({e.strerror}): give a folder you can write to")
-    name, sid = student(args)
-    blocks, runs = build_blocks(args, fig_dir, name, sid)
+    name, student_id = student(args)
+    blocks, runs = build_blocks(args, fig_dir, name, student_id)
     md_path = os.path.join(args.out, "report.md")
     with open(md_path, "w") as fh:
         fh.write(to_markdown(blocks))
@@ -1082,9 +1088,9 @@ def main(argv=None):
     if not os.path.isfile(os.path.join(args.saliency, "predictions.csv")):
         missing.append(f"no saliency outputs: {SALIENCY_CMD}")
     print("wrote " + ", ".join(written))
-    if not (name and sid):
+    if not (name and student_id):
         print("warning: the report has no "
-              f"{' and no '.join(w for w, v in (('name', name), ('student ID', sid)) if not v)}"
+              f"{' and no '.join(w for w, v in (('name', name), ('student ID', student_id)) if not v)}"
               ": pass --name and --student-id (remembered after)", file=sys.stderr)
     for m in missing:
         print(f"missing, so the report says so: {m}")

@@ -72,8 +72,8 @@ def test_each_method_gets_the_same_paired_answer_in_the_extras_table():
     rows = []
     for i in range(8):
         r = row(i, 0.6, 0.1, 0.3, hit=True, prior_hit=False)  # vanilla: ahead of both on every image
-        r.update({"box_mass_gradcam": "0.2000", "hit_gradcam": "0", "center_share_vanilla": "0.3",
-                  "center_share_gradcam": "0.5"})                 # gradcam: between the baselines
+        r.update({"box_mass_gradcam": "0.2000", "hit_gradcam": "0", "centre_share_vanilla": "0.3",
+                  "centre_share_gradcam": "0.5"})                 # gradcam: between the baselines
         rows.append(r)
     blocks = make_report.methods_blocks(rows, ["vanilla", "gradcam"], {})
     header, table = next(b[1:3] for b in blocks if b[0] == "table" and "beats both?" in b[1])

@@ -318,7 +318,7 @@ def test_the_caption_describes_the_method_the_folder_holds(tmp_path, project):
     shutil.copytree(project / "report" / "saliency", sal)
     s = json.load(open(sal / "settings.json"))
     json.dump(dict(s, methods=["gradcam"]), open(sal / "settings.json", "w"))
-    rows = [dict(r, center_share_gradcam=r["center_share_vanilla"], hit_gradcam=r["hit_vanilla"],
+    rows = [dict(r, centre_share_gradcam=r["centre_share_vanilla"], hit_gradcam=r["hit_vanilla"],
                  box_mass_gradcam=r["box_mass_vanilla"]) for r in csv.DictReader(open(sal / "predictions.csv"))]
     with open(sal / "predictions.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, list(rows[0]))

@@ -121,21 +121,21 @@ def test_main_holds_the_model_in_channels_last(vgg_weights, tmp_path, monkeypatc
     assert seen["format"] == torch.channels_last
 
 
-def test_center_share_is_the_mass_in_the_middle_half_of_each_side():
+def test_centre_share_is_the_mass_in_the_middle_half_of_each_side():
     """Catches: a centre box of the wrong size, or a share not normalised by the map's total."""
     flat = torch.ones(1, 8, 8)
     centred = torch.zeros(1, 8, 8)
     centred[0, 3:5, 3:5] = 1
     corner = torch.zeros(1, 8, 8)
     corner[0, 0, 0] = 1
-    torch.testing.assert_close(a4b.center_share(torch.cat([flat, centred, corner])), torch.tensor([0.25, 1.0, 0.0]))
+    torch.testing.assert_close(a4b.centre_share(torch.cat([flat, centred, corner])), torch.tensor([0.25, 1.0, 0.0]))
 
 
-def test_center_share_does_not_depend_on_the_maps_scale():
+def test_centre_share_does_not_depend_on_the_maps_scale():
     """Catches (a mutmut survivor): the guard against an all-zero map clamping the total at 1, not at a tiny value:
     gradient maps sum to far less than 1 (|dS/dx| ~ 1e-3 per pixel), and their shares would shrink with them."""
     flat = torch.full((1, 8, 8), 1e-5)
-    torch.testing.assert_close(a4b.center_share(flat), torch.tensor([0.25]))
+    torch.testing.assert_close(a4b.centre_share(flat), torch.tensor([0.25]))
 
 
 def test_a_peak_whose_centre_lies_on_the_boxs_edge_is_a_hit():
@@ -296,10 +296,10 @@ def test_predictions_csv_holds_the_top5_in_order_with_their_names(cli_run):
 def test_predictions_csv_centre_share_is_the_written_maps(cli_run, vgg_model):
     """Catches: a centre share computed from another map than the one rendered (or a constant)."""
     imgs, out, _, _ = cli_run
-    batch = a4b.load_images([str(imgs / "ok.jpg")], vgg16.WEIGHTS.transforms()).batch
+    batch = a4b.load_images([str(imgs / "ok.jpg")], vgg16.WEIGHTS.transforms()).inputs
     maps, _, _ = a4b.saliency_maps(vgg_model, batch)
     (row,) = [r for r in csv.DictReader(open(out / "predictions.csv")) if r["file"] == "ok.jpg"]
-    assert float(row["center_share_vanilla"]) == pytest.approx(float(a4b.center_share(maps)[0]), abs=2e-3)
+    assert float(row["centre_share_vanilla"]) == pytest.approx(float(a4b.centre_share(maps)[0]), abs=2e-3)
 
 
 def test_every_image_gets_a_figure_and_a_line_and_same_stems_do_not_overwrite(cli_run):

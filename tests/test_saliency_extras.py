@@ -189,7 +189,7 @@ def test_method_all_draws_the_four_maps_side_by_side(all_methods):
 def test_method_all_writes_a_centre_share_per_method(all_methods):
     """Catches: one method's share copied into every column."""
     rows = list(csv.DictReader(open(all_methods / "predictions.csv")))
-    shares = [[float(r[f"center_share_{m}"]) for m in ex.METHODS] for r in rows]
+    shares = [[float(r[f"centre_share_{m}"]) for m in ex.METHODS] for r in rows]
     assert all(0 <= s <= 1 for row in shares for s in row) and len({tuple(r) for r in zip(*shares)}) > 1
 
 

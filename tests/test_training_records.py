@@ -25,8 +25,8 @@ def test_val_predictions_give_the_true_styles_probability_and_loss(tmp_path):
     tests and its gallery of mistakes would read confident mistakes as confident successes."""
     probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
     run = SimpleNamespace(dir=str(tmp_path), classes=["A", "B", "C"],
-                          data=SimpleNamespace(val=SimpleNamespace(labels=torch.tensor([1, 2]),
-                                                                   files=["v/B/1", "v/C/2"])))
+                          decoded=SimpleNamespace(val=SimpleNamespace(labels=torch.tensor([1, 2]),
+                                                                      files=["v/B/1", "v/C/2"])))
     a4a.write_val_predictions(run, probs)
     rows = list(csv.DictReader(open(tmp_path / "val_predictions.csv")))
     assert [(r["true_style"], r["predicted_style"]) for r in rows] == [("B", "A"), ("C", "C")]
