@@ -67,10 +67,10 @@ def make_parser():
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help=("fp32: IEEE single precision on every device (TF32 switched off). tf32: TF32 tensor cores "
                          "for convolutions and matrix products on NVIDIA GPUs from Ampere on (fp32 elsewhere); its "
-                         "maps "
-                         f"are not fp32's: {MAP_AGREEMENT['tf32']}. bf16: bf16 autocast, faster on recent GPUs and "
-                         "CPUs with bf16 units (AVX512-BF16, AMX), much slower on CPUs without them; its maps agree "
-                         f"poorly with fp32's: {MAP_AGREEMENT['bf16']}. Measured on random weights (docs/speed.md). "
+                         f"maps are not fp32's: {MAP_AGREEMENT['tf32']}. bf16: bf16 autocast, faster on recent GPUs "
+                         "and CPUs with bf16 units (AVX512-BF16, AMX), much slower on CPUs without them; its maps "
+                         f"agree poorly with fp32's: {MAP_AGREEMENT['bf16']}. Measured on random weights "
+                         "(docs/speed.md). "
                          "The precision that ran goes to settings.json (default: fp32)").replace("%", "%%"))
     return p
 

@@ -70,8 +70,7 @@ def parse_args(argv=None):
     p.add_argument("--sg-samples", type=int, default=SG_SAMPLES,
                    help="SmoothGrad: noisy copies per image. The map is the mean over the copies of the paper's map "
                         "max_c |dS_C/dI| (Smilkov et al.'s definition); Captum's NoiseTunnel instead takes max_c of "
-                        "the "
-                        f"averaged |g|, Smilkov's code averages signed gradients (default: {SG_SAMPLES})")
+                        f"the averaged |g|, Smilkov's code averages signed gradients (default: {SG_SAMPLES})")
     p.add_argument("--sg-noise", type=float, default=SG_NOISE,
                    help=f"SmoothGrad: noise std / the image's value range (default: {SG_NOISE})")
     p.add_argument("--ig-steps", type=int, default=IG_STEPS,

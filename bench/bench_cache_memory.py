@@ -163,8 +163,8 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     lo, hi = min(growth), max(growth)
     print(f"growth from {lo} to {hi} images: {growth[hi] - growth[lo]:.0f} MB of memory the process owns (goal < 300 "
-          "MB); "
-          "the last column also counts the cache file's pages the kernel keeps mapped, which it drops under pressure")
+          "MB); the last column also counts the cache file's pages the kernel keeps mapped, which it drops under "
+          "pressure")
 
 
 if __name__ == "__main__":

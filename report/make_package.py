@@ -157,8 +157,7 @@ def check_pdf_shows_the_name(report_md, report_pdf):
                  "again")
     if name and " ".join(name.group(1).split()) not in text:
         sys.exit(f"error: {report_pdf} does not show your name {name.group(1)!r} on its first page (its font lacks "
-                 "some "
-                 "of the letters?): run `python report/make_report.py` again and read its message")
+                 "some of the letters?): run `python report/make_report.py` again and read its message")
 
 
 def write_archive(path, args, files, prefix):

@@ -375,32 +375,33 @@ def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None, unusable=(
         else []
     if not runs:
         return blocks + [("p", f"No training runs found{' that can be reported' if unusable else ''}. Produce them "
-                               "with "
-                          f"`{DOWNLOAD_CMD}` then `{TRAIN_CMD}`; this section then shows their results.")] + not_runs
+                          f"with `{DOWNLOAD_CMD}` then `{TRAIN_CMD}`; this section then shows their "
+                          "results.")] + not_runs
     compared, left, differ = select_runs(runs, chosen)
     if not compared:
         return blocks + [("p", f"{len(runs)} run(s) found, none finished: " + "; ".join(f"{m['run']}: {why}" for m, why
                                                                               in left) + f". `{TRAIN_CMD}` trains "
                                                                                          "them.")]
     blocks += [("p", f"{len(runs)} run(s) read from `runs/`; {len(compared)} compared: "
-                + ("the runs named with --compare-runs" + (f", which differ in {', '.join(differ)} besides what "
-                                                          "the sheet varies" if differ else "") if chosen else
-                   "the newest set that differs only in what the sheet varies (which FC layers are removed, what "
-                   "trains): same data, epochs and training settings") + ". " + chance_sentence(compared)
-                + " The final train accuracy is the running figure of the last epoch, measured while the weights "
-                  "changed and with dropout (and augmentation, if on) active; validation accuracy is measured after "
-                  "the epoch in eval mode. Intervals are 95% Wilson intervals over the validation paintings."),
-          ("table", ["run", "removed FC", "trained", "epochs", "best val acc (95% CI)", "macro-F1",
-                     "final train acc (running)", "final val acc", "time"], [result_row(m) for m in compared])]
+                     + ("the runs named with --compare-runs" + (f", which differ in {', '.join(differ)} besides what "
+                                                               "the sheet varies" if differ else "") if chosen else
+                        "the newest set that differs only in what the sheet varies (which FC layers are removed, what "
+                        "trains): same data, epochs and training settings") + ". " + chance_sentence(compared)
+                     + " The final train accuracy is the running figure of the last epoch, measured while the weights "
+                       "changed and with dropout (and augmentation, if on) active; validation accuracy is measured "
+                       "after the epoch in eval mode. Intervals are 95% Wilson intervals over the validation "
+                       "paintings."),
+               ("table", ["run", "removed FC", "trained", "epochs", "best val acc (95% CI)", "macro-F1",
+                          "final train acc (running)", "final val acc", "time"], [result_row(m) for m in compared])]
     ran = {run_precision(m) for m in compared}
     blocks += [("p", precision_words(next(iter(ran)), "the compared runs' training") if len(ran) == 1 else
-           "The compared runs trained in different precisions: " + "; ".join(
-               f"{m['run']}: {PRECISION_NAMES.get(run_precision(m), run_precision(m) or 'not recorded')}"
-               for m in compared) + ".")]
+                "The compared runs trained in different precisions: " + "; ".join(
+                    f"{m['run']}: {PRECISION_NAMES.get(run_precision(m), run_precision(m) or 'not recorded')}"
+                    for m in compared) + ".")]
     if left:
         blocks += [("p", "Left out of the comparison:"),
-              ("table", ["run", "removed FC", "trained", "why"], [[m["run"], str(m["remove"]), m["train"], why]
-                                                                  for m, why in left])]
+                   ("table", ["run", "removed FC", "trained", "why"], [[m["run"], str(m["remove"]), m["train"], why]
+                                                                       for m, why in left])]
     if unusable:
         blocks += [("p", "Folders of `runs/` that hold no reportable run:")] + not_runs
     curves_figure(compared, os.path.join(fig_dir, "training_curves.png"))
@@ -417,8 +418,8 @@ def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None, unusable=(
             if counts else
             f"this report found no dataset manifest to count our subset (`{DOWNLOAD_CMD}` writes one)")
     blocks += [("p", "**Literature (for comparison, not our runs):** fine-tuned AlexNet-type networks on 25-27 WikiArt "
-                "styles reach about 54-56% top-1 accuracy (Tan et al., ICIP 2016; Cetinic et al., 2018), with tens "
-                f"of thousands of training paintings; {ours}.")]
+                     "styles reach about 54-56% top-1 accuracy (Tan et al., ICIP 2016; Cetinic et al., 2018), with "
+                     f"tens of thousands of training paintings; {ours}.")]
     return blocks
 
 
@@ -486,9 +487,8 @@ def chance_sentence(runs):
     if len(chance) == len(runs):
         return text + (" **Every compared run is at chance level** (no best validation accuracy is above guessing at "
                        f"{ALPHA:g}, one-sided binomial test), so these numbers cannot rank the variants. Likely "
-                       "causes: "
-                       "too few epochs, a learning rate too small or too large, weights that are not the pretrained "
-                       "ImageNet ones (`--weights`), or too few or mislabelled paintings.")
+                       "causes: too few epochs, a learning rate too small or too large, weights that are not the "
+                       "pretrained ImageNet ones (`--weights`), or too few or mislabelled paintings.")
     return text + (f" {', '.join(chance)} {'is' if len(chance) == 1 else 'are'} not above chance (one-sided binomial "
                    f"test at {ALPHA:g}); the others are." if chance else
                    f" Every compared run is above chance (one-sided binomial test, {ALPHA:g}).")
@@ -500,19 +500,17 @@ def best_run_blocks(best, conf, fig_dir, data_dir):
     save_confusion_figure(conf, classes, os.path.join(fig_dir, "confusion_best.png"))
     scores, macro = f1_table(conf)
     blocks = [("img", "figures/confusion_best.png", f"Validation confusion matrix of the best run ({best['run']}, "
-                                                    "epoch "
-                                               f"{best['best']['epoch']}), rows normalised.", 120),
-         ("table", ["style", "val images", "recall (style accuracy)", "precision", "F1"],
-          [[c, str(int(conf[i].sum())), pct(r), pct(p), f"{f:.3f}"]
-           for i, (c, (p, r, f)) in enumerate(zip(classes, scores))]
-          + [["macro mean", str(int(conf.sum())), pct(np.mean([r for _, r, _ in scores])),
-              pct(np.mean([p for p, _, _ in scores])), f"{macro:.3f}"]])]
+                                                    f"epoch {best['best']['epoch']}), rows normalised.", 120),
+              ("table", ["style", "val images", "recall (style accuracy)", "precision", "F1"],
+               [[c, str(int(conf[i].sum())), pct(r), pct(p), f"{f:.3f}"]
+                for i, (c, (p, r, f)) in enumerate(zip(classes, scores))]
+               + [["macro mean", str(int(conf.sum())), pct(np.mean([r for _, r, _ in scores])),
+                   pct(np.mean([p for p, _, _ in scores])), f"{macro:.3f}"]])]
     path = mistakes_gallery(best, data_dir, os.path.join(fig_dir, "mistakes_best.png"))
     if path:
         blocks.append(("img", "figures/mistakes_best.png", f"The validation paintings the best run ({best['run']}) "
-                                                           "gets "
-                                                      "most confidently wrong: true style, predicted style and its "
-                                                      "probability.", 160))
+                                                           "gets most confidently wrong: true style, predicted style "
+                                                           "and its probability.", 160))
     return blocks
 
 
@@ -708,32 +706,33 @@ def part2_blocks(rows, sal_dir, out_dir, images_dir):
     shown = methods[0]  # what the grid's first map column and the measures below are about
     model = settings.get("model", "VGG-16 (ImageNet)")
     blocks += [("p", f"For each image: forward pass through {model}, class scores before the softmax, a one-hot "
-                "derivative for the class C at the score layer, back-propagation to the pixels; shown and measured "
-                f"here: {METHOD_NAMES.get(shown, shown)}"
-                + (f" (`settings.json` of `{os.path.relpath(sal_dir, ROOT)}` says {', '.join(methods)} were computed)"
-                   if len(methods) > 1 or shown != "vanilla" else "") + ". "
-                + precision_words(settings.get("precision"), "the maps")
-                + map_agreement(settings.get("precision")))]
+                     "derivative for the class C at the score layer, back-propagation to the pixels; shown and "
+                     f"measured here: {METHOD_NAMES.get(shown, shown)}"
+                     + (f" (`settings.json` of `{os.path.relpath(sal_dir, ROOT)}` says {', '.join(methods)} "
+                        "were computed)" if len(methods) > 1 or shown != "vanilla" else "") + ". "
+                     + precision_words(settings.get("precision"), "the maps")
+                     + map_agreement(settings.get("precision")))]
     grid = os.path.join(sal_dir, "grid.png")
     if os.path.isfile(grid):
         blocks.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, then " +
-                  ("its map and the map over the crop." if len(methods) == 1 else
-                   "its map by " + ", ".join(methods) + ".")))
+                       ("its map and the map over the crop." if len(methods) == 1 else
+                        "its map by " + ", ".join(methods) + ".")))
         page = 2
         while os.path.isfile(os.path.join(sal_dir, f"grid-{page}.png")):  # assignment_4b.py pages long grids
             blocks.append(("img", os.path.relpath(os.path.join(sal_dir, f"grid-{page}.png"), out_dir),
-                      f"The saliency grid, continued (page {page})."))
+                           f"The saliency grid, continued (page {page})."))
             page += 1
     blocks += [("h3", "Are the images classified correctly? Is the classification based on the relevant parts?"),
-          ("p", "A box drawn by hand around each image's object (`My-Images/boxes.csv`, in the original's pixels) is "
-                "mapped through the network's own resize and centre crop. Two measures per map: whether its peak "
-                f"falls in the box (the pointing game of Zhang et al. 2016, with their {BOX_TOLERANCE}-pixel "
-                "tolerance), and the share of its mass inside the box, beside two baselines that see no model: a "
-                "uniform map (its share is the box's share of the crop) and a centre prior (a centred Gaussian)."),
-          ("table", ["image", "prediction (p)", "correct?", "object", "peak in box", "mass in box", "box's area",
-                     "centre prior's mass"], [image_row(r, shown) for r in rows]),
-          ("list", [image_sentence(r, shown, images_dir) for r in rows]),
-          ("p", overall_sentence(rows, shown))]
+               ("p", "A box drawn by hand around each image's object (`My-Images/boxes.csv`, in the original's "
+                     "pixels) is mapped through the network's own resize and centre crop. Two measures per map: "
+                     "whether its peak "
+                     f"falls in the box (the pointing game of Zhang et al. 2016, with their {BOX_TOLERANCE}-pixel "
+                     "tolerance), and the share of its mass inside the box, beside two baselines that see no model: a "
+                     "uniform map (its share is the box's share of the crop) and a centre prior (a centred Gaussian)."),
+               ("table", ["image", "prediction (p)", "correct?", "object", "peak in box", "mass in box", "box's area",
+                          "centre prior's mass"], [image_row(r, shown) for r in rows]),
+               ("list", [image_sentence(r, shown, images_dir) for r in rows]),
+               ("p", overall_sentence(rows, shown))]
     if len(methods) > 1:
         blocks += methods_blocks(rows, methods, settings)
     return blocks
@@ -859,29 +858,30 @@ def ground_truth_blocks(folder, out_dir):
             last[r["map"]] = r  # the rows end with every layer random
     baselines = [c[len("beats_"):].replace("_", " ") for c in rows[0] if c.startswith("beats_")]
     blocks = [("h3", "How far to trust these maps: a benchmark with known evidence"),
-         ("p", "`python saliency_ground_truth.py` (after XAI-TRIS, Clark et al. 2023): generated images whose class is "
-               "decided only by a planted T or L pattern at a random place, on white or smooth noise, with a "
-               "distractor square elsewhere; a small CNN learns the task, and every method's map of every test image "
-               "is scored against the pattern's true box, beside baselines that see no model. In brackets: 95% "
-               "intervals over the test images; 'beats' means the paired interval of the per-image differences lies "
-               "above 0 on all three scores. A small CNN on synthetic patterns is not VGG-16 on photographs: a method "
-               "that fails here is suspect everywhere, one that passes has passed one test."),
-         ("table", ["map", "pointing game", "mass in box", "rank AUC", "deletion AUC", "insertion AUC", "beats"],
-          [[r["map"], ci(r, "pointing", pct), ci(r, "mass_share", pct), ci(r, "rank_auc", lambda v: f"{v:.3f}"),
-            f"{float(r['deletion_auc']):.3f}", f"{float(r['insertion_auc']):.3f}",
-            ", ".join(b for b in baselines if r.get("beats_" + b.replace(" ", "_")) == "yes") or
-            ("none" if r["kind"] == "method" else "(baseline)")] for r in main])]
+              ("p", "`python saliency_ground_truth.py` (after XAI-TRIS, Clark et al. 2023): generated images whose "
+                    "class is decided only by a planted T or L pattern at a random place, on white or smooth noise, "
+                    "with a distractor square elsewhere; a small CNN learns the task, and every method's map of every "
+                    "test image is scored against the pattern's true box, beside baselines that see no model. In "
+                    "brackets: 95% intervals over the test images; 'beats' means the paired interval of the per-image "
+                    "differences lies "
+                    "above 0 on all three scores. A small CNN on synthetic patterns is not VGG-16 on photographs: a "
+                    "method that fails here is suspect everywhere, one that passes has passed one test."),
+              ("table", ["map", "pointing game", "mass in box", "rank AUC", "deletion AUC", "insertion AUC", "beats"],
+               [[r["map"], ci(r, "pointing", pct), ci(r, "mass_share", pct), ci(r, "rank_auc", lambda v: f"{v:.3f}"),
+                 f"{float(r['deletion_auc']):.3f}", f"{float(r['insertion_auc']):.3f}",
+                 ", ".join(b for b in baselines if r.get("beats_" + b.replace(" ", "_")) == "yes") or
+                 ("none" if r["kind"] == "method" else "(baseline)")] for r in main])]
     if last:
         blocks.append(("p", "With every weight layer of the model re-initialised (cascading randomisation), the "
-                            "pointing "
-                       "game falls to " + "; ".join(f"{pct(float(r['pointing']))} for {m.split(' (')[0]}"
-                                                    for m, r in last.items())
-                  + f" (the best baseline: {pct(max(float(r['pointing']) for r in main if r['kind'] == 'baseline'))})"
-                  + ": a map that stayed on the pattern would not be explaining the model."))
+                            "pointing game falls to " + "; ".join(f"{pct(float(r['pointing']))} for {m.split(' (')[0]}"
+                                                         for m, r in last.items())
+                       + " (the best baseline: "
+                         f"{pct(max(float(r['pointing']) for r in main if r['kind'] == 'baseline'))})"
+                       + ": a map that stayed on the pattern would not be explaining the model."))
     if os.path.isfile(os.path.join(folder, "ground_truth.png")):
         blocks.append(("img", os.path.relpath(os.path.join(folder, "ground_truth.png"), out_dir),
-                  "Test images with the true box of the pattern that decides their class, each method's map and the "
-                  "baselines.", 170))
+                       "Test images with the true box of the pattern that decides their class, each method's map and "
+                       "the baselines.", 170))
     return blocks
 
 
@@ -899,20 +899,21 @@ def extras_blocks(folder, out_dir):
         methods = settings.get("methods") or ["vanilla"]
         if os.path.isfile(os.path.join(folder, "grid.png")):
             blocks.append(("img", os.path.relpath(os.path.join(folder, "grid.png"), out_dir),
-                      "Each image's input crop, then its map by " + ", ".join(methods) + "."))
+                           "Each image's input crop, then its map by " + ", ".join(methods) + "."))
         blocks += methods_blocks(rows, methods, settings)
         boxes = os.path.join(folder, "localisation.png")
         if os.path.isfile(boxes):
             blocks.append(("img", os.path.relpath(boxes, out_dir),
-                      "Weakly supervised localisation (Simonyan et al. 2014, section 3.2): GrabCut seeded with the "
-                      "pixels above the 95% (foreground) and below the 30% (background) saliency quantiles; the mask "
-                      "and the box of its largest connected component (`python saliency_extras.py --localise`).", 150))
+                           "Weakly supervised localisation (Simonyan et al. 2014, section 3.2): GrabCut seeded with "
+                           "the pixels above the 95% (foreground) and below the 30% (background) saliency quantiles; "
+                           "the mask and the box of its largest connected component (`python saliency_extras.py "
+                           "--localise`).", 150))
         blocks += trust_blocks(folder, out_dir)
     for f in found:
         blocks.append(("img", os.path.relpath(os.path.join(folder, f), out_dir),
-                  "Class model visualisation (Simonyan et al. 2014, section 2): the image that maximises the class "
-                  "score with an L2 penalty, found by gradient ascent from a zero image "
-                  f"(`{f}`, from `python saliency_extras.py --class-model CLASS`).", 90))
+                       "Class model visualisation (Simonyan et al. 2014, section 2): the image that maximises the "
+                       "class score with an L2 penalty, found by gradient ascent from a zero image "
+                       f"(`{f}`, from `python saliency_extras.py --class-model CLASS`).", 90))
     return blocks
 
 
@@ -932,25 +933,25 @@ def methods_blocks(rows, methods, settings):
     ig = (f" Integrated Gradients' completeness gap (how far the attributions' sum is from S_C(I) - "
           f"S_C(baseline)) ranges from {pct(min(gaps))} to {pct(max(gaps))}." if gaps else "")
     blocks = [("h3", "Explanation methods side by side"),
-         ("p", "`saliency_extras.py` rendered, per image, " + ", ".join(described.get(k, k) for k in methods)
-               + f".{ig} The share of each map's mass inside the central box:"),
-         ("table", ["image"] + methods,
-          [[r["file"]] + [pct(float(r[f"centre_share_{method}"])) for method in methods] for r in rows]
-          + [["mean"] + [pct(np.mean([float(r[f"centre_share_{method}"]) for r in rows])) for method in methods]])]
+              ("p", "`saliency_extras.py` rendered, per image, " + ", ".join(described.get(k, k) for k in methods)
+                    + f".{ig} The share of each map's mass inside the central box:"),
+              ("table", ["image"] + methods,
+               [[r["file"]] + [pct(float(r[f"centre_share_{method}"])) for method in methods] for r in rows]
+               + [["mean"] + [pct(np.mean([float(r[f"centre_share_{method}"]) for r in rows])) for method in methods]])]
     cs = {method: box_comparison(rows, method) for method in methods}
     n = cs[methods[0]]["n"]
     if n:
         blocks += [("p", f"Against the objects' boxes, over the {n} image(s) that can tell (box under "
-                         f"{pct(CANNOT_TELL)} of "
-                    "the crop), each map paired per image with the baselines, which see no model (exact tests, "
-                    "two-sided):"),
-              ("table", ["map", "peak in box (centre prior's)", "mean mass in box", "mass > uniform / <, p",
-                         "mass > centre prior / <, p", "beats both?"],
-               [[method, f"{c['hits']} of {n} ({c['prior_hits']}; {fmt_p(c['p_point'])})", pct(c["mass"]),
-                 f"{c['uniform']['wins']} / {c['uniform']['losses']}, {fmt_p(c['uniform']['p'])}",
-                 f"{c['prior']['wins']} / {c['prior']['losses']}, {fmt_p(c['prior']['p'])}",
-                 "yes" if beats_both(c) else "no" + (f" (too few images: {images_needed()} needed)"
-                                                     if n < images_needed() else "")] for method, c in cs.items()])]
+                         f"{pct(CANNOT_TELL)} of the crop), each map paired per image with the baselines, which see "
+                         "no model (exact tests, two-sided):"),
+                   ("table", ["map", "peak in box (centre prior's)", "mean mass in box", "mass > uniform / <, p",
+                              "mass > centre prior / <, p", "beats both?"],
+                    [[method, f"{c['hits']} of {n} ({c['prior_hits']}; {fmt_p(c['p_point'])})", pct(c["mass"]),
+                      f"{c['uniform']['wins']} / {c['uniform']['losses']}, {fmt_p(c['uniform']['p'])}",
+                      f"{c['prior']['wins']} / {c['prior']['losses']}, {fmt_p(c['prior']['p'])}",
+                      "yes" if beats_both(c) else "no" + (f" (too few images: {images_needed()} needed)"
+                                                          if n < images_needed() else "")]
+                     for method, c in cs.items()])]
     return blocks
 
 
@@ -971,14 +972,14 @@ def paintings_blocks(folder, out_dir):
         return []
     rows = list(csv.DictReader(open(path)))
     blocks = [("h3", "What drives the painting-style model"),
-         ("p", "`python saliency_extras.py --checkpoint runs/<run>/best.pt --images <paintings>` explains the "
-               "fine-tuned "
-               "AlexNet instead of VGG-16: the maps show which regions of each painting drive its style prediction.")]
+              ("p", "`python saliency_extras.py --checkpoint runs/<run>/best.pt --images <paintings>` explains the "
+                    "fine-tuned AlexNet instead of VGG-16: the maps show which regions of each painting drive its "
+                    "style prediction.")]
     if os.path.isfile(os.path.join(folder, "grid.png")):
         blocks.append(("img", os.path.relpath(os.path.join(folder, "grid.png"), out_dir),
-                  "Paintings, the style explained, and the maps of the fine-tuned model."))
+                       "Paintings, the style explained, and the maps of the fine-tuned model."))
     blocks.append(("table", ["painting", "predicted style", "probability", "style explained"],
-              [[r["file"], r["top1_name"], f"{float(r['top1_prob']):.3f}", r["class_used_name"]] for r in rows]))
+                   [[r["file"], r["top1_name"], f"{float(r['top1_prob']):.3f}", r["class_used_name"]] for r in rows]))
     return blocks
 
 
@@ -995,17 +996,18 @@ def trust_blocks(sal_dir, out_dir):
              last[method] if last[method] == "undefined" else f"{float(last[method]):.3f}"]
             for method in methods]
     blocks = [("h3", "How far to trust the maps"),
-         ("p", "Model randomisation (Adebayo et al., NeurIPS 2018): the network's weight layers are re-initialised "
-               "from the top down and the map recomputed; a map that explains the model must change, so its rank "
-               "correlation with the original map should fall. Deletion and insertion (Petsiuk et al., BMVC 2018): "
-               "the class probability as the most salient pixels are removed from the image, or inserted into a "
-               "blurred copy; the area under the curve is low for deletion and high for insertion when the map "
-               "points at what the network uses. Means over the images:"),
-         ("table", ["method", "deletion AUC (lower better)", "insertion AUC (higher better)",
-                    "rank correlation, all layers random"], rows)]
+              ("p", "Model randomisation (Adebayo et al., NeurIPS 2018): the network's weight layers are "
+                    "re-initialised "
+                    "from the top down and the map recomputed; a map that explains the model must change, so its rank "
+                    "correlation with the original map should fall. Deletion and insertion (Petsiuk et al., BMVC "
+                    "2018): the class probability as the most salient pixels are removed from the image, or inserted "
+                    "into a blurred copy; the area under the curve is low for deletion and high for insertion when the "
+                    "map points at what the network uses. Means over the images:"),
+              ("table", ["method", "deletion AUC (lower better)", "insertion AUC (higher better)",
+                         "rank correlation, all layers random"], rows)]
     if os.path.isfile(os.path.join(sal_dir, "sanity.png")):
         blocks.append(("img", os.path.relpath(os.path.join(sal_dir, "sanity.png"), out_dir),
-                  "Rank correlation with the original map as more layers are re-initialised, top down.", 150))
+                       "Rank correlation with the original map as more layers are re-initialised, top down.", 150))
     return blocks
 
 
@@ -1029,8 +1031,8 @@ def build_blocks(args, fig_dir, name="", student_id=""):
     counts, sizes = dataset_counts(args.data)
     env = environment()
     blocks = [("h1", "Assignment 4: transfer learning and saliency maps"), ("p", name_line(name, student_id)),
-         ("p", f"Generated by `report/make_report.py` on {time.strftime('%Y-%m-%d %H:%M')} from the runs and outputs "
-               "on disk. Every number below comes from those files.")]
+              ("p", f"Generated by `report/make_report.py` on {time.strftime('%Y-%m-%d %H:%M')} from the runs and "
+                    "outputs on disk. Every number below comes from those files.")]
     blocks += [("h2", "Setup")]
     if counts:
         styles = sorted(counts)
@@ -1038,16 +1040,15 @@ def build_blocks(args, fig_dir, name="", student_id=""):
             st = artist_stats(counts[s])
             return f"{st[0]} (top: {st[1]}, {pct(st[2])})" if st else "not recorded"
         blocks += [("table", ["style", "train", "val", "artists"],
-               [[s, str(counts[s]["train"]), str(counts[s]["val"]), artists(s)] for s in styles]
-               + [["total", str(sum(counts[s]["train"] for s in styles)), str(sum(counts[s]["val"] for s in styles)),
-                   ""]])]
+                    [[s, str(counts[s]["train"]), str(counts[s]["val"]), artists(s)] for s in styles]
+                    + [["total", str(sum(counts[s]["train"] for s in styles)),
+                        str(sum(counts[s]["val"] for s in styles)), ""]])]
         stand = [f"{s} stands in for the course's {STAND_INS[s]}" for s in styles if s in STAND_INS]
         if stand:
             blocks += [("p", "; ".join(stand) + ": huggan/wikiart has neither Neoclassicism nor Surrealism, and the "
-                                                "dataset "
-                   "viewer's partial export, which the default download reads, has 400 paintings of no closer style "
-                   "(no Rococo at all, ~270 Cubism). `download_wikiart.py --help` gives the command for Rococo and "
-                   "Cubism from the parquet shards.")]
+                        "dataset viewer's partial export, which the default download reads, has 400 paintings of no "
+                        "closer style (no Rococo at all, ~270 Cubism). `download_wikiart.py --help` gives the command "
+                        "for Rococo and Cubism from the parquet shards.")]
     else:
         blocks += [("p", f"No dataset found at `{os.path.relpath(args.data, ROOT)}`: `{DOWNLOAD_CMD}` downloads it.")]
     blocks += [("table", ["", ""], [[k, v] for k, v in env.items()])]
