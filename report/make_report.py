@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -42,6 +43,30 @@ EXTRAS_DIR = saliency_extras.OUT_DIR
 GROUND_TRUTH_DIR = saliency_ground_truth.OUT_DIR
 OUT_DIR = os.path.join(ROOT, "report")  # report.md, report.pdf, figures/
 STUDENT_FILE = "student.json"   # name and ID remembered between runs (not committed)
+COMMENTS_FILE = "comments.md"   # the student's own words, placed after each part's generated reading (not committed)
+COMMENT_PARTS = {"part 1": "Part 1", "questions": "Theoretical questions", "part 2": "Part 2"}  # its headings
+COMMENTS_TEMPLATE = """<!-- Your own comments on your results, in your own words. The sheet asks for them, and a report
+written by a program or an AI is not yours: every other sentence of report.md was generated from the numbers by
+report/make_report.py, and says so. Write under each heading below; what you write (outside these comment marks)
+goes into report.md and report.pdf after that part's generated text, under "Your comments". A heading left empty
+adds nothing. -->
+
+## Part 1
+
+<!-- Which head surgery (--remove 1 or 2) and which layers to train (--train new, fc, all) worked best on your
+runs, by how much, and how sure can you be (the intervals and the paired test)? What do the curves in TensorBoard
+show: over- or under-fitting, and from which epoch? Which styles are confused with which, and why might that be? -->
+
+## Questions
+
+<!-- Your answers to the sheet's theoretical questions (a small or a large dataset, similar to ImageNet or not: what
+to fine-tune). The answers in report.md come with this solution and are not yours. -->
+
+## Part 2
+
+<!-- Are your images classified correctly? Is the classification based on the relevant parts of the image? Point to
+the maps: where do they look, where do they not, and what do the box measures and their baselines say? -->
+"""
 IMAGENET_TRAIN_IMAGES = "1.2 million"  # ILSVRC-2012's training set, which the pretrained weights were fit to
 TRAIN_CMD = "python assignment_4a.py --compare"
 SALIENCY_CMD = "python assignment_4b.py"
@@ -77,10 +102,67 @@ def parse_args(argv=None):
     p.add_argument("--student-id", default=None,
                    help="your student ID, for the report's first page; remembered like --name")
     p.add_argument("--no-pdf", action="store_true", help="write the Markdown only")
+    p.add_argument("--comments", default=None,
+                   help=f"your own comments, a Markdown file with the headings ## Part 1, ## Questions, ## Part 2: "
+                        f"each part's text goes after that part's generated text (default: <out>/{COMMENTS_FILE}, "
+                        "written as a template with the sheet's questions when it does not exist)")
     p.add_argument("--compare-runs", nargs="+", default=None, metavar="RUN",
                    help="the run folders (names under --runs) to compare (default: the newest set of finished runs "
                         "that differ only in --remove and --train; the others are listed with the reason)")
     return p.parse_args(argv)
+
+
+def read_comments(path):
+    """-> {"Part 1": text, "Theoretical questions": text, "Part 2": text} from the student's comments file: the text
+    under each heading, without the template's <!-- --> guidance; a part with no text of the student's is left out.
+    Writes the template where there is no file yet."""
+    if not os.path.exists(path):
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(COMMENTS_TEMPLATE)
+            print(f"note: wrote {path}: put your own comments there (the sheet asks for them) and run this again")
+        except OSError as e:
+            print(f"warning: could not write the comments template {path} ({e.strerror})", file=sys.stderr)
+        return {}
+    try:
+        text = open(path, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as e:
+        sys.exit(f"error: cannot read your comments {path} ({e.__class__.__name__}): save it as UTF-8 text")
+    text = re.sub(r"<!--.*?(-->|$)", "", text, flags=re.S)
+    parts, current = {}, None
+    for line in text.splitlines():
+        heading = re.match(r"\s*#{1,6}\s*(.*?)\s*#*\s*$", line)
+        if heading and heading.group(1).lower().rstrip(":") in COMMENT_PARTS:
+            current = COMMENT_PARTS[heading.group(1).lower().rstrip(":")]
+            continue
+        parts.setdefault(current, []).append(line)
+    out = {part: "\n".join(lines).strip() for part, lines in parts.items() if "\n".join(lines).strip()}
+    if None in out:  # text above the first heading: kept, with Part 2's (the report's end)
+        out["Part 2"] = (out.get("Part 2", "") + "\n\n" + out.pop(None)).strip()
+    if not out:
+        print(f"note: {path} has no comments of yours yet: the sheet asks for them")
+    return out
+
+
+def comment_blocks(comments, part):
+    """The student's own text for one part, as blocks: paragraphs, and lists where lines start with - or *."""
+    text = comments.get(part)
+    if not text:
+        return []
+    blocks = [("h3", f"Your comments ({part})")]
+    for para in re.split(r"\n\s*\n", text):
+        lines = [ln.strip() for ln in para.strip().splitlines()]
+        if all(re.match(r"[-*] ", ln) for ln in lines):
+            blocks.append(("list", [ln[2:] for ln in lines]))
+        else:
+            blocks.append(("p", " ".join(lines)))
+    return blocks
+
+
+def written_by_the_program(what):
+    """The line that says who wrote a part's sentences: the sheet counts a report a program wrote as not the
+    student's."""
+    return ("p", f"*{what} generated from the numbers above by `report/make_report.py`, not written by the student.*")
 
 
 def student(args):
@@ -1052,14 +1134,19 @@ def build_blocks(args, fig_dir, name="", student_id=""):
     else:
         blocks += [("p", f"No dataset found at `{os.path.relpath(args.data, ROOT)}`: `{DOWNLOAD_CMD}` downloads it.")]
     blocks += [("table", ["", ""], [[k, v] for k, v in env.items()])]
+    comments = read_comments(args.comments or os.path.join(args.out, COMMENTS_FILE))
     blocks += part1_blocks(runs, counts, sizes, fig_dir, args.data, args.compare_runs, unusable)
+    blocks += [written_by_the_program("The sentences of Part 1 were")] + comment_blocks(comments, "Part 1")
     blocks += [("h2", "Theoretical questions")]
     for q, a in QUESTIONS:
         blocks += [("p", f"**{q}** {a}")]
+    blocks += [("p", "*These answers come with this solution (`report/make_report.py`); they are not the student's "
+                     "own.*")] + comment_blocks(comments, "Theoretical questions")
     blocks += part2_blocks(load_saliency(args.saliency, args.images), args.saliency, args.out, args.images)
     blocks += extras_blocks(args.extras, args.out)
     blocks += ground_truth_blocks(args.ground_truth, args.out)
     blocks += paintings_blocks(args.paintings, args.out)
+    blocks += [written_by_the_program("The sentences of Part 2 were")] + comment_blocks(comments, "Part 2")
     blocks += [("h2", "References"), ("list", LITERATURE)]
     return blocks, runs
 

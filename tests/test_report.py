@@ -119,6 +119,7 @@ def test_package_contains_what_it_should_and_nothing_else(project, tmp_path, cap
     pdf.cell(text="Name: Jane Doe - Student ID: 42")
     pdf.output(str(project / "report" / "report.pdf"))
     (project / "report" / "report.md").write_text("# Assignment 4\n\n**Name:** Jane Doe  ·  **Student ID:** 42\n")
+    (project / "report" / "comments.md").write_text("## Part 1\nMy own words.\n")
     (project / "datasets" / "wikiart" / ".cache").mkdir(exist_ok=True)
     (project / "runs" / "stray.zip").write_bytes(b"x")
     make_package.main(["--login", "jdoe", "--root", str(project), "--out", str(tmp_path)])
@@ -126,7 +127,7 @@ def test_package_contains_what_it_should_and_nothing_else(project, tmp_path, cap
     names = [n.split("/", 1)[1] for n in z.namelist()]
     assert all(n.startswith("cs587_jdoe_assignment3/") for n in z.namelist())
     assert {"assignment_4a.py", "assignment_4b.py", "vgg16.py", "download_wikiart.py", "README.md",
-            "report/report.pdf", "report/saliency/grid.png", "My-Images/a.jpg"} <= set(names)
+            "report/report.pdf", "report/saliency/grid.png", "report/comments.md", "My-Images/a.jpg"} <= set(names)
     events = [n for n in names if "events.out.tfevents" in n]
     assert len({n.split("/")[1] for n in events}) == 2  # both runs' TensorBoard files
     assert sum(n.endswith("metrics.json") for n in names) == 2
