@@ -97,6 +97,8 @@ DAMAGED_IMAGE = (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.
 
 def remove_last_fc_layers(model, n, num_classes):
     """Drop the last n FC layers (fc8, or fc7+fc8, with fc7's ReLU) and add one new FC layer: 4096 -> num_classes."""
+    # BEGIN SOLUTION: Part 1, step 4, the head surgery: remove the last n FC layers of model.classifier (fc8, or fc7 and
+    #   fc8) and add one new nn.Linear(4096, num_classes) in their place; return the model
     layers = list(model.classifier)  # Dropout, fc6, ReLU, Dropout, fc7, ReLU, fc8
     linear = [i for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
     assert len(linear) == 3, "expected AlexNet's classifier with fc6, fc7, fc8"
@@ -105,10 +107,13 @@ def remove_last_fc_layers(model, n, num_classes):
     new = nn.Linear(layers[linear[-n - 1]].out_features, num_classes)  # 4096 inputs in both cases
     model.classifier = nn.Sequential(*kept, new)
     return model
+    # END SOLUTION
 
 
 def set_trainable(model, train):
     """Freeze everything, then unfreeze the new layer / all FC layers / everything. -> trained parameters."""
+    # BEGIN SOLUTION: Part 1, step 4, what trains: set requires_grad so that only the new layer (new), every FC layer
+    #   (fc) or the whole network (all) trains; return the trained parameters
     for p in model.parameters():
         p.requires_grad_(train == "all")
     if train == "fc":
@@ -118,18 +123,25 @@ def set_trainable(model, train):
     for p in model.classifier[-1].parameters():
         p.requires_grad_(True)
     return [p for p in model.parameters() if p.requires_grad]
+    # END SOLUTION
 
 
 # ---- the sheet's step 3: the loss, the accuracy, gradient descent written out ----
 
 def cross_entropy(logits, labels):
     """Mean over the batch of -log softmax(logits)[true class]: the loss SGD minimises."""
+    # BEGIN SOLUTION: Part 1, step 3, the loss: return the batch's mean of -log softmax(logits)[i, labels[i]], written
+    #   out (not F.cross_entropy)
     return -(logits.log_softmax(dim=1).gather(1, labels[:, None])).mean()
+    # END SOLUTION
 
 
 def accuracy(logits, labels):
     """Top-1 accuracy: the share of images whose highest score is the true style."""
+    # BEGIN SOLUTION: Part 1, step 3, the accuracy: return the share (a float) of rows of logits whose highest score is
+    #   at labels[i]
     return (logits.argmax(dim=1) == labels).float().mean().item()
+    # END SOLUTION
 
 
 class SGD:
@@ -155,6 +167,9 @@ class SGD:
     def step(self):
         group = self.param_groups[0]
         lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        # BEGIN SOLUTION: Part 1, step 3, gradient descent: for every weight w with a gradient, d = w.grad +
+        #   weight_decay * w, the velocity v = d on the first step and momentum * v + d after (kept in
+        #   self.velocity[i]), then w -= lr * v
         for i, w in enumerate(self.params):
             d = w.grad
             if d is None:
@@ -168,6 +183,7 @@ class SGD:
                     self.velocity[i].mul_(momentum).add_(d)
                 d = self.velocity[i]
             w.add_(d, alpha=-lr)
+        # END SOLUTION
 
     def state_dict(self):
         return {"state": {i: {"momentum_buffer": v} for i, v in enumerate(self.velocity) if v is not None},
@@ -244,16 +260,23 @@ def evaluate(head, split, cfg, device, num_classes):
 # ---- the sheet's step 5: TensorBoard, every write in one place ----
 
 def log_step(writer, step, loss):
+    # BEGIN SOLUTION: Part 1, step 5, TensorBoard: write the training loss of this SGD step as the scalar
+    #   loss/train_step at this step
     writer.add_scalar("loss/train_step", loss, step)
+    # END SOLUTION
 
 
 def log_epoch(writer, cfg, record, final=None):
     """One epoch's scalars. final: the run's end, given as (best validation accuracy, last epoch's record): its
     hyper-parameters and results go to the HParams tab."""
     if record is not None:
+        # BEGIN SOLUTION: Part 1, step 5, TensorBoard: write the epoch's training loss, validation loss, train and
+        #   validation accuracy and learning rate (record's loss_train, loss_val, accuracy_train, accuracy_val, lr) as
+        #   scalars loss/train, loss/val, accuracy/train, accuracy/val, lr at step record['epoch']
         for tag, key in (("loss/train", "loss_train"), ("loss/val", "loss_val"), ("accuracy/train", "accuracy_train"),
                          ("accuracy/val", "accuracy_val"), ("lr", "lr")):
             writer.add_scalar(tag, record[key], record["epoch"])
+        # END SOLUTION
     if final is not None:
         best, last = final
         writer.add_hparams({k: getattr(cfg, k) for k in settings(hparam=True)}

@@ -88,6 +88,9 @@ def parse_args(argv=None):
 def score_gradients(model, images, classes=None, precision="fp32"):
     """Steps 1-4. -> scores (N, C) float32, classes (N,), dS_C/dI (N, 3, H, W). The gradient goes to the pixels
     only: autograd skips the weight gradients, and the model's parameter .grad stay as they were."""
+    # BEGIN SOLUTION: Part 2, steps 1-4: a forward pass of images (as a leaf that requires grad) through model, its
+    #   class scores S (N, C), a one-hot derivative dS/dS_c (1 for each image's class C, its top-scoring class when
+    #   classes is None), back-propagated to the pixels; return scores, classes (N,) and dS_C/dI (N, 3, H, W)
     x = images.detach().clone(memory_format=memory_format_of(model)).requires_grad_(True)
     with autocast(precision, x.device):
         scores = model(x)                           # 1. forward pass -> 2. class scores S (N, C), before the softmax
@@ -97,6 +100,7 @@ def score_gradients(model, images, classes=None, precision="fp32"):
     one_hot = torch.zeros_like(scores).scatter_(1, classes[:, None], 1.0)   # 3. dS/dS_c: 1 for C, 0 elsewhere
     (grad,) = torch.autograd.grad(scores, x, grad_outputs=one_hot)         # 4. back to the pixels: w = dS_C/dI
     return scores.detach().float(), classes, grad.float()
+    # END SOLUTION
 
 
 def saliency_maps(model, images, classes=None, precision="fp32"):
@@ -108,7 +112,10 @@ def saliency_maps(model, images, classes=None, precision="fp32"):
     image alone.
     """
     scores, classes, grad = score_gradients(model, images, classes, precision)
+    # BEGIN SOLUTION: Part 2, the map: return the maximum over the colour channels of the absolute gradient, (N, 3, H,
+    #   W) -> (N, H, W), then classes and scores
     return grad.abs().amax(dim=1), classes, scores  # 5. max_c |w(c, i, j)|: (N, 3, H, W) -> (N, H, W)
+    # END SOLUTION
 
 
 # ---- inputs: the images ----
