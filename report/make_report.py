@@ -687,24 +687,30 @@ def artist_stats(c):
 
 
 def artist_sentence(counts):
-    """What the artists of the data do to the accuracy: few artists per style, and whether val shares them."""
+    """What the artists of the data do to the accuracy: few artists per style, and whether validation shares them
+    with training, within a style and across the whole split (an artist can paint in two styles)."""
     stats = {s: artist_stats(c) for s, c in counts.items()}
     stats = {s: v for s, v in stats.items() if v}
     if not stats:
         return None
     mono = sorted(s for s, v in stats.items() if v[0] == 1)
     shared = sum(v[3] > 0 for v in stats.values())
-    text = (f"Artists: the {len(stats)} styles have {min(v[0] for v in stats.values())} to "
-            f"{max(v[0] for v in stats.values())} artists each (median top-artist share "
-            f"{pct(float(np.median([v[2] for v in stats.values()])))})")
+    across = set().union(*(c["artists"]["train"] for c in counts.values() if c.get("artists"))) & \
+        set().union(*(c["artists"]["val"] for c in counts.values() if c.get("artists")))
+    low, high = min(v[0] for v in stats.values()), max(v[0] for v in stats.values())
+    text = (f"Artists: the {len(stats)} styles have {low if low == high else f'{low} to {high}'} artists each "
+            f"(median top-artist share {pct(float(np.median([v[2] for v in stats.values()])))})")
     text += f"; {', '.join(mono)} {'is' if len(mono) == 1 else 'are'} one artist's work" if mono else ""
     if shared:
         return text + (f". In {shared} of them validation paintings share their artists with training, so part of "
                        "the accuracy is recognising an artist, not a style (`download_wikiart.py --split-by-artist` "
                        "keeps artists apart where a style has two or more).")
+    if across:
+        return text + (f". Within each style no artist is in both training and validation, but {len(across)} "
+                       f"artist(s) have paintings in both splits under different styles (from `manifest.csv`): "
+                       "the model may still learn an artist's hand in training and meet it again in validation, "
+                       "under another style.")
     return text + ". No artist appears in both training and validation, so the accuracy measures style."
-
-
 
 
 def size_sentence(sizes):

@@ -344,6 +344,14 @@ def test_artists_per_style_are_shown_and_explain_the_accuracy(project, tmp_path)
     write(lambda i, r: f"{r['style'].lower()}-{r['split']}")  # split by artist: none shared
     md = report("b")
     assert "No artist appears in both training and validation, so the accuracy measures style." in md
+    assert "the 3 styles have 2 artists each" in md  # not "2 to 2"
+    # apart within each style, but one artist trains under one style and is validated under another
+    write(lambda i, r: "wanderer" if (r["style"], r["split"]) in ((styles[0], "train"), (styles[1], "val"))
+          else f"{r['style'].lower()}-{r['split']}")
+    md = report("b2")
+    assert "No artist appears in both" not in md
+    assert ("Within each style no artist is in both training and validation, but 1 artist(s) have paintings in both "
+            "splits under different styles") in md
     renamed = [dict(r, style="Northern_Renaissance") if r["style"] == styles[0] else r for r in rows]
     rows[:] = renamed
     write(lambda i, r: "duerer")
