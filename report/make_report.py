@@ -234,14 +234,24 @@ def run_settings(m):
     out.update({k: cfg.get(k) for k in SETTINGS})
     out["precision"] = run_precision(m) or cfg.get("precision")  # what ran, where the run recorded it
     out["augment"] = "default" if cfg.get("augment", m["train"] == "all") == (m["train"] == "all") else cfg["augment"]
+    # the rates the epochs ran at: a run stopped and resumed with another --epochs followed another schedule
+    lrs = [h.get("lr") for h in m["epochs"]]
+    out["lr per epoch"] = " ".join(f"{lr:.3g}" for lr in lrs) if None not in lrs else None
     return out
 
 
 def why_not_compared(m, key):
     """Why a finished run is not in the compared set: the settings in which it differs, with both values."""
     mine = run_settings(m)
-    diffs = [f"{k} {mine[k]} vs {key[k]}" if k != "data" else "other data" for k in key if mine[k] != key[k]]
+    differ = named_differences([k for k in key if mine[k] != key[k]])
+    diffs = [f"{k} {mine[k]} vs {key[k]}" if k != "data" else "other data" for k in differ]
     return "different " + ", ".join(diffs) if diffs else "an older run of the same variant"
+
+
+def named_differences(keys):
+    """The settings worth naming among those that differ: the rates per epoch follow from --epochs and --lr when
+    those differ, so they are named only alone (a run resumed onto another schedule)."""
+    return [k for k in keys if k != "lr per epoch" or not {"epochs", "lr"} & set(keys)]
 
 
 def select_runs(runs, chosen=None):
@@ -256,7 +266,7 @@ def select_runs(runs, chosen=None):
     if chosen:
         compared = [m for m in runs if m["run"] in chosen]
         keys = [run_settings(m) for m in compared]
-        differ = sorted(k for k in keys[0] if len({json.dumps(x[k]) for x in keys}) > 1)  # main checked the names
+        differ = named_differences(sorted(k for k in keys[0] if len({json.dumps(x[k]) for x in keys}) > 1))
         return compared, [(m, "not named with --compare-runs") for m in runs if m["run"] not in chosen], differ
     left, groups = [], {}
     for m in runs:
@@ -468,7 +478,8 @@ def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None, unusable=(
                      + ("the runs named with --compare-runs" + (f", which differ in {', '.join(differ)} besides what "
                                                                "the sheet varies" if differ else "") if chosen else
                         "the newest set that differs only in what the sheet varies (which FC layers are removed, what "
-                        "trains): same data, epochs and training settings") + ". " + chance_sentence(compared)
+                        "trains): same data, epochs, training settings and learning rate in each epoch") + ". "
+                     + chance_sentence(compared)
                      + " The final train accuracy is the running figure of the last epoch, measured while the weights "
                        "changed and with dropout (and augmentation, if on) active; validation accuracy is measured "
                        "after the epoch in eval mode. Intervals are 95% Wilson intervals over the validation "

@@ -356,3 +356,20 @@ def test_maps_of_a_version_that_recorded_no_precision_are_said_to_be_unrecorded(
     assert make_report.precision_words(None, "the maps") == ("The precision of the maps was not recorded (outputs "
                                                              "of an older version).")
     assert make_report.map_agreement(None) == ""
+
+
+def test_a_run_resumed_onto_another_schedule_is_not_compared_as_like(tmp_path):
+    """Catches: a run started for 6 epochs, stopped after 1 and resumed with --epochs 2 (its first epoch on the
+    6-epoch cosine, its second on a new one) compared with fresh 2-epoch runs as if trained alike: the settings
+    check must read the learning rates the epochs ran at, not only config.json."""
+    runs = tmp_path / "runs"
+    now = time.time()
+    make_run(runs, "a", 1, "new", pattern(30, 0.6), mtime=now - 30)
+    make_run(runs, "b", 2, "new", pattern(30, 0.5), mtime=now - 20)
+    d = make_run(runs, "cut", 1, "fc", pattern(30, 0.7), mtime=now - 10)
+    m = json.load(open(d / "metrics.json"))
+    m["epochs"][1]["lr"] = 0.000933  # the resumed epoch's rate: another schedule
+    json.dump(m, open(d / "metrics.json", "w"))
+    os.utime(d / "metrics.json", (now - 10, now - 10))
+    md = report(tmp_path, runs)
+    assert "| cut | 1 | fc | different lr per epoch 0.001 0.000933 vs 0.001 0.001 |" in md
