@@ -41,6 +41,7 @@ report: setup
 	$(PY) report/make_report.py $(if $(NAME),--name "$(NAME)") $(if $(ID),--student-id "$(ID)")
 
 package: setup
+	@test -n "$(LOGIN)" || { echo "make package needs your course login: make package LOGIN=jdoe"; exit 2; }
 	$(PY) report/make_package.py --login $(LOGIN)
 
 tensorboard: setup

@@ -329,7 +329,8 @@ def main(argv=None):
         sys.exit(130)
     if len(results) > 1 or args.compare:
         print("\n" + comparison_table(results))
-    print(f"\nTensorBoard: tensorboard --logdir {os.path.dirname(os.path.normpath(results[-1]['run_dir']))}")
+    logdir = os.path.dirname(os.path.abspath(results[-1]["run_dir"]))  # absolute: it works from any folder
+    print(f"\nTensorBoard: tensorboard --logdir {logdir}")
     diverged = [m for m in results if m.get("diverged")]
     if diverged:
         sys.exit("error: " + "; ".join(f"run {m['run']} diverged: {m['diverged']}" for m in diverged))

@@ -138,3 +138,15 @@ def test_the_lowest_leg_installs_the_bound_itself_when_it_is_a_release(monkeypat
     assert lowest.lowest("urllib3", "2.2") == "2.2"
     assert lowest.lowest("urllib3", "2.2.0") == "2.2"
     assert lowest.lowest("urllib3", "2.2.1") == "2.2.1"
+
+
+def test_no_markdown_table_of_the_docs_is_cut_in_two_by_a_blank_line():
+    """Catches: a blank line inside a table (docs/robustness.md had one): Markdown then renders the rows after it as
+    one paragraph of pipes."""
+    for path in glob.glob(os.path.join(ROOT, "docs", "*.md")) + [os.path.join(ROOT, "README.md")]:
+        lines = open(path, encoding="utf-8").read().split("\n")
+        for i in range(1, len(lines) - 1):
+            new_table = i + 2 < len(lines) and lines[i + 2].startswith("|-")  # a header row and its rule
+            cut = not lines[i].strip() and lines[i - 1].startswith("|") and lines[i + 1].startswith("|") \
+                and not new_table
+            assert not cut, f"{os.path.relpath(path, ROOT)}:{i + 1}: a blank line inside a table"
