@@ -146,11 +146,12 @@ class Images(NamedTuple):
     inputs: torch.Tensor   # (N, 3, 224, 224) normalised, as the network sees them
     sizes: list            # (width, height) of each upright original, to map boxes through the preprocessing
     skipped: int           # unusable files
+    skipped_files: tuple = ()  # their names, for settings.json and the report
 
 
 def load_images(files, preprocess):
     """-> Images. Unusable files are skipped with a warning."""
-    kept, tensors, sizes = [], [], []
+    kept, tensors, sizes, skipped = [], [], [], []
     for f in files:
         try:
             im = open_rgb(f)
@@ -159,9 +160,10 @@ def load_images(files, preprocess):
             sizes.append(im.size)
         except ValueError as e:
             print(f"warning: skipping {f}: {e}", file=sys.stderr)
+            skipped.append(os.path.basename(f))
     if not tensors:
         raise ValueError(f"none of the files in {os.path.dirname(files[0])} could be read as an image")
-    return Images(kept, torch.stack(tensors), sizes, len(files) - len(kept))
+    return Images(kept, torch.stack(tensors), sizes, len(skipped), tuple(skipped))
 
 
 # ---- outputs: figures, predictions.csv, settings.json ----
@@ -297,8 +299,9 @@ def save_figures(out_dir, files, crops, maps, titles, draw=draw_row, cols=3):
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, stem + "_saliency.png"), dpi=110)
         plt.close(fig)
-    for old in os.listdir(out_dir):  # pages of an earlier, longer run
-        if re.fullmatch(r"grid-\d+\.png", old):
+    written = {stem + "_saliency.png" for stem in figure_names(files)}
+    for old in os.listdir(out_dir):  # pages of an earlier, longer run; figures of images no longer mapped
+        if re.fullmatch(r"grid-\d+\.png", old) or (old.endswith("_saliency.png") and old not in written):
             os.remove(os.path.join(out_dir, old))
     for page, first in enumerate(range(0, len(files), GRID_ROWS)):
         n = min(GRID_ROWS, len(files) - first)
@@ -355,13 +358,17 @@ def write_settings(path, args, methods, n_images, skipped, model="VGG-16 (ImageN
                    "images": n_images, "skipped": skipped, **extra}, fh, indent=2)
 
 
-def write_outputs(args, images, preprocess, maps, classes, probs, categories, titles):
-    """The figures, predictions.csv (with the box measures where boxes.csv has the image) and settings.json."""
+def write_outputs(args, images, preprocess, maps, classes, probs, categories, titles, listed=(), interrupted=False):
+    """The figures, predictions.csv (with the box measures where boxes.csv has the image) and settings.json, which
+    also records the images the folder held (listed), those skipped as unusable, and whether Ctrl-C cut the run
+    short: the report checks the outputs against the folder as it is then."""
     save_figures(args.out, images.files, [denormalise(x, preprocess) for x in images.inputs], maps.numpy(), titles)
     by_method, boxes = {"vanilla": maps}, read_boxes(args.images)
     write_predictions(os.path.join(args.out, "predictions.csv"), images.files, probs, classes, categories,
                       {**centre_columns(by_method), **box_columns(images, by_method, boxes, preprocess)})
-    write_settings(os.path.join(args.out, "settings.json"), args, ["vanilla"], len(images.files), images.skipped)
+    write_settings(os.path.join(args.out, "settings.json"), args, ["vanilla"], len(images.files), images.skipped,
+                   listed=sorted(os.path.basename(f) for f in listed), skipped_files=list(images.skipped_files),
+                   interrupted=interrupted)
     print_written(args.out, len(images.files), images.skipped)
 
 
@@ -419,15 +426,17 @@ def main(argv=None):
     try:
         prepare_out(args.out)
         target = resolve_class(args.target, categories)
-        images = load_images(list_images(args.images), preprocess)
+        listed = list_images(args.images)
+        images = load_images(listed, preprocess)
         model, device = pretrained_vgg16(args)
     except (vgg16.RunError, ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
         sys.exit(f"error: {e}")
     maps, classes, probs, interrupted = compute_maps(model, images.inputs, target, args, device)
     if interrupted:  # what finished is written: the images of the finished batches
-        images = Images(images.files[:len(maps)], images.inputs[:len(maps)], images.sizes[:len(maps)], images.skipped)
+        images = images._replace(files=images.files[:len(maps)], inputs=images.inputs[:len(maps)],
+                                 sizes=images.sizes[:len(maps)])
     titles = print_predictions(images.files, classes, probs, categories)
-    write_outputs(args, images, preprocess, maps, classes, probs, categories, titles)
+    write_outputs(args, images, preprocess, maps, classes, probs, categories, titles, listed, interrupted)
     if interrupted:
         sys.exit(f"interrupted: the {len(maps)} images of the finished batches are written to {args.out}; run the same "
                  "command again for all of them")

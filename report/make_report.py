@@ -35,7 +35,7 @@ from download_wikiart import STAND_INS  # noqa: E402 (our style -> the course's 
 from report.render import to_markdown, to_pdf  # noqa: E402
 from report.stats import (ALPHA, above_chance_p, fmt_p, images_needed, mcnemar_exact,  # noqa: E402
                           wilson_interval)
-from vgg16 import MAP_AGREEMENT  # noqa: E402 (how far tf32 and bf16 maps agree with fp32 ones)
+from vgg16 import IMAGE_EXTENSIONS, MAP_AGREEMENT  # noqa: E402 (the images 4b maps; tf32 and bf16 maps' agreement)
 
 # ---- defaults ----
 PAINTINGS_DIR = saliency_extras.PAINTINGS_OUT_DIR
@@ -795,12 +795,48 @@ METHOD_NAMES = {"vanilla": "the saliency map max over colour channels of |dS_C/d
                 "integrated-gradients": "Integrated Gradients' map", "gradcam": "Grad-CAM's map"}
 
 
+def out_of_date(rows, settings, images_dir):
+    """The saliency outputs against the image folder as it is now. -> (the rows of images still there, the sentences
+    that name what differs: images added since (or not reached), removed since, skipped as unreadable, a run cut
+    short by Ctrl-C, with the command that brings them up to date; whether they are up to date)."""
+    if not os.path.isdir(images_dir):
+        return rows, [], True
+    now = {f for f in os.listdir(images_dir) if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
+           and not f.startswith(".") and os.path.isfile(os.path.join(images_dir, f))}
+    mapped, skipped = {r["file"] for r in rows}, set(settings.get("skipped_files", []))
+    removed, added = sorted(mapped - now), sorted(now - mapped - skipped)
+    where = f"`{os.path.relpath(images_dir, ROOT)}`"
+    notes = []
+    if settings.get("interrupted"):
+        planned = len(settings.get("listed", [])) - len(skipped)
+        notes.append(f"The saliency run was stopped before it finished (Ctrl-C or a kill): {len(mapped)} of "
+                     f"{planned if planned > 0 else '?'} images have maps.")
+    if added:
+        notes.append(f"{len(added)} image(s) in {where} have no map (added after the run, or not reached): "
+                     f"{', '.join(added)}.")
+    if removed:
+        notes.append(f"{len(removed)} image(s) with maps are no longer in {where}: {', '.join(removed)}; they are "
+                     "left out of the table and the totals below, but the grid still shows them.")
+    if skipped & now:
+        notes.append(f"{len(skipped & now)} file(s) could not be read as images and were skipped: "
+                     f"{', '.join(sorted(skipped & now))}.")
+    current = not (added or removed or settings.get("interrupted"))
+    if not current:
+        notes.append(f"`{SALIENCY_CMD}` brings the maps up to date with the folder.")
+    return [r for r in rows if r["file"] in now], notes, current
+
+
 def part2_blocks(rows, sal_dir, out_dir, images_dir):
     blocks = [("h2", "Part 2: image-specific class saliency maps (VGG-16)")]
     if rows is None:
         return blocks + [("p", f"No saliency outputs found in `{os.path.relpath(sal_dir, ROOT)}`. Produce them with "
                           f"`{SALIENCY_CMD}`; this section then shows them.")]
     settings = load_settings(sal_dir)
+    rows, notes, current = out_of_date(rows, settings, images_dir)
+    if notes:
+        blocks.append(("p", ("" if current else "**The maps are not up to date with the images.** ") + " ".join(notes)))
+    if not rows:
+        return blocks
     methods = settings.get("methods") or [k[len("centre_share_"):] for k in rows[0] if k.startswith("centre_share_")]
     shown = methods[0]  # what the grid's first map column and the measures below are about
     model = settings.get("model", "VGG-16 (ImageNet)")

@@ -1,6 +1,8 @@
 """Part 2's answer to "is the classification based on the relevant parts?": per image the map against a uniform map
 and the centre prior, images whose box cannot tell left out, and in total paired exact tests whose verdict the
 words follow. Rows are written as assignment_4b.py writes predictions.csv."""
+import os
+
 from conftest import ROOT, load_report_script
 
 make_report = load_report_script("make_report")
@@ -111,3 +113,71 @@ def test_the_sentence_gives_the_mean_masses_of_the_map_and_of_both_baselines():
     rows = [row(0, 0.6, 0.1, 0.3), row(1, 0.4, 0.2, 0.5)]
     text = make_report.overall_sentence(rows, "vanilla")
     assert "means 50.0% against 15.0%" in text and "the prior's mean 40.0%" in text
+
+
+def saliency_then_report(tmp_path, change):
+    """assignment_4b.py over a.png, b.png and a damaged c.png; then change(images folder); then the report's Part 2.
+    -> (report.md, the saliency folder's files)"""
+    import assignment_4b as a4b
+    from conftest import write_image
+    imgs, sal, out = tmp_path / "imgs", tmp_path / "sal", tmp_path / "rep"
+    imgs.mkdir()
+    write_image(imgs / "a.png", seed=1)
+    write_image(imgs / "b.png", seed=2)
+    (imgs / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    a4b.main(["--images", str(imgs), "--out", str(sal)])
+    change(imgs)
+    none = str(tmp_path / "none")
+    make_report.main(["--runs", none, "--saliency", str(sal), "--paintings", none, "--extras", none,
+                      "--ground-truth", none, "--data", none, "--images", str(imgs), "--out", str(out), "--no-pdf"])
+    return (out / "report.md").read_text(), sorted(os.listdir(sal))
+
+
+def test_the_report_names_images_added_removed_and_skipped_since_the_maps(vgg_weights, tmp_path):
+    """Catches: the report trusting report/saliency/ whatever My-Images/ now holds: a photo added later not
+    mentioned, a photo deleted still reported, the damaged photos 4b skipped never named."""
+    def change(imgs):
+        (imgs / "b.png").unlink()
+        write_image(imgs / "d.png", seed=4)
+    from conftest import write_image
+    md, _ = saliency_then_report(tmp_path, change)
+    part2 = md[md.index("## Part 2"):]
+    assert "**The maps are not up to date with the images.**" in part2
+    assert "1 image(s) in" in part2 and "have no map (added after the run, or not reached): d.png." in part2
+    assert "1 image(s) with maps are no longer in" in part2 and ": b.png; they are left out" in part2
+    assert "1 file(s) could not be read as images and were skipped: c.png." in part2
+    assert "`python assignment_4b.py` brings the maps up to date with the folder." in part2
+    table = part2[part2.index("| image |"):].split("\n\n")[0]
+    assert "| a.png |" in table and "b.png" not in table
+
+
+def test_maps_that_match_the_folder_are_not_called_out_of_date(vgg_weights, tmp_path):
+    """Catches: an up-to-date run (but for a damaged file, which no rerun mends) called out of date."""
+    md, _ = saliency_then_report(tmp_path, lambda imgs: None)
+    assert "not up to date" not in md and "skipped: c.png." in md
+
+
+def test_a_rerun_leaves_no_figure_of_an_image_no_longer_there(vgg_weights, tmp_path):
+    """Catches: the figure of a deleted photo left in report/saliency/ and packed into the hand-in."""
+    import assignment_4b as a4b
+    from conftest import write_image
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for name in ("a.png", "b.png"):
+        write_image(imgs / name, seed=len(name))
+    a4b.main(["--images", str(imgs), "--out", str(tmp_path / "sal")])
+    (imgs / "b.png").unlink()
+    a4b.main(["--images", str(imgs), "--out", str(tmp_path / "sal")])
+    assert sorted(f for f in os.listdir(tmp_path / "sal") if f.endswith("_saliency.png")) == ["a_saliency.png"]
+
+
+def test_a_saliency_run_cut_short_is_said_to_be(tmp_path):
+    """Catches: a report over the images a Ctrl-C'd run finished, read as if it were all of them."""
+    settings = {"listed": ["a.png", "b.png", "c.png"], "skipped_files": [], "interrupted": True}
+    (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / "b.png").write_bytes(b"x")
+    (tmp_path / "c.png").write_bytes(b"x")
+    rows, notes, current = make_report.out_of_date([row(0, 0.1, 0.1, 0.1) | {"file": "a.png"}], settings,
+                                                   str(tmp_path))
+    assert not current and notes[0] == ("The saliency run was stopped before it finished (Ctrl-C or a kill): 1 of 3 "
+                                        "images have maps.")
