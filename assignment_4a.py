@@ -603,7 +603,7 @@ def end_of_epoch(run, epoch, train_scores, val_scores, writer, t0, t_train, cond
         link_checkpoint(os.path.join(run.dir, "last.pt"), os.path.join(run.dir, "best.pt"))
     print(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {train_loss:.4f} / {val_loss:.4f}  "
           f"accuracy {train_acc:.3f} / {val_acc:.3f} (train, {conditions} / val)  "
-          f"{time.time() - t0:5.1f}s" + ("  * best" if improved else ""))
+          f"{time.time() - t0:5.1f}s this epoch" + ("  * best" if improved else ""))
 
 
 def what_was_kept(run, finished):
@@ -617,7 +617,7 @@ def what_was_kept(run, finished):
 
 def comparison_table(results):
     header = f"{'run':36s} {'remove':>6s} {'train':>5s} {'epochs':>6s} {'best val':>8s} {'final train':>11s} " \
-             f"{'final val':>9s} {'time':>7s}"
+             f"{'final val':>9s} {'wall':>7s}"
     rows = [header, "-" * len(header)]
     for m in results:
         f = m["epochs"][-1] if m["epochs"] else {"epoch": 0}
@@ -626,7 +626,8 @@ def comparison_table(results):
         rows.append(f"{m['run']:36s} {m['remove']:6d} {m['train']:>5s} {f['epoch']:6d} {cells} "
                     f"{m['seconds_total']:6.0f}s"
                     + (f"  DIVERGED in epoch {f['epoch'] + 1}" if m.get("diverged") else ""))
-    return "\n".join(rows)
+    return "\n".join(rows + ["wall: the whole run, its weights, the frozen layers' one pass and every epoch (the "
+                              "report's training time adds up the epochs alone)"])
 
 
 # ==== the machinery: weights, seeds, devices, figures, checkpoints, the decode cache, frozen layers once, resuming ====

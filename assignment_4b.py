@@ -431,6 +431,9 @@ def main(argv=None):
         model, device = pretrained_vgg16(args)
     except (vgg16.RunError, ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt:  # Ctrl-C while the images or the weights load: one line, not torch's traceback
+        sys.exit("\ninterrupted while loading the images and the weights: no map was computed and nothing was "
+                 "written; run the same command again")
     maps, classes, probs, interrupted = compute_maps(model, images.inputs, target, args, device)
     if interrupted:  # what finished is written: the images of the finished batches
         images = images._replace(files=images.files[:len(maps)], inputs=images.inputs[:len(maps)],

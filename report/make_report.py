@@ -483,9 +483,12 @@ def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None, unusable=(
                      + " The final train accuracy is the running figure of the last epoch, measured while the weights "
                        "changed and with dropout (and augmentation, if on) active; validation accuracy is measured "
                        "after the epoch in eval mode. Intervals are 95% Wilson intervals over the validation "
-                       "paintings."),
+                       "paintings. Training time adds up the epochs (training and evaluation); the console's "
+                       "comparison table gives each run's wall time, with its weights and the frozen layers' one "
+                       "pass."),
                ("table", ["run", "removed FC", "trained", "epochs", "best val acc (95% CI)", "macro-F1",
-                          "final train acc (running)", "final val acc", "time"], [result_row(m) for m in compared])]
+                          "final train acc (running)", "final val acc", "training time"],
+                [result_row(m) for m in compared])]
     ran = {run_precision(m) for m in compared}
     blocks += [("p", precision_words(next(iter(ran)), "the compared runs' training") if len(ran) == 1 else
                 "The compared runs trained in different precisions: " + "; ".join(

@@ -104,7 +104,7 @@ def new_pdf(blocks):
         ch, text = gap
         sys.exit(f"error: no font on this machine can show {ch!r} (U+{ord(ch):04X}) in the report's text "
                  f"({text[:60]!r}...): install a font that has it (Linux: apt install fonts-noto-cjk; it is looked for "
-                 "among " + ", ".join(os.path.basename(f) for f in FALLBACK_FONTS[:4]) + " ...), or write it in "
+                 "among " + ", ".join(dict.fromkeys(os.path.basename(f) for f in FALLBACK_FONTS)) + "), or write it in "
                  "Latin letters; report.md is written, the PDF is not")
     pdf = FPDF(format="A4")
     pdf.set_margins(18, 16, 18)

@@ -373,3 +373,11 @@ def test_a_run_resumed_onto_another_schedule_is_not_compared_as_like(tmp_path):
     os.utime(d / "metrics.json", (now - 10, now - 10))
     md = report(tmp_path, runs)
     assert "| cut | 1 | fc | different lr per epoch 0.001 0.000933 vs 0.001 0.001 |" in md
+
+
+def test_the_report_says_what_its_time_column_measures(tmp_path):
+    """Catches: a bare 'time' beside the console's and the epoch lines' other times, with no word of which is which."""
+    runs = tmp_path / "runs"
+    make_run(runs, "a", 1, "new", pattern(30, 0.6))
+    md = report(tmp_path, runs)
+    assert "| training time |" in md and "Training time adds up the epochs (training and evaluation)" in md

@@ -550,3 +550,16 @@ def test_the_centre_priors_width_is_a_fraction_of_each_side():
         np.exp(-0.5 * ((75.5 / 75) ** 2 - (0.5 / 75) ** 2)), rel=1e-4)
     assert float(prior[h // 2 + 25, w // 2]) / peak == pytest.approx(
         np.exp(-0.5 * ((25.5 / 25) ** 2 - (0.5 / 25) ** 2)), rel=1e-4)
+
+
+def test_ctrl_c_while_the_weights_load_is_one_line(tmp_path, monkeypatch):
+    """Catches: Ctrl-C during the weights' loading printing torch's 35-line traceback instead of what happened."""
+    write_image(tmp_path / "a.png")
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(a4b, "pretrained_vgg16", interrupted)
+    with pytest.raises(SystemExit) as e:
+        a4b.main(["--images", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert str(e.value).strip() == ("interrupted while loading the images and the weights: no map was computed and "
+                                    "nothing was written; run the same command again")

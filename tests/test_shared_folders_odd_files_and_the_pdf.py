@@ -293,6 +293,7 @@ def test_a_name_no_font_can_show_is_refused_not_left_blank(tmp_path, monkeypatch
                  "--data", none, "--images", none, "--out", str(tmp_path / "report"), "--name", "王小明",
                  "--student-id", "1234"])
     assert str(e.value).startswith("error: no font on this machine can show '王' (U+738B) in the report's text")
+    assert str(e.value).count("NotoSansCJK-Regular.ttc") == 1  # each font named once, not once per folder
     assert (tmp_path / "report" / "report.md").exists() and not (tmp_path / "report" / "report.pdf").exists()
 
 

@@ -94,3 +94,13 @@ def test_metrics_keep_the_best_epochs_confusion_matrix_after_a_worse_last_epoch(
     """Catches: best_confusion overwritten by the last epoch's matrix when the last epoch is not the best."""
     _, m = three_epochs(tmp_path, monkeypatch, [0.5, 0.9, 0.7])
     assert m["best_confusion"] == [[2, 0], [0, 2]] and m["best"]["epoch"] == 2
+
+
+def test_the_comparison_table_says_its_time_is_the_runs_wall_time():
+    """Catches: the console's 'time' column unlabelled beside the report's training time (the two differ by the
+    weights' loading and the frozen layers' pass)."""
+    m = {"run": "r", "remove": 1, "train": "new", "epochs": [{"epoch": 1, "accuracy_train": 0.5, "accuracy_val": 0.4}],
+         "best_val_accuracy": 0.4, "seconds_total": 61.0}
+    lines = a4a.comparison_table([m]).splitlines()
+    assert lines[0].split()[-1] == "wall" and lines[2].endswith(" 61s")
+    assert lines[-1].startswith("wall: the whole run, its weights, the frozen layers' one pass and every epoch")
