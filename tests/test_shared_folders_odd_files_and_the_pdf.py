@@ -286,7 +286,9 @@ def build_report(tmp_path, *extra):
 def test_a_name_no_font_can_show_is_refused_not_left_blank(tmp_path, monkeypatch):
     """Catches: --name "王小明" giving "Name: · Student ID: 1234" in the PDF with exit 0 (fpdf2 only warns)."""
     mr = make_report_module()
-    monkeypatch.setattr(load_report_script("render"), "FALLBACK_FONTS", [])  # DejaVu alone, as on most fresh Linux
+    render = load_report_script("render")
+    dejavu_alone = render.pdf_fonts()[0], []  # no fallback font on this machine, as on most fresh Linux installs
+    monkeypatch.setattr(render, "pdf_fonts", lambda: dejavu_alone)
     none = str(tmp_path / "none")
     with pytest.raises(SystemExit) as e:
         mr.main(["--runs", none, "--saliency", none, "--paintings", none, "--extras", none, "--ground-truth", none,
