@@ -50,9 +50,29 @@ def pdf_text(text):
     return plain(text).replace("`", "").replace("--", "\u2011\u2011").replace("](", "]\u00ad(")
 
 
-def col_widths(head, rows):
-    """Relative column widths from the longest cell of each column (capped), so short columns stay narrow."""
-    return tuple(min(max(len(str(c)) for c in col), 38) + 3 for col in zip(head, *rows))
+def table_layout(pdf, head, rows, width, sizes=(9, 8.5, 8, 7.5, 7, 6.5)):
+    """-> (font size, column widths in mm) for a table `width` mm wide, so that a cell wraps only at spaces: every
+    column at least as wide as its longest word (measured in the font, bold for the header), the space left shared
+    out toward each column's longest cell (capped at 38 characters' worth); the largest size in `sizes` where the
+    words fit (a table of more than 5 columns starts at 8 pt)."""
+    pad = 2.2  # mm: fpdf2's cell padding on both sides, and a little air
+    cols = list(zip(head, *rows))
+    for size in [s for s in sizes if len(head) <= 5 or s <= 8]:
+        least, most = [], []
+        for k, col in enumerate(cols):
+            word, cell = 0.0, 0.0
+            for i, c in enumerate(col):
+                text = plain(c, CELL_CHARS)
+                pdf.set_font("DejaVu", "B" if i == 0 and any(head) else "", size)
+                word = max([word] + [pdf.get_string_width(w) for w in text.split()])
+                cell = max(cell, pdf.get_string_width(text[:38]))
+            least.append(word + pad)
+            most.append(max(cell, word) + pad)
+        if sum(least) <= width or size == sizes[-1]:
+            spare = max(width - sum(least), 0)
+            want = [m - n for m, n in zip(most, least)]
+            share = [spare * w / sum(want) if sum(want) else spare / len(want) for w in want]
+            return size, tuple(n + s for n, s in zip(least, share))
 
 
 # Fonts beyond DejaVu (Latin, Greek, Cyrillic) that the PDF falls back to where the system has them: CJK first
@@ -142,9 +162,10 @@ def to_pdf(blocks, path, base_dir):
             pdf.ln(2)
         elif kind == "table":
             head, rows = b[1], b[2]
-            pdf.set_font("DejaVu", "", 8 if len(head) > 5 else 9)
-            with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=5, text_align="LEFT",
-                           first_row_as_headings=bool(any(head)), width=width, col_widths=col_widths(head, rows)) as t:
+            size, widths = table_layout(pdf, head, rows, width)
+            pdf.set_font("DejaVu", "", size)
+            with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=size * 0.55, text_align="LEFT",
+                           first_row_as_headings=bool(any(head)), width=width, col_widths=widths) as t:
                 if any(head):
                     t.row([plain(c, CELL_CHARS) for c in head])
                 for r in rows:

@@ -363,3 +363,22 @@ def test_a_png_with_a_broken_chunk_is_skipped_with_a_warning(tmp_path, capsys):
     assert a4a.decode(str(path)) is None
     assert f"warning: skipping {path}: not a usable image (damaged image data (SyntaxError: broken PNG file" in \
         capsys.readouterr().err
+
+
+def test_a_pdf_table_wraps_its_cells_only_at_spaces(tmp_path):
+    """Catches: fpdf2 breaking headers and names inside a word ("correc / t?", "astronaut_eileen_colli / ns.jpg")
+    where columns were sized by characters and then scaled to the page."""
+    import re as _re
+    from pypdf import PdfReader
+    render = load_report_script("render")
+    head = ["image", "prediction (p)", "correct?", "object", "peak in box", "mass in box", "box's area",
+            "centre prior's mass"]
+    rows = [["washington_monument_cherry_blossoms.jpg", "aircraft carrier (0.00)", "not judged",
+             "the Washington Monument", "yes", "100.0%", "100.0%", "100.0%"],
+            ["astronaut_eileen_collins.jpg", "Great Dane (0.00)", "no", "the camera on its tripod", "no", "6.2%",
+             "4.5%", "11.5%"]]
+    render.to_pdf([("table", head, rows)], str(tmp_path / "t.pdf"), str(tmp_path))
+    text = " ".join(PdfReader(tmp_path / "t.pdf").pages[0].extract_text().split())
+    words = {w for cell in head + rows[0] + rows[1] for w in cell.split()}
+    broken = [w for w in words if not _re.search(r"(^|\s)" + _re.escape(w) + r"(\s|$)", text)]
+    assert not broken, broken
