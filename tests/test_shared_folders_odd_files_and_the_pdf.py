@@ -80,6 +80,17 @@ def test_two_runs_decoding_one_fresh_dataset_at_once_both_get_the_same_cache(tmp
     assert sorted(os.path.splitext(f)[1] for f in os.listdir(cache)) == [".json", ".u8"]
 
 
+def load_counting_decodes(files, labels, cache):
+    """load_split_cached once more, as a second run would. -> (the split, the files it decoded itself)"""
+    decoded = []
+    real = a4a.decode
+    a4a.decode = lambda path: decoded.append(path) or real(path)
+    try:
+        return a4a.load_split_cached(files, labels, cache, "train", 1), decoded
+    finally:
+        a4a.decode = real
+
+
 def test_a_run_that_finds_another_decoding_waits_and_reuses_its_cache(tmp_path, capsys):
     """Catches: the second of two runs deleting the first's work in progress, or decoding everything again."""
     data = make_style_dataset(tmp_path / "d", n_train=2, n_val=1)
@@ -95,13 +106,7 @@ def test_a_run_that_finds_another_decoding_waits_and_reuses_its_cache(tmp_path, 
         os.replace(os.path.join(cache, u8 + ".4242-1.part"), os.path.join(cache, u8))
         os.replace(meta + ".done", meta)
     threading.Timer(1.0, other_run_finishes).start()
-    decoded = []
-    real = a4a.decode
-    a4a.decode = lambda path: decoded.append(path) or real(path)
-    try:
-        again = a4a.load_split_cached(files, labels, cache, "train", 1)
-    finally:
-        a4a.decode = real
+    again, decoded = load_counting_decodes(files, labels, cache)
     assert torch.equal(again.images, first.images) and not decoded
     assert "note: another run is decoding the train images" in capsys.readouterr().err
 
@@ -344,13 +349,7 @@ def test_a_run_that_finds_another_between_its_two_renames_waits_for_its_metadata
     (meta,) = [f for f in os.listdir(cache) if f.endswith(".json")]
     os.rename(os.path.join(cache, meta), os.path.join(cache, meta + ".later"))  # images in place, metadata not yet
     threading.Timer(0.5, os.replace, (os.path.join(cache, meta + ".later"), os.path.join(cache, meta))).start()
-    decoded = []
-    real = a4a.decode
-    a4a.decode = lambda path: decoded.append(path) or real(path)
-    try:
-        again = a4a.load_split_cached(files, labels, cache, "train", 1)
-    finally:
-        a4a.decode = real
+    again, decoded = load_counting_decodes(files, labels, cache)
     assert torch.equal(again.images, first.images) and not decoded
 
 
