@@ -221,3 +221,16 @@ def test_a_time_limit_shorter_than_pytorchs_import_still_grades(tmp_path):
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("CHECKS "))
     results = json.loads(line[len("CHECKS "):])
     assert results["loss"][0] and results["accuracy"][0], results
+
+
+@pytest.mark.parametrize("text,message", [
+    ("def f():\n    # BEGIN SOLUTION: step\n    return 1\n", "t.py:2: # BEGIN SOLUTION without its # END SOLUTION"),
+    ("def f():\n    return 1\n    # END SOLUTION\n", "t.py:3: # END SOLUTION without a # BEGIN SOLUTION before it"),
+    ("def f():\n    # BEGIN SOLUTION: a\n    # BEGIN SOLUTION: b\n    # END SOLUTION\n",
+     "t.py:3: a # BEGIN SOLUTION inside the block opened at line 2"),
+])
+def test_a_marker_left_open_or_nested_is_named_with_its_line(text, message):
+    """Catches: a handout made from a file whose markers do not pair up (the stub would swallow the rest of the
+    file, or leave solution lines in)."""
+    with pytest.raises(make_handout.HandoutError, match=re.escape(message)):
+        make_handout.solution_blocks(text, "t.py")
