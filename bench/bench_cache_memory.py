@@ -64,8 +64,8 @@ def child(n, folder):
     t_gen = time.time() - t
     files, labels, _ = a4a.list_split(folder, "train")
     t = time.time()
-    images, labels, skipped = a4a.load_split_cached(files, labels, os.path.join(folder, ".cache"), "train",
-                                                    os.cpu_count() or 1)
+    split = a4a.load_split_cached(files, labels, os.path.join(folder, ".cache"), "train", os.cpu_count() or 1)
+    images, labels, skipped = split.images, split.labels, split.skipped
     t_build = time.time() - t
     after_build = peak_rss_mb() - base
     anon_base, anon_peak = anon_rss_mb(), 0.0

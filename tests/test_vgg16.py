@@ -81,7 +81,8 @@ def test_saliency_input_is_the_papers_preprocessing(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "wide.png"
     Image.fromarray(rng.integers(0, 255, (300, 500, 3), dtype=np.uint8)).save(path)
-    files, batch, sizes, skipped = a4b.load_images([str(path)], vgg16.WEIGHTS.transforms())
+    images = a4b.load_images([str(path)], vgg16.WEIGHTS.transforms())
+    batch, skipped = images.inputs, images.skipped
     im = TF.resize(Image.open(path), 256, interpolation=InterpolationMode.BILINEAR, antialias=True)  # 426x256
     left, top = (im.width - 224) // 2, (im.height - 224) // 2
     x = torch.from_numpy(np.asarray(im, dtype=np.float32)[top:top + 224, left:left + 224] / 255).permute(2, 0, 1)
