@@ -32,7 +32,7 @@ import saliency_ground_truth  # noqa: E402 (where the benchmark writes)
 from assignment_4a import CACHE_SIZE as RESIZE, CROP, DATA_DIR, RUNS_DIR  # noqa: E402
 from assignment_4b import BOX_TOLERANCE, IMAGES_DIR, OUT_DIR as SALIENCY_DIR, pyplot  # noqa: E402
 from download_wikiart import STAND_INS  # noqa: E402 (our style -> the course's style that huggan/wikiart lacks)
-from report.render import to_markdown, to_pdf  # noqa: E402
+from report.render import FIGURE_WIDTH_MM, to_markdown, to_pdf  # noqa: E402
 from report.stats import (ALPHA, above_chance_p, fmt_p, images_needed, mcnemar_exact,  # noqa: E402
                           wilson_interval)
 from vgg16 import IMAGE_EXTENSIONS, MAP_AGREEMENT  # noqa: E402 (the images 4b maps; tf32 and bf16 maps' agreement)
@@ -373,23 +373,43 @@ def load_saliency(sal_dir, images_dir):
 
 # ---- figures ----
 
-def curves_figure(runs, path):
+PRINTED_PT = 7.5  # the smallest text of a figure as printed on the report's page (figures are 160 mm wide)
+
+
+def font_for(fig_width_in, printed=PRINTED_PT):
+    """The font size that prints at `printed` points once a figure `fig_width_in` wide is scaled to the page."""
+    return printed * fig_width_in / (FIGURE_WIDTH_MM / 25.4)
+
+
+def curves_plot(runs):
+    """Loss and accuracy per epoch of every compared run; one legend entry per run, below the plots, where it
+    hides no curve."""
     plt = pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for i, m in enumerate(runs):
-        e = [h["epoch"] for h in m["epochs"]]
-        c = f"C{i}"
-        label = f"remove {m['remove']}, train {m['train']}"
-        a.plot(e, [h["loss_train"] for h in m["epochs"]], c + "-", label=label + " (train)")
-        a.plot(e, [h["loss_val"] for h in m["epochs"]], c + "--", label=label + " (val)")
-        b.plot(e, [h["accuracy_train"] for h in m["epochs"]], c + "-", label=label + " (train)")
-        b.plot(e, [h["accuracy_val"] for h in m["epochs"]], c + "--", label=label + " (val)")
-    a.set(xlabel="epoch", ylabel="cross-entropy", title="loss (solid: train, dashed: val)")
-    b.set(xlabel="epoch", ylabel="top-1 accuracy", title="accuracy (solid: train, dashed: val)", ylim=(0, 1))
-    b.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    width = 10
+    with plt.rc_context({"font.size": font_for(width)}):
+        fig, (a, b) = plt.subplots(1, 2, figsize=(width, 4.6))
+        for i, m in enumerate(runs):
+            e = [h["epoch"] for h in m["epochs"]]
+            c = f"C{i}"
+            label = f"remove {m['remove']}, train {m['train']}"
+            a.plot(e, [h["loss_train"] for h in m["epochs"]], c + "-", label=label)
+            a.plot(e, [h["loss_val"] for h in m["epochs"]], c + "--")
+            b.plot(e, [h["accuracy_train"] for h in m["epochs"]], c + "-")
+            b.plot(e, [h["accuracy_val"] for h in m["epochs"]], c + "--")
+        a.set(xlabel="epoch", ylabel="cross-entropy", title="loss (solid: train, dashed: val)")
+        b.set(xlabel="epoch", ylabel="top-1 accuracy", title="accuracy (solid: train, dashed: val)", ylim=(0, 1))
+        from matplotlib.ticker import MaxNLocator
+        for ax in (a, b):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
+        fig.legend(loc="lower center", ncol=min(len(runs), 4), frameon=False)
+        fig.tight_layout(rect=(0, 0.08 * (1 + (len(runs) - 1) // 4), 1, 1))
+    return fig
+
+
+def curves_figure(runs, path):
+    fig = curves_plot(runs)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def save_confusion_figure(conf, classes, path):
@@ -622,19 +642,32 @@ def mistakes_gallery(m, data_dir, path, k=8):
     rows = [r for r in rows if os.path.isfile(os.path.join(data_dir, r["file"]))]
     if not rows:
         return None
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(rows), figsize=(2.1 * len(rows), 2.7), squeeze=False)
-    for ax, r in zip(axes[0], rows):
+    thumbs = []
+    for r in rows:
         with Image.open(os.path.join(data_dir, r["file"])) as im:
             im.thumbnail((256, 256))
-            ax.imshow(im.convert("RGB"))
-        ax.set_title(f"true {r['true_style']}\npredicted {r['predicted_style']}\np = {float(r['p_predicted']):.2f}",
-                     fontsize=7)
-        ax.axis("off")
-    fig.tight_layout()
+            thumbs.append(im.convert("RGB"))
+    captions = [f"true {r['true_style']}\npredicted {r['predicted_style']}\np = {float(r['p_predicted']):.2f}"
+                for r in rows]
+    fig = gallery_plot(thumbs, captions)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    pyplot().close(fig)
     return path
+
+
+def gallery_plot(images, captions, per_row=4):
+    """Thumbnails in rows of `per_row`, each captioned, the captions printing at PRINTED_PT or more."""
+    plt = pyplot()
+    rows = -(-len(images) // per_row)
+    width = 2.3 * per_row
+    fig, axes = plt.subplots(rows, per_row, figsize=(width, 3.1 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, im, caption in zip(axes.flat, images, captions):
+        ax.imshow(im)
+        ax.set_title(caption, fontsize=font_for(width))
+    fig.tight_layout()
+    return fig
 
 
 def compare_text(runs):

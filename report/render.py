@@ -25,6 +25,7 @@ def to_markdown(blocks):
     return "\n\n".join(out) + "\n"
 
 
+FIGURE_WIDTH_MM = 160  # a figure's width on the page, unless its block gives another
 CELL_CHARS = 100  # a longer table cell (a 3,000-character style name) is cut: a row must fit on a page
 
 
@@ -175,7 +176,7 @@ def to_pdf(blocks, path, base_dir):
             from PIL import Image
             img_path = os.path.join(base_dir, b[1])
             w_px, h_px = Image.open(img_path).size
-            w = min(width, b[3] if len(b) > 3 else 160)
+            w = min(width, b[3] if len(b) > 3 else FIGURE_WIDTH_MM)
             h = w * h_px / w_px
             room = pdf.h - pdf.b_margin - pdf.get_y() - 8
             if h > room:  # scale a tall figure (the saliency grid) down to what fits a page

@@ -381,3 +381,34 @@ def test_the_report_says_what_its_time_column_measures(tmp_path):
     make_run(runs, "a", 1, "new", pattern(30, 0.6))
     md = report(tmp_path, runs)
     assert "| training time |" in md and "Training time adds up the epochs (training and evaluation)" in md
+
+
+def printed_sizes(fig):
+    """The point sizes a figure's texts print at once it is scaled to the report's page width."""
+    fig.canvas.draw()  # tick labels exist once drawn
+    scale = min(1.0, load("render").FIGURE_WIDTH_MM / 25.4 / fig.get_size_inches()[0])
+    shown = list(fig.texts) + [t for legend in fig.legends for t in legend.get_texts()]
+    for ax in fig.axes:
+        shown.append(ax.title)
+        if ax.axison:  # a hidden axis draws no tick labels or axis labels
+            shown += ax.get_xticklabels() + ax.get_yticklabels() + [ax.xaxis.label, ax.yaxis.label]
+    return [t.get_fontsize() * scale for t in shown if t.get_text().strip()]
+
+
+def test_the_curves_print_legibly_with_their_legend_off_the_curves(tmp_path):
+    """Catches: the legend drawn over the accuracy curves, and labels of 4-6 pt once the 10-inch figure is shrunk to
+    the page."""
+    runs = tmp_path / "runs"
+    for name, r, t in (("a", 1, "new"), ("b", 2, "new"), ("c", 1, "fc"), ("d", 2, "fc")):
+        make_run(runs, name, r, t, pattern(30, 0.6), epochs=3)
+    found, _ = make_report.load_runs(str(runs))
+    fig = make_report.curves_plot(found)
+    assert min(printed_sizes(fig)) >= 7
+    assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends[0].get_texts()) == 4
+
+
+def test_the_mistakes_captions_print_at_7_pt_or_more():
+    """Catches: eight thumbnails in one row, their captions shrunk to about 3 pt on the page."""
+    import numpy as np
+    fig = make_report.gallery_plot([np.zeros((8, 8, 3))] * 8, ["true Baroque\npredicted Rococo\np = 0.91"] * 8)
+    assert min(printed_sizes(fig)) >= 7
