@@ -44,7 +44,7 @@ TOP_K = 5               # predictions written to the CSV
 MAP_TITLE = "saliency max_c |dS_C/dI|"  # the figures' title above the map
 BOX_TOLERANCE = 15      # pointing game: a peak this many pixels (of the 224x224 input) outside the box still hits
 CENTRE_PRIOR_SIGMA = 0.25  # the centre-prior baseline: a Gaussian of this std (a fraction of the side), centred
-GRID_ROWS = 20          # images per grid page: grid.png, then grid-2.png ... (a 240-image grid would be 97 MB)
+GRID_ROWS = 4           # images per grid page (grid.png, grid-2.png ...): a page prints whole on an A4 page
 
 
 def make_parser():
@@ -227,6 +227,16 @@ def centre_prior(h, w, sigma=CENTRE_PRIOR_SIGMA):
     return torch.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2))
 
 
+def crop_boxes(images, boxes, preprocess):
+    """Each image's object box in the network's crop, for the figures: None where it has none or the crop hides it."""
+    out = []
+    for f, size in zip(images.files, images.sizes):
+        box = boxes.get(os.path.basename(f), (None, ""))[0]
+        crop, seen = box_in_crop(box, size, preprocess) if box is not None else (None, 0)
+        out.append(crop if seen else None)
+    return out
+
+
 def box_columns(images, maps, boxes, preprocess):
     """predictions.csv's box columns for every image: the object, its box in the crop, the box's share of the crop
     (what a uniform map puts in it), and for each method's map and for the centre prior: the pointing game's hit and
@@ -289,13 +299,36 @@ def draw_row(axes, crop, smap, title):
         ax.axis("off")
 
 
-def save_figures(out_dir, files, crops, maps, titles, draw=draw_row, cols=3):
+def mark_peak_and_box(ax, smap, box):
+    """On a map panel: the map's peak (a white +) and, where the image has one, its object's box in the crop (green),
+    so that the pointing game's answer can be checked by eye. Pixel i spans [i, i + 1) in the box's coordinates,
+    [i - 0.5, i + 0.5) in imshow's."""
+    from matplotlib.patches import Rectangle
+    y, x = divmod(int(smap.argmax()), smap.shape[1])
+    ax.plot(x, y, marker="+", color="white", markersize=16, markeredgewidth=2.5)
+    if box is not None:
+        x0, y0, x1, y1 = box
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="lime", linewidth=2))
+
+
+def save_figures(out_dir, files, crops, maps, titles, draw=draw_row, cols=3, boxes=None):
     """5. rendered: one figure per image, and grid pages with one row per image; each row is
-    draw(its `cols` axes, crop, maps[i], title)."""
+    draw(its `cols` axes, crop, maps[i], title), headed by the file's name. Given boxes (per image its object's box
+    in the crop, or None), the last panel also marks the map's peak and the box. Titles are sized to print at
+    7.5 pt or more once a 3-panel grid page is scaled to the report's 160 mm."""
     plt = pyplot()
-    for stem, crop, smap, t in zip(figure_names(files), crops, maps, titles):
-        fig, axes = plt.subplots(1, cols, figsize=(3.3 * cols, 3.6))
-        draw(axes, crop, smap, t)
+    size = min(12.0, 7.5 * 3 * cols / (160 / 25.4))
+    marks = boxes if boxes is not None else [False] * len(files)  # False: nothing marked
+
+    def row(axes, f, crop, smap, t, box):
+        draw(axes, crop, smap, f"{os.path.basename(f)}\n{t}")
+        for ax in axes:
+            ax.title.set_fontsize(size)
+        if box is not False:
+            mark_peak_and_box(axes[-1], smap, box)
+    for stem, f, crop, smap, t, box in zip(figure_names(files), files, crops, maps, titles, marks):
+        fig, axes = plt.subplots(1, cols, figsize=(3.3 * cols, 3.9))
+        row(axes, f, crop, smap, t, box)
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, stem + "_saliency.png"), dpi=110)
         plt.close(fig)
@@ -305,9 +338,10 @@ def save_figures(out_dir, files, crops, maps, titles, draw=draw_row, cols=3):
             os.remove(os.path.join(out_dir, old))
     for page, first in enumerate(range(0, len(files), GRID_ROWS)):
         n = min(GRID_ROWS, len(files) - first)
-        fig, axes = plt.subplots(n, cols, figsize=(3 * cols, 3.1 * n), squeeze=False)
-        for ax_row, crop, smap, t in zip(axes, crops[first:], maps[first:], titles[first:]):
-            draw(ax_row, crop, smap, t)
+        fig, axes = plt.subplots(n, cols, figsize=(3 * cols, 3.4 * n), squeeze=False)
+        for ax_row, f, crop, smap, t, box in zip(axes, files[first:], crops[first:], maps[first:], titles[first:],
+                                                 marks[first:]):
+            row(ax_row, f, crop, smap, t, box)
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, "grid.png" if page == 0 else f"grid-{page + 1}.png"), dpi=90)
         plt.close(fig)
@@ -362,8 +396,9 @@ def write_outputs(args, images, preprocess, maps, classes, probs, categories, ti
     """The figures, predictions.csv (with the box measures where boxes.csv has the image) and settings.json, which
     also records the images the folder held (listed), those skipped as unusable, and whether Ctrl-C cut the run
     short: the report checks the outputs against the folder as it is then."""
-    save_figures(args.out, images.files, [denormalise(x, preprocess) for x in images.inputs], maps.numpy(), titles)
     by_method, boxes = {"vanilla": maps}, read_boxes(args.images)
+    save_figures(args.out, images.files, [denormalise(x, preprocess) for x in images.inputs], maps.numpy(), titles,
+                 boxes=crop_boxes(images, boxes, preprocess))
     write_predictions(os.path.join(args.out, "predictions.csv"), images.files, probs, classes, categories,
                       {**centre_columns(by_method), **box_columns(images, by_method, boxes, preprocess)})
     write_settings(os.path.join(args.out, "settings.json"), args, ["vanilla"], len(images.files), images.skipped,

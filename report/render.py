@@ -140,12 +140,33 @@ def new_pdf(blocks):
 
 
 def to_pdf(blocks, path, base_dir):
+    """The blocks as an A4 PDF. A figure that does not fit the room left on its page floats to the top of the next
+    one, and the text after it (up to the next section, table or figure) fills the page first, as LaTeX floats do,
+    instead of leaving the page's rest blank or shrinking the figure's text below print size."""
     from fpdf.fonts import FontFace
     pdf = new_pdf(blocks)
     pdf.add_page()
     width = pdf.w - pdf.l_margin - pdf.r_margin
+    pending = []  # figures waiting for the next page
+
+    def room():
+        return pdf.h - pdf.b_margin - pdf.get_y()
+
+    def flush():
+        if pending:
+            pdf.add_page()
+            while pending:
+                draw_figure(pdf, *pending.pop(0), width)
+
     for b in blocks:
         kind = b[0]
+        if pending and (kind in ("h1", "h2", "table", "img") or block_height(pdf, b, width) > room()):
+            flush()
+        if kind in ("h1", "h2", "h3") and block_height(pdf, b, width) + 25 > room():  # a heading keeps with its text
+            if pending:
+                flush()
+            else:
+                pdf.add_page()
         if kind in ("h1", "h2", "h3"):
             pdf.set_font("DejaVu", "B", {"h1": 17, "h2": 13.5, "h3": 11}[kind])
             pdf.ln(3)
@@ -173,20 +194,42 @@ def to_pdf(blocks, path, base_dir):
                     t.row([plain(c, CELL_CHARS) for c in r])
             pdf.ln(3)
         elif kind == "img":
-            from PIL import Image
-            img_path = os.path.join(base_dir, b[1])
-            w_px, h_px = Image.open(img_path).size
-            w = min(width, b[3] if len(b) > 3 else FIGURE_WIDTH_MM)
-            h = w * h_px / w_px
-            room = pdf.h - pdf.b_margin - pdf.get_y() - 8
-            if h > room:  # scale a tall figure (the saliency grid) down to what fits a page
-                if room < max(60, 0.6 * h):  # too little room left: a new page rather than a tiny figure
-                    pdf.add_page()
-                    room = pdf.h - pdf.b_margin - pdf.get_y() - 8
-                h = min(h, room)
-                w = h * w_px / h_px
-            pdf.image(img_path, x=pdf.l_margin + (width - w) / 2, w=w, h=h)
-            pdf.set_font("DejaVu", "I", 8.5)
-            pdf.multi_cell(width, 4.5, plain(b[2]), align="C", new_x="LMARGIN", new_y="NEXT")
-            pdf.ln(3)
+            figure = figure_size(pdf, os.path.join(base_dir, b[1]), b, width)
+            if figure[2] + 12 > room():  # with its caption it does not fit here: it floats to the next page
+                pending.append(figure)
+            else:
+                draw_figure(pdf, *figure, width)
+    flush()
     pdf.output(path)
+
+
+def figure_size(pdf, img_path, block, width):
+    """-> (path, w, h in mm, caption): the block's width (FIGURE_WIDTH_MM unless it gives one), scaled down only where
+    the figure would be taller than a whole page."""
+    from PIL import Image
+    w_px, h_px = Image.open(img_path).size
+    w = min(width, block[3] if len(block) > 3 else FIGURE_WIDTH_MM)
+    h = w * h_px / w_px
+    page = pdf.h - pdf.t_margin - pdf.b_margin - 14  # room for the caption
+    if h > page:
+        w, h = w * page / h, page
+    return img_path, w, h, block[2]
+
+
+def draw_figure(pdf, img_path, w, h, caption, width):
+    pdf.image(img_path, x=pdf.l_margin + (width - w) / 2, w=w, h=h)
+    pdf.set_font("DejaVu", "I", 8.5)
+    pdf.multi_cell(width, 4.5, plain(caption), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+
+
+def block_height(pdf, block, width):
+    """How tall a heading, paragraph or list block will be, in mm (fpdf2's dry run)."""
+    kind = block[0]
+    if kind in ("h1", "h2", "h3"):
+        pdf.set_font("DejaVu", "B", {"h1": 17, "h2": 13.5, "h3": 11}[kind])
+        return 4 + pdf.multi_cell(width, 7, plain(block[1]), dry_run=True, output="HEIGHT")
+    pdf.set_font("DejaVu", "", 9.5)
+    texts = [block[1]] if kind == "p" else ["•  " + item for item in block[1]]
+    return 2 + sum(pdf.multi_cell(width, 5, pdf_text(t), markdown=True, dry_run=True, output="HEIGHT")
+                   for t in texts)

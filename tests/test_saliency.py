@@ -563,3 +563,26 @@ def test_ctrl_c_while_the_weights_load_is_one_line(tmp_path, monkeypatch):
         a4b.main(["--images", str(tmp_path), "--out", str(tmp_path / "o")])
     assert str(e.value).strip() == ("interrupted while loading the images and the weights: no map was computed and "
                                     "nothing was written; run the same command again")
+
+
+def test_each_grid_row_names_its_file_and_marks_the_peak_and_the_box(monkeypatch, tmp_path):
+    """Catches: grid rows without the file's name, or maps without the peak and the box drawn, so that the report's
+    'peak in box' column cannot be checked by eye."""
+    import matplotlib.patches
+    plt = a4b.pyplot()
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)  # keep the figures to look at them
+    smap = np.zeros((20, 20), dtype=np.float32)
+    smap[3, 15] = 1.0  # the peak: row 3, column 15
+    crop = np.zeros((20, 20, 3))
+    a4b.save_figures(str(tmp_path), ["/x/photo_a.jpg", "/x/photo_b.jpg"], [crop, crop], [smap, smap],
+                     ["cup (p=0.90)", "mug (p=0.50)"], boxes=[(10, 2, 18, 6), None])
+    grid = kept[-1]
+    rows = np.array(grid.axes).reshape(2, 3)
+    assert rows[0][0].get_title() == "photo_a.jpg\ncup (p=0.90)" and rows[1][0].get_title().startswith("photo_b.jpg")
+    for row, box in zip(rows, [(10, 2, 18, 6), None]):
+        (peak,) = [ln for ln in row[2].lines if ln.get_marker() == "+"]
+        assert (peak.get_xdata()[0], peak.get_ydata()[0]) == (15, 3)
+        rects = [p for p in row[2].patches if isinstance(p, matplotlib.patches.Rectangle)]
+        assert [(r.get_x(), r.get_y(), r.get_width(), r.get_height()) for r in rects] == \
+            ([(9.5, 1.5, 8, 4)] if box else [])

@@ -381,3 +381,19 @@ def test_a_pdf_table_wraps_its_cells_only_at_spaces(tmp_path):
     words = {w for cell in head + rows[0] + rows[1] for w in cell.split()}
     broken = [w for w in words if not _re.search(r"(^|\s)" + _re.escape(w) + r"(\s|$)", text)]
     assert not broken, broken
+
+
+def test_a_figure_that_does_not_fit_floats_and_the_text_after_it_fills_the_page(tmp_path):
+    """Catches: a tall figure (the saliency grid) pushed to a new page and leaving most of the page before it blank,
+    or shrunk to the room left until its text cannot be read."""
+    from pypdf import PdfReader
+    render = load_report_script("render")
+    Image.new("RGB", (900, 1150), "white").save(tmp_path / "grid.png")
+    blocks = [("h2", "Part 2"), ("p", "An opening paragraph. " * 120), ("img", "grid.png", "The grid."),
+              ("h3", "Are the images classified correctly?"), ("p", "The words after the figure."),
+              ("h2", "References")]
+    render.to_pdf(blocks, str(tmp_path / "r.pdf"), str(tmp_path))
+    pages = [" ".join(p.extract_text().split()) for p in PdfReader(tmp_path / "r.pdf").pages]
+    assert "The words after the figure." in pages[0]  # the page the figure did not fit on is filled with text
+    assert len(pages) == 2 and pages[1].startswith("The grid.")  # the figure whole, at the top of the next page,
+    assert pages[1].index("The grid.") < pages[1].index("References")  # before the next section begins
