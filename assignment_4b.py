@@ -321,7 +321,7 @@ def save_figures(out_dir, files, crops, maps, titles, draw=draw_row, cols=3, box
     marks = boxes if boxes is not None else [False] * len(files)  # False: nothing marked
 
     def row(axes, f, crop, smap, t, box):
-        draw(axes, crop, smap, f"{os.path.basename(f)}\n{t}")
+        draw(axes, crop, smap, f"{printable(os.path.basename(f))}\n{t}")
         for ax in axes:
             ax.title.set_fontsize(size)
         if box is not False:
