@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import csv
 import functools
+import gc
 import hashlib
 import io
 import itertools
@@ -528,13 +529,20 @@ class Viewer:
 
 
 def parse_json(body, what):
-    """A JSON object from a server's body; ValueError (never RecursionError, never another type) if it is not one."""
+    """A JSON object from a server's body; ValueError (never RecursionError, never another type) if it is not one.
+    The garbage collector is paused while it parses: a collection that started 1,000 levels down a hostile page's
+    nesting would run other objects' finalisers with no stack left, and their errors would surface elsewhere."""
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         page = json.loads(body)
     except RecursionError:
         raise ValueError(f"{what}: JSON nested too deep") from None
     except ValueError as e:  # also UnicodeDecodeError
         raise ValueError(f"{what}: not JSON ({e.__class__.__name__})") from None
+    finally:
+        if collecting:
+            gc.enable()
     if not isinstance(page, dict):
         raise ValueError(f"{what}: a JSON {type(page).__name__}, not an object")
     return page

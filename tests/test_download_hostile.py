@@ -295,3 +295,17 @@ def test_a_served_decompression_bomb_is_refused_as_an_image_not_a_crash():
     from conftest import png_bytes
     with pytest.raises(ValueError, match=r"not a decodable image \(DecompressionBombError\)"):
         dw.verify_image(png_bytes(20000, 10000, pixels=False))
+
+
+def test_a_page_is_parsed_with_the_garbage_collector_paused_then_resumed(monkeypatch):
+    """Catches: a collection inside a hostile page's 100,000 levels of nesting running another test's finalisers
+    with no stack left (an 'unraisable exception' that failed an unrelated test once in CI), or the collector left
+    off after a page that fails."""
+    import gc
+    import json
+    seen, real = [], json.loads
+    monkeypatch.setattr(dw.json, "loads", lambda body: seen.append(gc.isenabled()) or real(body))
+    assert dw.parse_json(b'{"a": 1}', "info") == {"a": 1}
+    with pytest.raises(ValueError, match="JSON nested too deep"):
+        dw.parse_json(b"[" * 100_000, "info")
+    assert seen == [False, False] and gc.isenabled()
