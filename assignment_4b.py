@@ -120,6 +120,13 @@ def saliency_maps(model, images, classes=None, precision="fp32"):
 
 # ---- inputs: the images ----
 
+def is_image_file(folder, name):
+    """Whether folder/name is an image this script maps: an image extension, not hidden, a regular file (or a link to
+    one): a folder or a pipe named x.jpg is never opened. The report applies the same rule to the folder."""
+    return (os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and not name.startswith(".")
+            and os.path.isfile(os.path.join(folder, name)))
+
+
 def list_images(folder):
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"image folder {folder} does not exist: create it and put photographs in it, "
@@ -127,8 +134,7 @@ def list_images(folder):
     files, ignored = [], []
     for f in sorted(os.listdir(folder)):
         path = os.path.join(folder, f)
-        # only regular files (or links to them): a folder or a pipe named x.jpg is ignored, never opened
-        if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith(".") and os.path.isfile(path):
+        if is_image_file(folder, f):
             files.append(path)
         elif not f.startswith("."):
             ignored.append(f + ("/" if os.path.isdir(path) else ""))

@@ -30,12 +30,12 @@ import assignment_4a  # noqa: E402 (the run settings, the preprocessing sizes, t
 import saliency_extras  # noqa: E402 (where the extras write)
 import saliency_ground_truth  # noqa: E402 (where the benchmark writes)
 from assignment_4a import CACHE_SIZE as RESIZE, CROP, DATA_DIR, RUNS_DIR  # noqa: E402
-from assignment_4b import BOX_TOLERANCE, IMAGES_DIR, OUT_DIR as SALIENCY_DIR, pyplot  # noqa: E402
+from assignment_4b import BOX_TOLERANCE, IMAGES_DIR, OUT_DIR as SALIENCY_DIR, is_image_file, pyplot  # noqa: E402
 from download_wikiart import STAND_INS  # noqa: E402 (our style -> the course's style that huggan/wikiart lacks)
 from report.render import FIGURE_WIDTH_MM, to_markdown, to_pdf  # noqa: E402
 from report.stats import (ALPHA, above_chance_p, fmt_p, images_needed, mcnemar_exact,  # noqa: E402
                           wilson_interval)
-from vgg16 import IMAGE_EXTENSIONS, MAP_AGREEMENT  # noqa: E402 (the images 4b maps; tf32 and bf16 maps' agreement)
+from vgg16 import MAP_AGREEMENT  # noqa: E402 (how far tf32 and bf16 maps agree with fp32 ones)
 
 # ---- defaults ----
 PAINTINGS_DIR = saliency_extras.PAINTINGS_OUT_DIR
@@ -837,8 +837,7 @@ def out_of_date(rows, settings, images_dir):
     short by Ctrl-C, with the command that brings them up to date; whether they are up to date)."""
     if not os.path.isdir(images_dir):
         return rows, [], True
-    now = {f for f in os.listdir(images_dir) if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
-           and not f.startswith(".") and os.path.isfile(os.path.join(images_dir, f))}
+    now = {f for f in os.listdir(images_dir) if is_image_file(images_dir, f)}  # the images 4b would map now
     mapped, skipped = {r["file"] for r in rows}, set(settings.get("skipped_files", []))
     removed, added = sorted(mapped - now), sorted(now - mapped - skipped)
     where = f"`{os.path.relpath(images_dir, ROOT)}`"

@@ -143,7 +143,6 @@ def to_pdf(blocks, path, base_dir):
     """The blocks as an A4 PDF. A figure that does not fit the room left on its page floats to the top of the next
     one, and the text after it (up to the next section, table or figure) fills the page first, as LaTeX floats do,
     instead of leaving the page's rest blank or shrinking the figure's text below print size."""
-    from fpdf.fonts import FontFace
     pdf = new_pdf(blocks)
     pdf.add_page()
     width = pdf.w - pdf.l_margin - pdf.r_margin
@@ -183,16 +182,7 @@ def to_pdf(blocks, path, base_dir):
                                new_y="NEXT")
             pdf.ln(2)
         elif kind == "table":
-            head, rows = b[1], b[2]
-            size, widths = table_layout(pdf, head, rows, width)
-            pdf.set_font("DejaVu", "", size)
-            with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=size * 0.55, text_align="LEFT",
-                           first_row_as_headings=bool(any(head)), width=width, col_widths=widths) as t:
-                if any(head):
-                    t.row([plain(c, CELL_CHARS) for c in head])
-                for r in rows:
-                    t.row([plain(c, CELL_CHARS) for c in r])
-            pdf.ln(3)
+            draw_table(pdf, b[1], b[2], width)
         elif kind == "img":
             figure = figure_size(pdf, os.path.join(base_dir, b[1]), b, width)
             if figure[2] + 12 > room():  # with its caption it does not fit here: it floats to the next page
@@ -201,6 +191,20 @@ def to_pdf(blocks, path, base_dir):
                 draw_figure(pdf, *figure, width)
     flush()
     pdf.output(path)
+
+
+def draw_table(pdf, head, rows, width):
+    """A table `width` mm wide, laid out by table_layout so that its cells wrap only at spaces."""
+    from fpdf.fonts import FontFace
+    size, widths = table_layout(pdf, head, rows, width)
+    pdf.set_font("DejaVu", "", size)
+    with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=size * 0.55, text_align="LEFT",
+                   first_row_as_headings=bool(any(head)), width=width, col_widths=widths) as t:
+        if any(head):
+            t.row([plain(c, CELL_CHARS) for c in head])
+        for r in rows:
+            t.row([plain(c, CELL_CHARS) for c in r])
+    pdf.ln(3)
 
 
 def figure_size(pdf, img_path, block, width):
