@@ -599,7 +599,7 @@ def end_of_epoch(run, epoch, train_scores, val_scores, writer, t0, t_train, cond
     log_epoch(writer, cfg, run.history[-1])
     write_metrics(run, confusion if improved else None)  # first: small, and kept if the disk fills up next
     save_checkpoint(run, "last.pt", epoch + 1)
-    if improved:  # the same bytes as last.pt: one file on disk under both names, not two 230 MB copies
+    if improved:  # the same bytes as last.pt: one file on disk under both names, not two copies of up to 460 MB
         link_checkpoint(os.path.join(run.dir, "last.pt"), os.path.join(run.dir, "best.pt"))
     print(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {train_loss:.4f} / {val_loss:.4f}  "
           f"accuracy {train_acc:.3f} / {val_acc:.3f} (train, {conditions} / val)  "
@@ -891,10 +891,61 @@ def mistakes_figure(split, probs, classes):
 # ---- checkpoints, metrics.json, val_predictions.csv ----
 
 def save_checkpoint(run, name, epoch):
-    atomic_save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": epoch,
-                 "best_val_accuracy": run.best, "config": asdict(run.cfg), "classes": run.classes,
+    """The run as it stands: "model" holds the tensors training changes (a --train new run's new layer: 160 kB, not
+    AlexNet's 230 MB); "frozen" names the others, the ImageNet weights as loaded, with a digest of their values now
+    (0.15 s on a CPU) that loading checks."""
+    atomic_save({"model": trained_state(run.model), "frozen": frozen_record(run.model, run.cfg.weights),
+                 "optimizer": run.optimizer.state_dict(),
+                 "epoch": epoch, "best_val_accuracy": run.best, "config": asdict(run.cfg), "classes": run.classes,
                  "history": run.history},
                 os.path.join(run.dir, name))
+
+
+def trained_state(model):
+    """The state dict's entries that training changes: the parameters that require a gradient."""
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in model.state_dict().items() if k in trained}
+
+
+def frozen_record(model, weights):
+    """-> {"names", "sha256", "weights"}: the state dict's entries that training leaves as the ImageNet weights gave
+    them, a SHA-256 of their values (names, dtypes, shapes and bytes, in order), and where those weights came from."""
+    state, trained = model.state_dict(), trained_state(model)
+    names = [k for k in state if k not in trained]
+    return {"names": names, "sha256": tensors_digest(state, names),
+            "weights": weights or "torchvision's AlexNet_Weights.IMAGENET1K_V1"}
+
+
+def tensors_digest(state, names):
+    digest = hashlib.sha256()
+    for k in names:
+        t = state[k].detach().to("cpu").contiguous()
+        digest.update(f"{k} {t.dtype} {tuple(t.shape)}\n".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def load_model_state(model, checkpoint, where):
+    """A checkpoint's weights into model, a freshly built pretrained AlexNet after the same surgery. A checkpoint
+    with "frozen" holds only the trained tensors: the rest must be, bit for bit, the ImageNet weights they were
+    trained on top of (their digest is compared), else a RunError says which weights it needs. One without it (older
+    runs) holds every tensor."""
+    frozen = checkpoint.get("frozen")
+    if frozen is None:
+        model.load_state_dict(checkpoint["model"])
+        return model
+    state = model.state_dict()
+    missing = [k for k in state if k not in checkpoint["model"]]
+    if missing != list(frozen["names"]) or set(checkpoint["model"]) - set(state):
+        raise RunError(f"{where} does not fit this model: it stores {', '.join(sorted(checkpoint['model']))} and "
+                       f"leaves {len(frozen['names'])} tensor(s) to the ImageNet weights; use the file "
+                       "assignment_4a.py wrote, unchanged")
+    if tensors_digest(state, missing) != frozen["sha256"]:
+        raise RunError(f"{where} was trained on top of other ImageNet weights than the ones loaded now "
+                       f"({frozen['weights']}, SHA-256 of the frozen layers {frozen['sha256'][:12]}...): give "
+                       "those weights (--weights PATH, or torchvision's file in its cache)")
+    model.load_state_dict(checkpoint["model"], strict=False)
+    return model
 
 
 def atomic_save(obj, path):
@@ -1474,7 +1525,7 @@ def start_or_resume(run, resume):
     if resume:
         run.dir, checkpoint = resume
         check_classes(run.dir, list(checkpoint["classes"]), run.classes)
-        run.model.load_state_dict(checkpoint["model"])
+        load_model_state(run.model, checkpoint, os.path.join(run.dir, "last.pt"))
         run.optimizer.load_state_dict(checkpoint["optimizer"])
         run.start, run.best, run.history = checkpoint["epoch"], checkpoint["best_val_accuracy"], checkpoint["history"]
         print(f"resuming {run.dir} after epoch {run.start} (best val accuracy so far {run.best:.3f})")

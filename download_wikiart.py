@@ -79,7 +79,7 @@ ALL = 10 ** 9           # --per-style all: no cap (more than any style has)
 VAL_FRACTION = 0.2
 SEED = 0
 WORKERS = 8             # parallel downloads and page reads
-RETRIES = 5             # per request, on connection errors, timeouts, 429 and 5xx (urllib3's Retry)
+RETRIES = 5             # per request, on timeouts, 429 and 5xx (urllib3's Retry); a failed connection: at most 2
 BACKOFF = 1.0           # seconds before the second retry (the first is immediate), doubled after each
 RETRY_AFTER_CAP = 120   # the longest wait a server's Retry-After (seconds or an HTTP date) is granted
 TIMEOUT = 60            # seconds without a byte before a request is abandoned (a cold /rows page can take 30 s+)
@@ -151,8 +151,9 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=WORKERS, help="parallel downloads and page reads (default: "
                                                                 "%(default)s)")
     p.add_argument("--retries", type=int, default=RETRIES,
-                   help="retries per request on connection errors, timeouts, 429 and 5xx, with exponential backoff; "
-                        f"a server's Retry-After is honoured up to {RETRY_AFTER_CAP} s (default: %(default)s)")
+                   help="retries per request on timeouts, 429 and 5xx, with exponential backoff (a connection that "
+                        "cannot be made at all is retried at most twice, so that an offline run ends in seconds); a "
+                        f"server's Retry-After is honoured up to {RETRY_AFTER_CAP} s (default: %(default)s)")
     p.add_argument("--backoff", type=float, default=BACKOFF,
                    help="seconds before the second retry, doubled after each (urllib3 retries once at once) (default: "
                         "%(default)s)")
@@ -240,9 +241,9 @@ class RetryLog:
     """What urllib3's retries did, for the progress bar (a count), and said once per host when it cannot be reached,
     at its first failure: urllib3 retries silently, and an offline run would otherwise print nothing for ~40 s."""
 
-    def __init__(self, retries, backoff):
+    def __init__(self, retry):
         self.count, self.unreachable, self.lock = 0, set(), threading.Lock()
-        self.retries, self.backoff = retries, backoff
+        self.retries, self.pauses = connect_schedule(retry)
 
     def retried(self, host, error):
         with self.lock:
@@ -252,9 +253,23 @@ class RetryLog:
             if first:
                 self.unreachable.add(host)
         if first:
-            wait = sum(self.backoff * 2 ** k for k in range(self.retries))
-            print(f"note: {host} does not answer ({error.__class__.__name__}); retrying up to {self.retries} times "
-                  f"over about {wait:.0f} s (--retries, --backoff) before giving up", file=sys.stderr)
+            print(f"note: {host} does not answer ({error.__class__.__name__}); " + (
+                f"trying {self.retries} more time(s), {self.pauses:.1f} s of pauses in all, before giving up "
+                "(--retries, --backoff; a connection is retried at most twice)" if self.retries else
+                "not trying again (--retries 0)"), file=sys.stderr)
+
+
+def connect_schedule(retry):
+    """-> (how many times a connection that fails is tried again, the seconds paused between those tries), as
+    urllib3 itself counts them for this Retry: its own increment and backoff, not a formula that could drift."""
+    r = Retry(total=retry.total, connect=retry.connect, backoff_factor=retry.backoff_factor)
+    n, pauses = 0, 0.0
+    while True:
+        try:
+            r = r.increment(method="GET", url="/", error=urllib3.exceptions.ConnectTimeoutError())
+        except urllib3.exceptions.MaxRetryError:
+            return n, pauses
+        n, pauses = n + 1, pauses + r.get_backoff_time()
 
 
 def wait_within(seconds, what):
@@ -335,7 +350,7 @@ class Http:
         retry = CappedRetry(total=args.retries, connect=min(args.retries, 2), backoff_factor=args.backoff / 2,
                             status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET", "HEAD"}),
                             raise_on_status=False, respect_retry_after_header=True)
-        retry.log = self.log = RetryLog(args.retries, args.backoff)
+        retry.log = self.log = RetryLog(retry)
         self.session = requests.Session()
         adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=max(10, 2 * args.workers))
         self.session.mount("http://", adapter)

@@ -429,8 +429,10 @@ def load_style_model(path):
         raise ValueError(f"--checkpoint {path} is not a checkpoint of assignment_4a.py ({e.__class__.__name__})") from e
     def build():  # its own surgery
         return assignment_4a.remove_last_fc_layers(alexnet(weights=None), remove, len(classes))
-    try:
-        model = assignment_4a.load_weights(build, ck["model"])
+    try:  # with "frozen", only the trained tensors are stored: the rest are the ImageNet weights it was trained from
+        model = build_from_frozen(ck, remove, len(classes), path) if "frozen" in ck else assignment_4a.load_weights(build, ck["model"])
+    except assignment_4a.RunError as e:  # the ImageNet weights missing, or not the ones it was trained from
+        raise ValueError(f"--checkpoint {path}: {e}") from None
     except (RuntimeError, TypeError, AttributeError) as e:
         with torch.device("meta"):
             last = len(build().classifier) - 1
@@ -441,6 +443,15 @@ def load_style_model(path):
         raise ValueError(f"--checkpoint {path} does not fit a remove-{remove} AlexNet: {why}; use a best.pt that "
                          "assignment_4a.py wrote unchanged") from None
     return model.eval(), classes, AlexNet_Weights.IMAGENET1K_V1.transforms()
+
+
+def build_from_frozen(ck, remove, n_classes, path):
+    """A checkpoint that stores only its trained tensors: the pretrained AlexNet (the weights the run named), the
+    run's surgery, then its tensors, the frozen ones checked against the run's digest."""
+    import assignment_4a
+    model = assignment_4a.remove_last_fc_layers(assignment_4a.load_alexnet(ck["config"].get("weights"))[0], remove,
+                                                n_classes)
+    return assignment_4a.load_model_state(model, ck, path)
 
 
 # ---- the script ----

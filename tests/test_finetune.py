@@ -175,13 +175,24 @@ def test_the_epoch_line_says_what_was_active(alexnet_weights, dataset, tmp_path,
 
 
 def test_frozen_weights_stay_bit_identical(alexnet_weights, dataset, tmp_path):
+    """Catches: an update (weight decay, momentum) reaching a frozen layer. The checkpoint's digest is taken of the
+    model as it was after training; it must be the digest of the ImageNet weights themselves."""
     run_dir = run(dataset, tmp_path, "--remove", "2", "--train", "fc", "--epochs", "1")
-    state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["model"]
+    ck = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
     assert os.path.samefile(run_dir / "best.pt", run_dir / "last.pt")  # one epoch, the best: one file on disk
-    for k, v in state.items():
-        if k.startswith("features."):
-            assert torch.equal(v, alexnet_weights[k]), k
-    assert not torch.equal(state["classifier.1.weight"], alexnet_weights["classifier.1.weight"])  # fc6 trained
+    names = ck["frozen"]["names"]
+    assert names == [k for k in alexnet_weights if k.startswith("features.")]
+    assert ck["frozen"]["sha256"] == a4a.tensors_digest(alexnet_weights, names)
+    assert not torch.equal(ck["model"]["classifier.1.weight"], alexnet_weights["classifier.1.weight"])  # fc6 trained
+
+
+def test_a_new_layer_run_stores_only_the_new_layer(alexnet_weights, dataset, tmp_path):
+    """Catches: every checkpoint of a --train new run holding AlexNet's 230 MB of frozen ImageNet weights again."""
+    run_dir = run(dataset, tmp_path, "--remove", "1", "--train", "new", "--epochs", "1")
+    ck = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    assert sorted(ck["model"]) == ["classifier.6.bias", "classifier.6.weight"]
+    assert ck["model"]["classifier.6.weight"].shape == (3, 4096)
+    assert os.path.getsize(run_dir / "last.pt") < 200_000
 
 
 def test_full_finetune_with_augmentation_trains_conv_layers(alexnet_weights, dataset, tmp_path, monkeypatch):

@@ -58,6 +58,7 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(alexnet_weights, sm
                                                                        y["loss_val"])
     wa = torch.load(tmp_path / "runs" / "straight" / "last.pt", map_location="cpu", weights_only=True)
     wb = torch.load(tmp_path / "runs" / "cut" / "last.pt", map_location="cpu", weights_only=True)
+    assert sorted(wa["model"]) == sorted(wb["model"]) and wa["frozen"] == wb["frozen"]
     for k in wa["model"]:
         assert torch.equal(wa["model"][k], wb["model"][k]), k
     for i in wa["optimizer"]["state"]:
@@ -119,6 +120,22 @@ def test_a_configuration_saved_by_an_older_version_resumes_with_the_defaults_of_
     cfg = a4a.Config.from_checkpoint(old)
     assert (cfg.precision, cfg.device, cfg.lr_segments, cfg.remove, cfg.seed) == ("fp32", "auto", [[0, 4, 0.01]], 2, 3)
     assert not hasattr(cfg, "retired_flag")
+
+
+def test_resume_refuses_imagenet_weights_other_than_the_runs(alexnet_weights, small, tmp_path):
+    """Catches: a checkpoint that stores only the new layer resumed on top of other weights than it was trained on
+    (a --weights file replaced since), silently: the frozen layers' digest must match."""
+    weights = tmp_path / "alexnet.pth"
+    torch.save(alexnet_weights, weights)
+    train(small, tmp_path / "runs", "--remove", "1", "--train", "new", "--epochs", "2", "--weights", str(weights),
+          "--name", "r")
+    other = dict(alexnet_weights, **{"features.0.bias": alexnet_weights["features.0.bias"] + 1e-6})
+    torch.save(other, weights)
+    with pytest.raises(SystemExit) as e:
+        a4a.main(["--resume", str(tmp_path / "runs" / "r"), "--epochs", "3"])
+    assert str(e.value).startswith(f"error: {tmp_path / 'runs' / 'r' / 'last.pt'} was trained on top of other "
+                                   f"ImageNet weights than the ones loaded now ({weights}, ")
+    assert "\n" not in str(e.value) and len(history(tmp_path / "runs" / "r")) == 2
 
 
 def test_resume_refuses_a_dataset_with_other_styles(alexnet_weights, small, tmp_path):

@@ -254,6 +254,17 @@ def test_a_fine_tuned_painting_model_is_explained_with_its_style_names(style_run
     assert json.load(open(out / "settings.json"))["model"] == f"--checkpoint {ckpt}"
 
 
+def test_a_checkpoint_of_the_trained_layer_alone_rebuilds_the_model_that_was_trained(style_run, alexnet_weights):
+    """Catches: a checkpoint that stores only the new layer explained with a random new layer, or with frozen layers
+    that are not the ImageNet weights it was trained on."""
+    ckpt, _ = style_run
+    ck = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert sorted(ck["model"]) == ["classifier.4.bias", "classifier.4.weight"]  # --remove 2 --train new
+    state = ex.load_style_model(str(ckpt))[0].state_dict()
+    assert all(torch.equal(state[k], v) for k, v in ck["model"].items())
+    assert all(torch.equal(state[k], alexnet_weights[k]) for k in ck["frozen"]["names"])
+
+
 def test_a_missing_checkpoint_is_one_sentence(vgg_weights, tmp_path):
     """Catches: a traceback for a mistyped --checkpoint."""
     with pytest.raises(SystemExit) as e:
