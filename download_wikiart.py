@@ -93,6 +93,7 @@ MIN_SIDE = 32           # an image smaller than this on a side is a placeholder,
 SAVE_SECONDS = 5        # .state.json is saved this often (an image a kill -9 left unrecorded is adopted from the disk)
 SPLITS = ("train", "val")
 DATASET_ROWS = 81444    # huggan/wikiart's train split, when /info does not say
+UNKNOWN_ARTIST = "Unknown Artist"  # huggan/wikiart's artist label 0: paintings whose painter it does not name
 MAX_ROWS = 10 * DATASET_ROWS  # no page count a server claims is believed beyond this
 DRAFT_SIZE = 512        # big JPEGs are decoded at reduced scale, keeping both sides >= this (2x the 256 resize)
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused (PIL's decompression-bomb limit)
@@ -143,9 +144,12 @@ def parse_args(argv=None):
     p.add_argument("--val-fraction", type=float, default=VAL_FRACTION, help="share of each style kept for validation "
                                                                             "(default: %(default)s)")
     p.add_argument("--split-by-artist", action="store_true",
-                   help="put each artist's paintings all in train or all in val, in every style with two or more "
-                        "artists, so that validation accuracy measures style, not recognising an artist seen in "
-                        "training (the viewer's export has few artists per style: Baroque is all Rembrandt)")
+                   help="put each artist's paintings all in train or all in val, across styles (an artist who "
+                        "paints in two styles is on the same side in both), so that validation accuracy measures "
+                        "style, not recognising an artist seen in training. A style of one artist is split at random "
+                        "and said; with few artists a style's validation share can be off --val-fraction, and the "
+                        "summary says by how much (the viewer's export has few artists per style: Baroque is all "
+                        "Rembrandt, so this is not the default)")
     p.add_argument("--seed", type=int, default=SEED, help="which images are chosen and how they are split (default: "
                                                           "%(default)s)")
     p.add_argument("--workers", type=int, default=WORKERS, help="parallel downloads and page reads (default: "
@@ -515,8 +519,8 @@ class Viewer:
                 r = row["row"]
                 style = names[r["style"]]
                 if style in styles:
-                    out.append(Candidate(f"hf{row['row_idx']:06d}", style, label(artists, r.get("artist")),
-                                         label(genres, r.get("genre")),
+                    out.append(Candidate(f"hf{row['row_idx']:06d}", style,
+                                         known_artist(label(artists, r.get("artist"))), label(genres, r.get("genre")),
                                          functools.partial(self.fetch_row, key, row["row_idx"])))
         self.skipped_rows = sum(skipped.values())
         if skipped:
@@ -597,6 +601,12 @@ def row_problem(row, n_styles):
 def label(names, index):
     """A ClassLabel index -> its name ('' when absent)."""
     return names[index] if isinstance(index, int) and 0 <= index < len(names) else ("" if index is None else str(index))
+
+
+def known_artist(name):
+    """An artist's name, or '' where none is known: absent, or huggan/wikiart's label 0, "Unknown Artist", which is
+    the paintings of many painters, not one (so it is never counted, spread or kept apart as one artist)."""
+    return "" if name == UNKNOWN_ARTIST else name
 
 
 def local_ids(style, files):
@@ -1044,24 +1054,74 @@ def download(store_, http, candidates, keeper, workers, seed, retry_failed, desc
     return keeper.kept
 
 
-def artist_split(ids, artist_of, val_fraction, seed, style):
-    """-> the ids for val: whole artists, chosen in a seeded order until val holds about val_fraction of the style.
-    None where the style has fewer than two artists (then the split cannot keep artists apart)."""
-    by_artist = {}
-    for sid in ids:
-        by_artist.setdefault(artist_of[sid], []).append(sid)
-    if len(by_artist) < 2 or "" in by_artist:
-        return None
-    target = round(len(ids) * val_fraction)
-    artists = sorted(by_artist)
-    random.Random(f"{seed}-artists-{style}").shuffle(artists)
-    val = []
-    for a in artists[:-1]:  # never every artist: train keeps at least one
-        if len(val) >= target:
-            break
-        if abs(len(val) + len(by_artist[a]) - target) <= abs(len(val) - target) or not val:
-            val += by_artist[a]
-    return set(val)
+def artist_split(kept, artist_of, val_fraction, seed):
+    """-> (the ids for val, notes): whole artists in one split across every style at once (an artist who paints in
+    two styles is on the same side in both), so that no artist is in train and in val anywhere. Artists are taken in
+    a seeded order and moved while that brings each style's validation count nearer its share of val_fraction;
+    paintings of no known artist then fill each style up to that share. A style with fewer than two artists and no
+    such paintings cannot be split so: it is split at random, its artist shared (in every style), and a note says so.
+    A note names each style whose validation share the artists' sizes keep off val_fraction."""
+    targets = {s: round(len(ids) * val_fraction) for s, ids in kept.items()}
+    painters = {s: Counter(artist_of[i] for i in ids if artist_of[i]) for s, ids in kept.items()}
+    notes, shared, unsplit = [], set(), set()
+    for s, ids in kept.items():
+        if targets[s] and len(painters[s]) + sum(not artist_of[i] for i in ids) < 2:
+            shared |= set(painters[s])
+            unsplit.add(s)
+            notes.append(f"--split-by-artist: {s}: {len(painters[s])} artist(s) known, so train and val share them")
+    free = {s: [i for i in ids if not artist_of[i] or artist_of[i] in shared] for s, ids in kept.items()}
+    counts = {}  # artist -> {style: paintings}
+    for s, c in painters.items():
+        for a, n in c.items():
+            if a not in shared:
+                counts.setdefault(a, {})[s] = n
+    order = sorted(counts)
+    random.Random(f"{seed}-artists").shuffle(order)
+    val_n, in_val = Counter(), set()
+
+    def off(s, v):  # how far v is from what the free paintings can still bring to the target: [target - free, target]
+        return max(0, v - targets[s], targets[s] - len(free[s]) - v)
+
+    def gain(a, sign):
+        return sum(off(s, val_n[s]) - off(s, val_n[s] + sign * n) for s, n in counts[a].items())
+
+    def fits(a):  # every style keeps a painting to train on
+        return all(val_n[s] + n < len(kept[s]) for s, n in counts[a].items())
+
+    def move(a, sign):
+        (in_val.add if sign > 0 else in_val.discard)(a)
+        for s, n in counts[a].items():
+            val_n[s] += sign * n
+
+    changed = True
+    while changed:  # each move makes the total distance smaller, so this ends
+        changed = False
+        for a in order:
+            if a in in_val and gain(a, -1) > 0:
+                move(a, -1)
+                changed = True
+            elif a not in in_val and gain(a, +1) > 0 and fits(a):
+                move(a, +1)
+                changed = True
+    for s in kept:  # a style the rule left without validation paintings gets its smallest artist there
+        if targets[s] and not val_n[s] and not free[s]:
+            smallest = [a for a in sorted(painters[s], key=lambda a: (painters[s][a], order.index(a)))
+                        if a in counts and fits(a)]
+            if smallest:
+                move(smallest[0], +1)
+    val = {i for ids in kept.values() for i in ids if artist_of[i] in in_val}
+    for s in kept:
+        val |= set(free[s][:max(0, targets[s] - val_n[s])])
+    for s, ids in kept.items():
+        v = sum(i in val for i in ids)
+        if s not in unsplit and abs(v - targets[s]) > max(1, targets[s] / 4):
+            notes.append(f"--split-by-artist: {s}: val holds {v} of its {len(ids)} paintings ({v / len(ids):.0%}, "
+                         f"not {val_fraction:.0%}): its artists' paintings divide no closer")
+    notes.append("--split-by-artist: no artist has paintings in both train and val, in any style" if not shared else
+                 f"--split-by-artist: no artist has paintings in both train and val but "
+                 f"{', '.join(shown(a, 40) for a in sorted(shared))} "
+                 "(of the styles above)")
+    return val, notes
 
 
 def layout(store_, kept, val_fraction, seed, by_artist=False):
@@ -1070,16 +1130,16 @@ def layout(store_, kept, val_fraction, seed, by_artist=False):
     this script wrote (<id>.jpg of a recorded image) are moved; any other file there is left and named in a note."""
     rows, wanted_paths, notes = [], set(), []
     images = store_.state["images"]
+    shuffled = {}
     for style, ids in kept.items():
-        ids = list(ids)
-        random.Random(f"{seed}-split-{style}").shuffle(ids)
-        val = artist_split(ids, {i: images[i].get("artist", "") for i in ids}, val_fraction, seed, style) \
-            if by_artist and val_fraction > 0 else None
-        if by_artist and val is None and ids:
-            known = len({images[i].get("artist", "") for i in ids})
-            notes.append(f"--split-by-artist: {style}: {known} artist(s) known, so train and val share them")
-        if val is None:
-            val = set(ids[:round(len(ids) * val_fraction)])
+        shuffled[style] = list(ids)
+        random.Random(f"{seed}-split-{style}").shuffle(shuffled[style])
+    if by_artist and val_fraction > 0:
+        artist_of = {i: known_artist(images[i].get("artist", "")) for ids in kept.values() for i in ids}
+        val, notes = artist_split(shuffled, artist_of, val_fraction, seed)
+    else:
+        val = {i for ids in shuffled.values() for i in ids[:round(len(ids) * val_fraction)]}
+    for style, ids in shuffled.items():
         for split in SPLITS:  # both folders, even for a style too small to give a validation image: training warns
             os.makedirs(inside(store_.out, split, safe_name(style)), exist_ok=True)
         for sid in ids:
@@ -1092,7 +1152,7 @@ def layout(store_, kept, val_fraction, seed, by_artist=False):
             wanted_paths.add(dst)
             rec = images[sid]
             rows.append([split, style, os.path.relpath(dst, store_.out), sid, rec["bytes"], rec["sha256"],
-                         rec["width"], rec["height"], rec.get("artist", ""), rec.get("genre", "")])
+                         rec["width"], rec["height"], known_artist(rec.get("artist", "")), rec.get("genre", "")])
     strangers = []
     for split in SPLITS:  # images this script wrote for an earlier, different selection go back to the pool
         for root, _, files in os.walk(inside(store_.out, split)):
@@ -1373,7 +1433,7 @@ def shard_candidates(path, start, skip_rows, short, names):
                 if row >= skip_rows and st in short and isinstance(im, dict) and isinstance(im.get("bytes"), bytes):
                     sid = f"hf{row:06d}"
                     images[sid] = im["bytes"]
-                    cands.append(Candidate(sid, st, label(names["artist"], a), label(names["genre"], g),
+                    cands.append(Candidate(sid, st, known_artist(label(names["artist"], a)), label(names["genre"], g),
                                            functools.partial(from_memory, images, sid)))
                 row += 1
     except (OSError, ValueError) as e:
@@ -1436,7 +1496,7 @@ def fetch_shard(http, args, name, folder):
 
 def artists_line(artists):
     """'12 artists, top claude-monet 35%' from a Counter of artist names."""
-    known = Counter({a: n for a, n in artists.items() if a})
+    known = Counter({a: n for a, n in artists.items() if known_artist(a)})
     if not known:
         return "artists unknown"
     top, n = min(known.items(), key=lambda kv: (-kv[1], kv[0]))  # a tie goes to the first name, as in the report

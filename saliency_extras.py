@@ -430,7 +430,8 @@ def load_style_model(path):
     def build():  # its own surgery
         return assignment_4a.remove_last_fc_layers(alexnet(weights=None), remove, len(classes))
     try:  # with "frozen", only the trained tensors are stored: the rest are the ImageNet weights it was trained from
-        model = build_from_frozen(ck, remove, len(classes), path) if "frozen" in ck else assignment_4a.load_weights(build, ck["model"])
+        model = build_from_frozen(ck, remove, len(classes), path) if "frozen" in ck else \
+            assignment_4a.load_weights(build, ck["model"])
     except assignment_4a.RunError as e:  # the ImageNet weights missing, or not the ones it was trained from
         raise ValueError(f"--checkpoint {path}: {e}") from None
     except (RuntimeError, TypeError, AttributeError) as e:

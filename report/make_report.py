@@ -31,7 +31,8 @@ import saliency_extras  # noqa: E402 (where the extras write)
 import saliency_ground_truth  # noqa: E402 (where the benchmark writes)
 from assignment_4a import CACHE_SIZE as RESIZE, CROP, DATA_DIR, RUNS_DIR  # noqa: E402
 from assignment_4b import BOX_TOLERANCE, IMAGES_DIR, OUT_DIR as SALIENCY_DIR, is_image_file, pyplot  # noqa: E402
-from download_wikiart import STAND_INS  # noqa: E402 (our style -> the course's style that huggan/wikiart lacks)
+from download_wikiart import STAND_INS, known_artist  # noqa: E402 (our style -> the course's style huggan/wikiart
+#   lacks; an artist's name, or '' for huggan/wikiart's "Unknown Artist", which is many painters)
 from report.render import FIGURE_WIDTH_MM, to_markdown, to_pdf  # noqa: E402
 from report.stats import (ALPHA, above_chance_p, fmt_p, images_needed, mcnemar_exact,  # noqa: E402
                           wilson_interval)
@@ -327,7 +328,7 @@ def dataset_counts(data_dir):
         for r in csv.DictReader(open(manifest)):
             c = counts.setdefault(r["style"], {"train": 0, "val": 0, "artists": {"train": Counter(), "val": Counter()}})
             c[r["split"]] += 1
-            if r.get("artist"):
+            if known_artist(r.get("artist") or ""):  # a manifest written before "Unknown Artist" was left blank
                 c["artists"][r["split"]][r["artist"]] += 1
             sizes.append((int(r["width"]), int(r["height"])))
     else:

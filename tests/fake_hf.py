@@ -70,7 +70,10 @@ class FakeHF:
         """counts: viewer rows per style index, e.g. {0: 30, 1: 30}; shuffle=False serves them in blocks, as the real
         export's artist-ordered rows come. extra: (style index, jpeg bytes) rows after them that only the parquet
         shards hold (partial=True) or that the viewer serves too (partial=False). shard_sizes: rows per shard (default:
-        one shard). artists: {style index: how many artists}, rows of a style assigned to them in blocks (default 1).
+        one shard). artists: {style index: how many artists, or a list of names}, rows of a style assigned to them in
+        equal blocks, in order (default 1; a name given twice in a row gets two blocks; a name in two styles' lists is
+        one painter in both, as Van Gogh in Realism and Post_Impressionism). As in huggan/wikiart, the artist
+        ClassLabel's first name is "Unknown Artist" (many painters, not one), which a list may name too.
         duplicates: {row: row it repeats}: the same image bytes under a second row."""
         counts = {0: 30, 1: 30, 2: 8, 3: 5} if counts is None else counts
         styles = [s for s, n in counts.items() for _ in range(n)]
@@ -81,11 +84,13 @@ class FakeHF:
         for dup, orig in (duplicates or {}).items():
             self.rows[dup] = (self.rows[dup][0], self.rows[orig][1])
         self.viewer_rows = len(styles) if partial else len(self.rows)
-        self.artist_names, self.artist = [], []
+        self.artist_names, self.artist = ["Unknown Artist"], []
         per_style, seen = Counter(s for s, _ in self.rows), Counter()
         for s, _ in self.rows:  # each style's rows in blocks, one block per artist (ArtGAN's list is artist-ordered)
-            n = (artists or {}).get(s, 1)
-            name = f"{names[s].lower().replace('_', '-')}-painter-{min(n - 1, seen[s] * n // per_style[s])}"
+            given = (artists or {}).get(s, 1)
+            painters = given if isinstance(given, list) else \
+                [f"{names[s].lower().replace('_', '-')}-painter-{k}" for k in range(given)]
+            name = painters[min(len(painters) - 1, seen[s] * len(painters) // per_style[s])]
             if name not in self.artist_names:
                 self.artist_names.append(name)
             self.artist.append(self.artist_names.index(name))

@@ -377,14 +377,40 @@ def test_a_shard_ending_exactly_at_the_viewers_last_row_is_not_downloaded(tmp_pa
     assert fake.shard_reads() == {"train-00001-of-00072.parquet"}
 
 
-@pytest.mark.parametrize("sizes,fraction", [((1, 9), 0.2), ((9, 1), 0.2), ((5, 5), 0.9), ((3, 3, 3), 0.8)])
+@pytest.mark.parametrize("sizes,fraction", [((1, 9), 0.2), ((9, 1), 0.2), ((5, 5), 0.9), ((3, 3, 3), 0.8),
+                                            ((20, 20), 0.2)])
 def test_the_artist_split_always_leaves_a_training_artist(sizes, fraction):
     """Catches: every artist of a style moved to val (a large --val-fraction, or one artist holding most paintings),
-    which leaves the style nothing to train on."""
+    which leaves the style nothing to train on; or none (two big artists), which leaves it nothing to validate on."""
     import download_wikiart as dw
     artist_of = {}
     for a, n in enumerate(sizes):
         artist_of.update({f"{a}-{i}": f"artist{a}" for i in range(n)})
     for seed in range(10):
-        val = dw.artist_split(list(artist_of), artist_of, fraction, seed, "Baroque")
+        val, _ = dw.artist_split({"Baroque": list(artist_of)}, artist_of, fraction, seed)
         assert val and {artist_of[i] for i in artist_of if i not in val}, (seed, val)
+
+
+def test_the_artist_split_never_puts_an_artist_on_both_sides():
+    """Random datasets: 1-6 styles, painters who paint in several of them, paintings of unknown hands. Catches: an
+    artist in train and val (but for the artists of a style that cannot be split, which the notes name), a style
+    left without training paintings, or without validation paintings where its share gives it one."""
+    import random
+
+    import download_wikiart as dw
+    for trial in range(200):
+        rng = random.Random(trial)
+        artists = [f"a{k}" for k in range(rng.randint(1, 8))] + [""]
+        kept, artist_of = {}, {}
+        for s in range(rng.randint(1, 6)):
+            kept[f"S{s}"] = [f"{s}-{i}" for i in range(rng.randint(1, 40))]
+            for i in kept[f"S{s}"]:
+                artist_of[i] = rng.choice(artists)
+        fraction = rng.choice([0.1, 0.2, 0.5])
+        val, notes = dw.artist_split(kept, artist_of, fraction, trial)
+        both = {artist_of[i] for i in val} & {artist_of[i] for ids in kept.values() for i in ids if i not in val}
+        unsplit = [n.split(": ")[1] for n in notes if "so train and val share them" in n]
+        shared = {artist_of[i] for s in unsplit for i in kept[s]}
+        assert both - {""} <= shared, (trial, both, notes)
+        assert all(any(i not in val for i in ids) for ids in kept.values()), trial
+        assert all(any(i in val for i in ids) for ids in kept.values() if round(len(ids) * fraction)), (trial, notes)

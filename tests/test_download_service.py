@@ -140,6 +140,53 @@ def test_artists_spread_recorded_and_split_apart(serve, tmp_path, capsys):
     assert "1 artist, top cubism-painter-0 100%" in out
 
 
+def test_split_by_artist_keeps_each_artist_on_one_side_in_every_style(serve, tmp_path, capsys):
+    """Four painters who each paint in all three styles, as WikiArt's do (Van Gogh: Realism and Post-Impressionism).
+    Catches: artists kept apart style by style only, so that a painter trained on in one style is validated on in
+    another (the report's "no artist in both" then false)."""
+    painters = ["vincent-van-gogh", "boris-kustodiev", "pyotr-konchalovsky", "marc-chagall"]
+    fake = serve(counts={0: 16, 1: 16, 2: 16}, shuffle=False, artists={0: painters, 1: painters, 2: painters})
+    rows = dl(fake, tmp_path / "w", "--styles", "Baroque", "Cubism", "Rococo", "--per-style", "16",
+              "--split-by-artist", "--val-fraction", "0.25")
+    sides = {}
+    for r in rows:
+        sides.setdefault(r["artist"], set()).add(r["split"])
+    assert set(sides) == set(painters) and all(len(s) == 1 for s in sides.values()), sides
+    assert [sum(r["split"] == "val" and r["style"] == st for r in rows) for st in ("Baroque", "Cubism", "Rococo")] \
+        == [4, 4, 4]
+    assert "--split-by-artist: no artist has paintings in both train and val, in any style" in capsys.readouterr().out
+
+
+def test_unknown_artist_is_not_one_painter(serve, tmp_path, capsys):
+    """huggan/wikiart's artist label 0 is "Unknown Artist": paintings of many painters. Catches: all of them put on
+    one side of --split-by-artist as if one artist (a style of them and one painter then cannot be split), and
+    counted as the style's top artist."""
+    fake = serve(counts={0: 12, 1: 12}, shuffle=False,
+                 artists={0: ["Unknown Artist", "Unknown Artist", "francois-boucher"],
+                          1: ["pablo-picasso", "juan-gris"]})
+    rows = dl(fake, tmp_path / "w", "--styles", "Baroque", "Cubism", "--per-style", "12", "--split-by-artist",
+              "--val-fraction", "0.25")
+    out = capsys.readouterr().out
+    unknown = [r for r in rows if r["style"] == "Baroque" and r["artist"] != "francois-boucher"]
+    assert len(unknown) == 8 and {r["artist"] for r in unknown} == {""}
+    assert sum(r["split"] == "val" for r in rows if r["style"] == "Baroque") == 3
+    assert {r["split"] for r in unknown} == {"train", "val"}
+    assert "1 artist, top francois-boucher 100%" in out and "Unknown Artist" not in out
+
+
+def test_a_style_whose_artists_cannot_divide_at_the_share_is_named_with_its_share(serve, tmp_path, capsys):
+    """Symbolism in the viewer's export is mostly Roerich: whole artists give its validation set 10%, not 20%.
+    Catches: a split that quietly loses its balance."""
+    fake = serve(counts={0: 20, 1: 20}, shuffle=False,
+                 artists={0: ["nicholas-roerich"] * 9 + ["mikhail-vrubel"], 1: 4})
+    rows = dl(fake, tmp_path / "w", "--styles", "Baroque", "Cubism", "--per-style", "20", "--split-by-artist")
+    assert sum(r["split"] == "val" for r in rows if r["style"] == "Baroque") == 2
+    out = capsys.readouterr().out
+    assert "--split-by-artist: Baroque: val holds 2 of its 20 paintings (10%, not 20%): its artists' paintings " \
+           "divide no closer" in out
+    assert "Cubism: val holds" not in out
+
+
 def test_the_full_dataset_is_filtered_by_style(serve, tmp_path):
     """partial: false (the viewer re-processed the whole dataset). Catches: every page of 81,444 rows read."""
     fake = serve(counts={0: 20, 1: 150, 2: 20}, partial=False)
@@ -300,7 +347,7 @@ def test_names_from_the_server_cannot_drive_the_console_or_a_spreadsheet(tmp_pat
     manifest.csv run by a spreadsheet."""
     names = ["Baroque", "Evil\x1b]0;pwned\x07\x1b[2J" + "x" * 200]
     fake = FakeHF(counts={0: 4, 1: 4}, names=names).start()
-    fake.artist_names[0] = '=HYPERLINK("http://example.invalid","click")'
+    fake.artist_names[1] = '=HYPERLINK("http://example.invalid","click")'
     try:
         dw.main(["--out", str(tmp_path / "w"), "--viewer-url", fake.url, "--hub-url", fake.url, "--backoff", "0.01",
                  "--styles", *names, "--per-style", "4"])
