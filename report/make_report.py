@@ -751,14 +751,16 @@ def artist_sentence(counts):
     text += f"; {', '.join(mono)} {'is' if len(mono) == 1 else 'are'} one artist's work" if mono else ""
     if shared:
         return text + (f". In {shared} of them validation paintings share their artists with training, so part of "
-                       "the accuracy is recognising an artist, not a style (`download_wikiart.py --split-by-artist` "
-                       "keeps artists apart where a style has two or more).")
+                       "the accuracy may be recognising an artist, not a style (`download_wikiart.py "
+                       "--split-by-artist` keeps each artist on one side across styles, at a cost to the styles' "
+                       "balance that it states).")
     if across:
         return text + (f". Within each style no artist is in both training and validation, but {len(across)} "
                        f"artist(s) have paintings in both splits under different styles (from `manifest.csv`): "
                        "the model may still learn an artist's hand in training and meet it again in validation, "
                        "under another style.")
-    return text + ". No artist appears in both training and validation, so the accuracy measures style."
+    return text + (". No artist appears in both training and validation, so the accuracy does not come from "
+                   "recognising an artist seen in training.")
 
 
 def size_sentence(sizes):
