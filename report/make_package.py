@@ -14,7 +14,9 @@ report/ (report.md, report.pdf, figures/, the saliency folders, these scripts), 
 events.out.tfevents.*, config.json, metrics.json and val_predictions.csv. Never the datasets, caches, virtual
 environments or (unless asked) checkpoints, nor hidden
 files (.env, tokens), links to files outside the project, or stray weights and data files (.pt, .pth, .parquet
-...). It lists what it packed, what it left out and why, and the archive's size.
+...). It lists what it packed, what it left out and why, and the archive's size. A report that does not describe
+what would be packed (maps it calls out of date, or a run, map, photo or comments.md changed after it) is refused
+with the commands that mend it, unless --allow-out-of-date.
 """
 import argparse
 import os
@@ -37,6 +39,11 @@ CHECKPOINTS = re.compile(r"^(best|last)\.pt$")
 BULKY = re.compile(r"\.(pt|pth|ckpt|parquet|safetensors|npz|h5)$", re.I)   # left out, and listed
 WARN_MB, REFUSE_MB = 50, 250  # archive sizes: a warning above the first, refused above the second unless asked
 SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.cache|\.ipynb_checkpoints)(/|$)|\.(pyc|zip|part|tmp)$")
+MAPS_OUT_OF_DATE = "**The maps are not up to date with the images.**"  # what make_report.py writes when they are not
+# what report.md reads: a packed file under these that changed after it makes the report out of date
+REPORT_INPUTS = re.compile(r"^(runs/.*/(metrics\.json|val_predictions\.csv)|My-Images/.*|report/(comments\.md|"
+                           r"saliency(_extras|_paintings)?/.*|ground_truth/.*))$")
+MTIME_SLACK_S = 2  # FAT and zip keep times to 2 s
 
 
 
@@ -57,6 +64,9 @@ def parse_args(argv=None):
     p.add_argument("--root", default=ROOT, help="the repository to pack (default: %(default)s)")
     p.add_argument("--allow-large", action="store_true",
                    help=f"write the archive even above {REFUSE_MB} MB (course platforms usually refuse it)")
+    p.add_argument("--allow-out-of-date", action="store_true",
+                   help="write the archive even where report.md says the saliency maps do not match My-Images/, or "
+                        "where a file it reports on (a run, a map, a photo, comments.md) changed after it was written")
     p.add_argument("--with-checkpoints", action="store_true",
                    help="also pack each run's best.pt and last.pt (0.1 MB each for --train new; 300-460 MB for "
                         "--train fc or all)")
@@ -118,6 +128,9 @@ def main(argv=None):
                  "report/make_report.py --name \"Your Name\" --student-id ID`, or pass --allow-no-name")
     if not args.allow_no_name:
         check_pdf_shows_the_name(report, os.path.join(args.root, "report", "report.pdf"))
+    stale = out_of_date(args.root, files)
+    if stale and not args.allow_out_of_date:
+        sys.exit(f"error: {stale}; or pass --allow-out-of-date to hand it in as it is")
     total = sum(os.path.getsize(os.path.join(args.root, f)) for f in files)
     if total > REFUSE_MB * 1e6 and not args.allow_large:
         sys.exit(f"error: the archive would hold {total / 1e6:.0f} MB, more than course platforms take ({REFUSE_MB} MB "
@@ -141,6 +154,27 @@ def main(argv=None):
         print(f"left out {len(left)} file(s):")
         for rel, why in left:
             print(f"  {rel}  ({why})")
+
+
+def out_of_date(root, files):
+    """-> why the report does not describe what would be packed (with the commands that mend it), or None: the maps
+    it says are out of date, or a file it reports on changed after it was written."""
+    report = os.path.join(root, "report", "report.md")
+    if not os.path.isfile(report):
+        return None
+    if MAPS_OUT_OF_DATE in open(report, encoding="utf-8").read():
+        return ("report/report.md says the saliency maps are not up to date with My-Images/ (photos added, removed "
+                "or unreadable since): run `python assignment_4b.py`, then `python report/make_report.py`, and pack "
+                "again")
+    written = os.path.getmtime(report)
+    newer = [f for f in files if REPORT_INPUTS.match(f) and os.path.getmtime(os.path.join(root, f)) >
+             written + MTIME_SLACK_S]
+    if newer:
+        return (f"{newer[0]}{f' and {len(newer) - 1} other file(s)' if len(newer) > 1 else ''} changed after "
+                "report/report.md was written: run `python report/make_report.py` again"
+                + (" (after `python assignment_4b.py`, for a photo)" if newer[0].startswith("My-Images/") else "")
+                + ", and pack again")
+    return None
 
 
 def check_pdf_shows_the_name(report_md, report_pdf):

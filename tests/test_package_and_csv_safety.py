@@ -60,3 +60,38 @@ def test_the_archive_packs_the_settings_its_tests_and_benchmarks_need():
     files, _ = make_package.files_to_pack(ROOT, False)
     assert {"pytest.ini", "setup.cfg", "requirements-dev.txt", "requirements-bench.txt", "ruff.toml", "Makefile",
             "tests/conftest.py", "bench/bench_finetune.py"} <= set(files)
+
+
+def test_maps_the_report_calls_out_of_date_are_not_packed_unless_asked(tmp_path):
+    """Catches: an archive whose saliency grid still shows a photo since removed from My-Images/ (or misses one
+    added), handed in although report.md says so."""
+    root = project_to_pack(tmp_path / "root")
+    with open(root / "report" / "report.md", "a") as fh:
+        fh.write(f"\n{make_package.MAPS_OUT_OF_DATE} 1 image(s) with maps are no longer in `My-Images`: b.png.\n")
+    with pytest.raises(SystemExit) as e:
+        make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    assert str(e.value) == ("error: report/report.md says the saliency maps are not up to date with My-Images/ "
+                            "(photos added, removed or unreadable since): run `python assignment_4b.py`, then "
+                            "`python report/make_report.py`, and pack again; or pass --allow-out-of-date to hand it in "
+                            "as it is")
+    assert not (tmp_path / "z").exists()
+    make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z"), "--allow-out-of-date"])
+    assert os.listdir(tmp_path / "z") == ["cs587_a_assignment3.zip"]
+
+
+def test_a_file_the_report_reads_changed_after_it_is_named(tmp_path):
+    """Catches: a run finished, or comments.md edited, after report.md was written, packed with the old report
+    (its numbers, or the student's words, not the archive's)."""
+    root = project_to_pack(tmp_path / "root")
+    run = root / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text("{}")
+    (root / "report" / "comments.md").write_text("mine")
+    written = os.path.getmtime(root / "report" / "report.md")
+    os.utime(run / "metrics.json", (written + 60, written + 60))
+    os.utime(root / "report" / "comments.md", (written + 1, written + 1))  # within the slack of FAT's 2 s
+    with pytest.raises(SystemExit) as e:
+        make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    assert str(e.value) == ("error: runs/r/metrics.json changed after report/report.md was written: run `python "
+                            "report/make_report.py` again, and pack again; or pass --allow-out-of-date to hand it in "
+                            "as it is")
