@@ -414,3 +414,18 @@ def test_the_artist_split_never_puts_an_artist_on_both_sides():
         assert both - {""} <= shared, (trial, both, notes)
         assert all(any(i not in val for i in ids) for ids in kept.values()), trial
         assert all(any(i in val for i in ids) for ids in kept.values() if round(len(ids) * fraction)), (trial, notes)
+
+
+def test_the_split_balance_bench_measures_both_splits(capsys):
+    """bench/split_balance.py backs docs/part1.md's reason for keeping --split-by-artist off by default. Catches: the
+    bench broken, or measuring one split twice."""
+    import os
+    import runpy
+
+    from conftest import ROOT
+    bench = runpy.run_path(os.path.join(ROOT, "bench", "split_balance.py"))
+    bench["main"](["--per-style", "10", "--seeds", "1"])
+    default, by_artist = capsys.readouterr().out.split("--split-by-artist:")
+    import re
+    assert re.search(r"Baroque +20%", default) and not default.rstrip().endswith("artists in both train and val: 0")
+    assert re.search(r"Art_Nouveau +50%", by_artist) and by_artist.rstrip().endswith("artists in both train and val: 2")
