@@ -51,7 +51,7 @@ lint: setup-dev
 	$(PY) -m ruff check .
 
 test: setup-dev lint
-	$(PY) -m pytest -q -n auto --maxprocesses 4 tests
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile tests
 
 test-lowest:
 	@test -n "$(PYTHON_LOWEST)" || { echo "make test-lowest needs Python 3.9 (set PYTHON_LOWEST=/path/to/python3.9)"; exit 1; }
@@ -79,7 +79,7 @@ mutation: setup-dev
 gpu-check: setup-dev
 	$(PY) -m pip install -r requirements-bench.txt
 	$(PY) -c "import torch; assert torch.cuda.is_available(), 'make gpu-check needs a CUDA GPU'; print(torch.cuda.get_device_name())"
-	$(PY) -m pytest -q -n auto --maxprocesses 4 tests
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile tests
 	$(PY) -m pytest -q -m gpu -rA tests
 	for p in fp32 bf16; do $(PY) bench/bench_saliency.py --device cuda --precision $$p || exit 1; \
 	                        $(PY) bench/bench_finetune.py --device cuda --precision $$p || exit 1; done
