@@ -138,6 +138,29 @@ def test_resume_refuses_imagenet_weights_other_than_the_runs(alexnet_weights, sm
     assert "\n" not in str(e.value) and len(history(tmp_path / "runs" / "r")) == 2
 
 
+def test_a_checkpoint_that_holds_the_whole_model_still_resumes(alexnet_weights, small, tmp_path, monkeypatch):
+    """Runs started before checkpoints left out the frozen layers hold the whole model and no "frozen". Catches: such
+    a run refused, or resumed from other weights than its own (it must end where a run never stopped ends)."""
+    flags = ["--remove", "1", "--train", "new", "--epochs", "2"]
+    train(small, tmp_path / "runs", *flags, "--name", "straight")
+    real = interrupt_at(monkeypatch, 1)
+    with pytest.raises(SystemExit):
+        train(small, tmp_path / "runs", *flags, "--name", "old")
+    monkeypatch.setattr(a4a, "train_one_epoch", real)
+    path = tmp_path / "runs" / "old" / "last.pt"
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    del ck["frozen"]
+    ck["model"] = dict(alexnet_weights, **ck["model"])  # the whole model, as checkpoints held it before
+    del ck["model"]["classifier.6.weight"], ck["model"]["classifier.6.bias"]  # ImageNet's fc8, replaced by ...
+    ck["model"].update(torch.load(path, map_location="cpu", weights_only=True)["model"])  # ... the trained layer
+    torch.save(ck, path)
+    a4a.main(["--resume", str(tmp_path / "runs" / "old")])
+    a = torch.load(tmp_path / "runs" / "straight" / "last.pt", map_location="cpu", weights_only=True)
+    b = torch.load(path, map_location="cpu", weights_only=True)
+    assert len(history(tmp_path / "runs" / "old")) == 2 and b["frozen"] == a["frozen"]
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
 def test_resume_refuses_a_dataset_with_other_styles(alexnet_weights, small, tmp_path):
     """Catches: renamed style folders resuming with permuted labels; an added style crashing with a size mismatch."""
     data = shutil.copytree(small, tmp_path / "data")
