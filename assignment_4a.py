@@ -599,7 +599,7 @@ def end_of_epoch(run, epoch, train_scores, val_scores, writer, t0, t_train, cond
     log_epoch(writer, cfg, run.history[-1])
     write_metrics(run, confusion if improved else None)  # first: small, and kept if the disk fills up next
     save_checkpoint(run, "last.pt", epoch + 1)
-    if improved:  # the same bytes as last.pt: one file on disk under both names, not two copies of up to 460 MB
+    if improved:  # the same bytes as last.pt: one file on disk under both names, not two copies of up to 456 MB
         link_checkpoint(os.path.join(run.dir, "last.pt"), os.path.join(run.dir, "best.pt"))
     print(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {train_loss:.4f} / {val_loss:.4f}  "
           f"accuracy {train_acc:.3f} / {val_acc:.3f} (train, {conditions} / val)  "

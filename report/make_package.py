@@ -68,7 +68,7 @@ def parse_args(argv=None):
                    help="write the archive even where report.md says the saliency maps do not match My-Images/, or "
                         "where a file it reports on (a run, a map, a photo, comments.md) changed after it was written")
     p.add_argument("--with-checkpoints", action="store_true",
-                   help="also pack each run's best.pt and last.pt (0.1 MB each for --train new; 300-460 MB for "
+                   help="also pack each run's best.pt and last.pt (0.1 MB each for --train new; 302-456 MB for "
                         "--train fc or all)")
     args = p.parse_args(argv)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.login):
