@@ -13,7 +13,7 @@ Then `main`, its flags and the recipe of one run (`train_run`; its settings, eac
 the machinery (weights, devices, figures, checkpoints, the decode cache, frozen layers run once, resuming).
 One rule for both graded scripts: each stands alone but for vgg16.py, which assignment_4b.py imports (the sheet's
 layout); a helper vgg16.py holds for it (devices, precision, image decoding, weights) is copied here whole, and
-tests/test_copies.py fails when any name defined in two scripts differs. A user's mistake is a `RunError`, printed
+the project's tests fail when any name defined in two scripts differs. A user's mistake is a `RunError`, printed
 in one line; any other exception is a bug and keeps its traceback.
 
     python download_wikiart.py                          # datasets/wikiart/{train,val}/<Style>/*.jpg
