@@ -3,7 +3,7 @@
     python download_wikiart.py                              # Hugging Face dataset viewer API (default)
     python download_wikiart.py --source viewer+parquet      # then fill styles that fell short from parquet shards
     python download_wikiart.py --source parquet             # only the parquet shards (~520 MB each)
-    python download_wikiart.py --split-by-artist            # no artist in both train and val (where a style has 2+)
+    python download_wikiart.py --split-by-artist            # no artist in both train and val, in any style
     python download_wikiart.py --from-dir ~/wikiart         # a WikiArt copy you have: one folder per style
     python download_wikiart.py --csv wikiart_urls.csv       # the old assignment's list: image_url,label rows
     python download_wikiart.py --styles Baroque Cubism --per-style 100 --val-fraction 0.25
