@@ -174,14 +174,21 @@ def test_the_epoch_line_says_what_was_active(alexnet_weights, dataset, tmp_path,
     assert "(train, as evaluated / val)" in lines[0] and "(train, under dropout / val)" in lines[1]
 
 
-def test_frozen_weights_stay_bit_identical(alexnet_weights, dataset, tmp_path):
-    """Catches: an update (weight decay, momentum) reaching a frozen layer. The checkpoint's digest is taken of the
-    model as it was after training; it must be the digest of the ImageNet weights themselves."""
+def test_frozen_weights_stay_bit_identical(alexnet_weights, dataset, tmp_path, monkeypatch):
+    """Catches: an update (weight decay, momentum) reaching a frozen layer, which the checkpoint, holding only the
+    trained layers and the digest of the weights as loaded, would not keep: a resume would silently differ."""
+    real, at_save = a4a.save_checkpoint, {}
+
+    def spy(run_, name, epoch):
+        at_save.update({k: v.detach().to("cpu", copy=True) for k, v in run_.model.state_dict().items()})
+        return real(run_, name, epoch)
+    monkeypatch.setattr(a4a, "save_checkpoint", spy)
     run_dir = run(dataset, tmp_path, "--remove", "2", "--train", "fc", "--epochs", "1")
     ck = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
     assert os.path.samefile(run_dir / "best.pt", run_dir / "last.pt")  # one epoch, the best: one file on disk
     names = ck["frozen"]["names"]
     assert names == [k for k in alexnet_weights if k.startswith("features.")]
+    assert all(torch.equal(at_save[k], alexnet_weights[k]) for k in names)  # after training, as loaded
     assert ck["frozen"]["sha256"] == a4a.tensors_digest(alexnet_weights, names)
     assert not torch.equal(ck["model"]["classifier.1.weight"], alexnet_weights["classifier.1.weight"])  # fc6 trained
 
