@@ -1105,8 +1105,8 @@ def artist_split(kept, artist_of, val_fraction, seed):
                 changed = True
     for s in kept:  # a style the rule left without validation paintings gets its smallest artist there
         if targets[s] and not val_n[s] and not free[s]:
-            smallest = [a for a in sorted(painters[s], key=lambda a: (painters[s][a], order.index(a)))
-                        if a in counts and fits(a)]
+            smallest = sorted((a for a in painters[s] if a in counts and fits(a)),
+                              key=lambda a: (painters[s][a], order.index(a)))
             if smallest:
                 move(smallest[0], +1)
     val = {i for ids in kept.values() for i in ids if artist_of[i] in in_val}

@@ -747,9 +747,15 @@ def artist_sentence(counts):
     across = set().union(*(c["artists"]["train"] for c in counts.values() if c.get("artists"))) & \
         set().union(*(c["artists"]["val"] for c in counts.values() if c.get("artists")))
     low, high = min(v[0] for v in stats.values()), max(v[0] for v in stats.values())
-    text = (f"Artists: the {len(stats)} styles have {low if low == high else f'{low} to {high}'} artists each "
+    text = (f"Artists: the {len(stats)} styles have {low if low == high else f'{low} to {high}'} "
+            f"artist{'s' * (high != 1)} each "
             f"(median top-artist share {pct(float(np.median([v[2] for v in stats.values()])))})")
     text += f"; {', '.join(mono)} {'is' if len(mono) == 1 else 'are'} one artist's work" if mono else ""
+    if shared and all(v[0] == 1 for v in stats.values() if v[3]):  # only where no split could keep them apart
+        where = sorted(s for s, v in stats.items() if v[3])
+        return text + (f". Validation paintings share their artist with training only in {', '.join(where)}, which "
+                       "no split can keep apart (one artist); there part of the accuracy may be recognising the "
+                       "artist, not the style.")
     if shared:
         return text + (f". In {shared} of them validation paintings share their artists with training, so part of "
                        "the accuracy may be recognising an artist, not a style (`download_wikiart.py "

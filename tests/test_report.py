@@ -373,6 +373,28 @@ def test_unknown_artist_in_a_manifest_is_no_artist_shared_by_the_splits(tmp_path
     assert "No artist appears in both training and validation" in make_report.artist_sentence(counts)
 
 
+def test_a_split_by_artist_is_not_advised_where_only_one_artist_styles_share():
+    """--split-by-artist was used; Rococo, one artist's work, is split at random (no split can keep it apart).
+    Catches: the report advising the flag the student already used, as if it could mend that."""
+    from collections import Counter
+    counts = {"Rococo": {"artists": {"train": Counter(boucher=8), "val": Counter(boucher=2)}},
+              "Realism": {"artists": {"train": Counter(repin=8), "val": Counter(shishkin=2)}}}
+    text = make_report.artist_sentence(counts)
+    assert "Rococo is one artist's work. Validation paintings share their artist with training only in Rococo, " \
+           "which no split can keep apart (one artist)" in text
+    assert "--split-by-artist" not in text
+    counts["Realism"]["artists"]["val"] = Counter(repin=2)  # two artists, one on both sides: a split could mend it
+    counts["Realism"]["artists"]["train"] = Counter(repin=6, shishkin=2)
+    assert "(`download_wikiart.py --split-by-artist` keeps" in make_report.artist_sentence(counts)
+
+
+def test_styles_of_one_artist_each_are_counted_in_the_singular():
+    """Catches: "the 2 styles have 1 artists each"."""
+    from collections import Counter
+    counts = {s: {"artists": {"train": Counter({f"{s}-painter": 4}), "val": Counter()}} for s in ("A", "B")}
+    assert make_report.artist_sentence(counts).startswith("Artists: the 2 styles have 1 artist each (")
+
+
 def test_names_from_the_data_are_shown_as_text_never_as_markdown_or_html(project, tmp_path):
     """Catches: style and artist names of the manifest (a server's text) put into report.md raw: a <script> tag and a
     remote image that survive, a | or newline that breaks the dataset table, and a 3,000-character name that makes the
