@@ -1063,13 +1063,31 @@ def artist_split(kept, artist_of, val_fraction, seed):
     A note names each style whose validation share the artists' sizes keep off val_fraction."""
     targets = {s: round(len(ids) * val_fraction) for s, ids in kept.items()}
     painters = {s: Counter(artist_of[i] for i in ids if artist_of[i]) for s, ids in kept.items()}
-    notes, shared, unsplit = [], set(), set()
-    for s, ids in kept.items():
-        if targets[s] and len(painters[s]) + sum(not artist_of[i] for i in ids) < 2:
-            shared |= set(painters[s])
-            unsplit.add(s)
-            notes.append(f"--split-by-artist: {s}: {len(painters[s])} artist(s) known, so train and val share them")
+    unsplit = {s for s, ids in kept.items() if targets[s] and len(painters[s]) + sum(not artist_of[i] for i in ids) < 2}
+    shared = set().union(*(painters[s] for s in unsplit))
+    notes = [f"--split-by-artist: {s}: {len(painters[s])} artist(s) known, so train and val share them"
+             for s in kept if s in unsplit]
     free = {s: [i for i in ids if not artist_of[i] or artist_of[i] in shared] for s, ids in kept.items()}
+    in_val, val_n = whole_artists(kept, painters, shared, free, targets, seed)
+    val = {i for ids in kept.values() for i in ids if artist_of[i] in in_val}
+    for s in kept:  # paintings of unknown (or shared) artists fill each style up to its share
+        val |= set(free[s][:max(0, targets[s] - val_n[s])])
+    for s, ids in kept.items():
+        v = sum(i in val for i in ids)
+        if s not in unsplit and abs(v - targets[s]) > max(1, targets[s] / 4):
+            notes.append(f"--split-by-artist: {s}: val holds {v} of its {len(ids)} paintings ({v / len(ids):.0%}, "
+                         f"not {val_fraction:.0%}): its artists' paintings divide no closer")
+    notes.append("--split-by-artist: no artist has paintings in both train and val, in any style" if not shared else
+                 f"--split-by-artist: no artist has paintings in both train and val but "
+                 f"{', '.join(shown(a, 40) for a in sorted(shared))} (of the styles above)")
+    return val, notes
+
+
+def whole_artists(kept, painters, shared, free, targets, seed):
+    """The artists (all but the shared ones) that go to val, each with all its paintings: moved one at a time, in a
+    seeded order, while a move brings the styles' validation counts nearer [target - free paintings, target] and
+    leaves every style a painting to train on; then a style left without validation paintings gets its smallest
+    artist. -> (artists in val, {style: paintings of theirs})"""
     counts = {}  # artist -> {style: paintings}
     for s, c in painters.items():
         for a, n in c.items():
@@ -1079,7 +1097,7 @@ def artist_split(kept, artist_of, val_fraction, seed):
     random.Random(f"{seed}-artists").shuffle(order)
     val_n, in_val = Counter(), set()
 
-    def off(s, v):  # how far v is from what the free paintings can still bring to the target: [target - free, target]
+    def off(s, v):  # how far v is from what the free paintings can still bring to the target
         return max(0, v - targets[s], targets[s] - len(free[s]) - v)
 
     def gain(a, sign):
@@ -1103,25 +1121,13 @@ def artist_split(kept, artist_of, val_fraction, seed):
             elif a not in in_val and gain(a, +1) > 0 and fits(a):
                 move(a, +1)
                 changed = True
-    for s in kept:  # a style the rule left without validation paintings gets its smallest artist there
+    for s in kept:
         if targets[s] and not val_n[s] and not free[s]:
             smallest = sorted((a for a in painters[s] if a in counts and fits(a)),
                               key=lambda a: (painters[s][a], order.index(a)))
             if smallest:
                 move(smallest[0], +1)
-    val = {i for ids in kept.values() for i in ids if artist_of[i] in in_val}
-    for s in kept:
-        val |= set(free[s][:max(0, targets[s] - val_n[s])])
-    for s, ids in kept.items():
-        v = sum(i in val for i in ids)
-        if s not in unsplit and abs(v - targets[s]) > max(1, targets[s] / 4):
-            notes.append(f"--split-by-artist: {s}: val holds {v} of its {len(ids)} paintings ({v / len(ids):.0%}, "
-                         f"not {val_fraction:.0%}): its artists' paintings divide no closer")
-    notes.append("--split-by-artist: no artist has paintings in both train and val, in any style" if not shared else
-                 f"--split-by-artist: no artist has paintings in both train and val but "
-                 f"{', '.join(shown(a, 40) for a in sorted(shared))} "
-                 "(of the styles above)")
-    return val, notes
+    return in_val, val_n
 
 
 def layout(store_, kept, val_fraction, seed, by_artist=False):
