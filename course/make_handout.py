@@ -11,6 +11,7 @@ first stub and stop there with the step's sentence: `python assignment_4a.py` pr
 "not written yet: Part 1, step 4, the head surgery: ...".
 """
 import argparse
+import ast
 import os
 import re
 import shutil
@@ -22,8 +23,12 @@ HANDOUT = [  # paths relative to the repository, folders ending in /: what the s
     "requirements.txt", "environment.yml",
 ]
 STUBBED = ["assignment_4a.py", "assignment_4b.py"]  # the files whose marked blocks the student writes
-PUBLIC_TESTS = {"course/checks.py": "tests/checks.py", "course/public_tests.py": "tests/test_your_functions.py"}
-BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION: (.*)$")
+# the public tests: the code that runs the student's functions and judges their outputs, never a reference; the
+# expected outputs go in tests/expected.pt, computed here by the grader's references (course/checks.py)
+PUBLIC_TESTS = {"course/harness.py": "tests/harness.py", "course/compare.py": "tests/compare.py",
+                "course/public_tests.py": "tests/test_your_functions.py"}
+MARKER = ".made-by-make_handout"  # in every handout: --force replaces only a folder that holds it
+BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION(?::\s*(.*))?\s*$")  # the sentence may follow; nbgrader's bare marker too
 END = re.compile(r"^(\s*)# END SOLUTION\s*$")
 MAIN = 'if __name__ == "__main__":\n    main()\n'
 MAIN_STOPS_AT_A_STUB = '''if __name__ == "__main__":
@@ -49,7 +54,7 @@ def solution_blocks(text, path):
         if not begin:
             i += 1
             continue
-        indent, sentence, start = begin.group(1), [begin.group(2).strip()], i
+        indent, sentence, start = begin.group(1), [(begin.group(2) or "").strip()], i
         i += 1
         while i < len(lines) and lines[i].startswith(indent + "#   "):  # the sentence goes on
             sentence.append(lines[i][len(indent) + 4:].strip())
@@ -63,9 +68,24 @@ def solution_blocks(text, path):
         if END.match(lines[i]).group(1) != indent:
             raise HandoutError(f"{path}:{i + 1}: # END SOLUTION indented unlike its # BEGIN SOLUTION (line "
                                f"{start + 1})")
-        blocks.append((start, i, indent, " ".join(sentence)))
+        blocks.append((start, i, indent, " ".join(sentence).strip() or docstring_above(lines, start, path)))
         i += 1
     return blocks
+
+
+def docstring_above(lines, start, path):
+    """The sentence of a bare `# BEGIN SOLUTION` (nbgrader's form): the first line of its function's docstring."""
+    function = function_of(lines, start)
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        tree = None
+    for node in ast.walk(tree) if tree else ():
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno <= start + 1 <= node.end_lineno \
+                and function.split(".")[-1] == node.name and ast.get_docstring(node):
+            return f"{function}: " + ast.get_docstring(node).strip().splitlines()[0]
+    raise HandoutError(f"{path}:{start + 1}: a bare # BEGIN SOLUTION needs its function's docstring (or the step's "
+                       "sentence after '# BEGIN SOLUTION: ') to tell the student what to write")
 
 
 def stubbed(text, path):
@@ -116,29 +136,46 @@ tensorboard --logdir runs       # the training loss, train and validation accura
 python assignment_4b.py         # Part 2: maps of My-Images/ -> report/saliency/
 ```
 
-A script stops at the first function you have not written yet and names it. The public tests compare your functions
-with PyTorch's own (`torch.nn.functional.cross_entropy`, `torch.optim.SGD`, autograd) on small fixed inputs; the
-grader runs the same comparisons. Hand in, as the sheet says, one archive `cs587_<login>_assignment3.zip` with your
-code, your report (PDF or DOC) with your name and ID, and your TensorBoard summaries (`runs/`), without the dataset.
+A script stops at the first function you have not written yet and names it. The public tests run your functions on
+small fixed inputs and compare what they return with the outputs of the reference solution (`tests/expected.pt`).
+The grader runs these cases and hidden ones of its own (other sizes, logits of +-1000, a learning rate that changes
+at every step), and reads your scripts for library calls where the sheet asks for the code written out
+(`F.cross_entropy`, `nn.CrossEntropyLoss`, `torch.optim`). Hand in, as the sheet says, one archive
+`cs587_<login>_assignment3.zip` with your code, your report (PDF or DOC) with your name and ID, and your TensorBoard
+summaries (`runs/`), without the dataset.
 """
 
 
 def function_of(lines, start):
-    """The name of the function a marked block at line `start` is in: the nearest def above it."""
-    for line in reversed(lines[:start]):
-        m = re.match(r"\s*def (\w+)", line)
+    """The name of the function a marked block at line `start` is in: the nearest def above it, with its class
+    (`SGD.step`) where it is a method."""
+    for k in range(start - 1, -1, -1):
+        m = re.match(r"(\s*)def (\w+)", lines[k])
         if m:
-            return m.group(1)
+            indent = len(m.group(1))
+            for line in reversed(lines[:k]):
+                c = re.match(r"(\s*)class (\w+)", line)
+                if c and len(c.group(1)) < indent:
+                    return f"{c.group(2)}.{m.group(2)}"
+                if line.strip() and len(line) - len(line.lstrip()) < indent and not line.lstrip().startswith(
+                        ("#", "@", '"', "'")) and not c:
+                    break
+            return m.group(2)
     return "?"
 
 
 def make_handout(out, root=ROOT, force=False):
     """Write the handout into `out`. -> the files written, relative to out."""
+    out, root = os.path.realpath(out), os.path.realpath(root)
+    if os.path.commonpath([out, root]) in (out, root):
+        raise HandoutError(f"--out {out} " + ("is inside the solution's repository" if out.startswith(root) else
+                                              "holds the solution's repository") + ": give a folder outside it")
     if os.path.exists(out):
         if not force:
             raise HandoutError(f"--out {out} exists: give a new folder, or --force to replace it")
-        if os.path.samefile(out, root) or os.path.commonpath([os.path.abspath(out), root]) == root:
-            raise HandoutError(f"--out {out} is inside the solution's repository: give a folder outside it")
+        if not os.path.isfile(os.path.join(out, MARKER)):
+            raise HandoutError(f"--out {out} exists and was not made by make_handout.py (no {MARKER} in it): "
+                               "--force replaces only a handout; remove it yourself or give a new folder")
         shutil.rmtree(out)
     written, tasks = [], []
     for rel in HANDOUT:
@@ -164,10 +201,24 @@ def make_handout(out, root=ROOT, force=False):
             written.append(copy(src, out, rel))
     for src, dst in PUBLIC_TESTS.items():
         written.append(copy(os.path.join(root, src), out, dst))
+    written.append(write_expected(out))
+    with open(os.path.join(out, MARKER), "w", encoding="utf-8") as fh:
+        fh.write("This folder was written by course/make_handout.py; --force may replace it.\n")
     with open(os.path.join(out, "README.md"), "w", encoding="utf-8") as fh:
         fh.write(readme(tasks))
     written.append("README.md")
     return written
+
+
+def write_expected(out):
+    """tests/expected.pt: the public cases and their expected outputs, computed now by the grader's references."""
+    import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import checks
+    public = {f: [(case, want) for group, case, want in rows if not group.endswith("_hidden")]
+              for f, rows in checks.cases().items()}
+    torch.save(public, os.path.join(out, "tests", "expected.pt"))
+    return "tests/expected.pt"
 
 
 def copy(src, out, rel):
@@ -180,7 +231,8 @@ def copy(src, out, rel):
 def main(argv=None):
     p = argparse.ArgumentParser(description="Generate the student's handout from this solution.")
     p.add_argument("--out", required=True, help="the folder to write the handout into (must not exist, or --force)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--force", action="store_true", help="replace --out if it is an earlier handout (a folder this "
+                                                        "script made; any other folder is refused)")
     args = p.parse_args(argv)
     try:
         written = make_handout(os.path.abspath(args.out), ROOT, args.force)
