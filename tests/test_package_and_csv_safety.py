@@ -95,3 +95,14 @@ def test_a_file_the_report_reads_changed_after_it_is_named(tmp_path):
     assert str(e.value) == ("error: runs/r/metrics.json changed after report/report.md was written: run `python "
                             "report/make_report.py` again, and pack again; or pass --allow-out-of-date to hand it in "
                             "as it is")
+
+
+def test_comments_edited_after_the_report_make_it_out_of_date(tmp_path):
+    """Catches: comments.md left out of what the report reads (the student's words packed from an older report)."""
+    root = project_to_pack(tmp_path / "root")
+    (root / "report" / "comments.md").write_text("mine")
+    written = os.path.getmtime(root / "report" / "report.md")
+    os.utime(root / "report" / "comments.md", (written + 60, written + 60))
+    with pytest.raises(SystemExit) as e:
+        make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    assert str(e.value).startswith("error: report/comments.md changed after report/report.md was written")

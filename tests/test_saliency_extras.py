@@ -265,6 +265,32 @@ def test_a_checkpoint_of_the_trained_layer_alone_rebuilds_the_model_that_was_tra
     assert all(torch.equal(state[k], alexnet_weights[k]) for k in ck["frozen"]["names"])
 
 
+def test_a_checkpoint_holding_a_tensor_the_model_lacks_is_refused(style_run, tmp_path):
+    """Catches: a tensor the rebuilt model has no place for dropped without a word (strict=False loads the rest)."""
+    ckpt, _ = style_run
+    ck = torch.load(ckpt, map_location="cpu", weights_only=True)
+    ck["model"]["classifier.9.weight"] = torch.zeros(3, 4096)
+    torch.save(ck, tmp_path / "best.pt")
+    with pytest.raises(ValueError, match="does not fit this model: it stores classifier.4.bias, classifier.4.weight, "
+                                         "classifier.9.weight"):
+        ex.load_style_model(str(tmp_path / "best.pt"))
+
+
+def test_a_run_trained_on_its_own_weights_file_is_rebuilt_from_that_file(alexnet_weights, tmp_path):
+    """Catches: --checkpoint rebuilding from torchvision's cached weights (the run's --weights read from the wrong
+    key), which fails the frozen layers' digest of a run trained on other weights."""
+    import assignment_4a as a4a
+    from conftest import make_style_dataset
+    own = {k: v.clone() for k, v in alexnet_weights.items()}
+    own["features.0.bias"] += 1.0
+    torch.save(own, tmp_path / "own.pth")
+    data = make_style_dataset(tmp_path / "d", n_train=4, n_val=2)
+    a4a.main(["--data", str(data), "--runs", str(tmp_path / "runs"), "--remove", "2", "--epochs", "1", "--name", "r",
+              "--workers", "1", "--weights", str(tmp_path / "own.pth")])
+    state = ex.load_style_model(str(tmp_path / "runs" / "r" / "best.pt"))[0].state_dict()
+    assert torch.equal(state["features.0.bias"], own["features.0.bias"])
+
+
 def test_a_missing_checkpoint_is_one_sentence(vgg_weights, tmp_path):
     """Catches: a traceback for a mistyped --checkpoint."""
     with pytest.raises(SystemExit) as e:
