@@ -62,6 +62,14 @@ def test_the_archive_packs_the_settings_its_tests_and_benchmarks_need():
             "tests/conftest.py", "bench/bench_finetune.py"} <= set(files)
 
 
+def test_the_kits_tests_are_not_packed_without_the_kit():
+    """Catches: tests/test_course_*.py packed while course/ is not: the TA's `pytest tests` in the unpacked archive
+    then stops at collection (No module named 'grade')."""
+    files, _ = make_package.files_to_pack(ROOT, False)
+    assert not [f for f in files if f.startswith(("course/", "tests/test_course_"))]
+    assert {f for f in os.listdir(os.path.join(ROOT, "tests")) if f.startswith("test_course_")}  # they exist here
+
+
 def test_maps_the_report_calls_out_of_date_are_not_packed_unless_asked(tmp_path):
     """Catches: an archive whose saliency grid still shows a photo since removed from My-Images/ (or misses one
     added), handed in although report.md says so."""
