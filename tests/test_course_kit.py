@@ -305,6 +305,31 @@ def test_gradescope_run_autograder_grades_both_upload_layouts(tmp_path_factory, 
         assert all(t["status"] == "passed" and t["score"] == t["max_score"] for t in result["tests"]), layout
 
 
+def test_the_docs_commands_run_verbatim_from_a_copy_of_the_repository(tmp_path_factory):
+    """Catches: a command of docs/course.md that fails as written (a relative --out or ../handout resolved against the
+    wrong folder, a folder of hand-ins not found, similarity given the grader's work folder)."""
+    import re
+    text = open(os.path.join(ROOT, "docs", "course.md"), encoding="utf-8").read()
+    commands = [ln.split("#")[0].strip() for ln in re.search(r"```bash\n(.*?)```", text, re.S).group(1).splitlines()]
+    assert len(commands) == 4 and all(c.startswith("python course/") for c in commands)
+    repo = tmp_path_factory.mktemp("copy") / "repo"
+    (repo / "runs").mkdir(parents=True)
+    for f in ["assignment_4a.py", "assignment_4b.py", "vgg16.py", "download_wikiart.py", "requirements.txt",
+              "environment.yml", "course", "My-Images", "runs/README.md"]:
+        (shutil.copytree if os.path.isdir(os.path.join(ROOT, f)) else shutil.copy)(os.path.join(ROOT, f), repo / f)
+    (repo / "hand-ins").mkdir()
+    for login in ("ann", "bob"):
+        package(project(tmp_path_factory.mktemp(login)), login, repo / "hand-ins")
+    for command in commands:
+        r = subprocess.run([sys.executable] + command.split()[1:], cwd=repo, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, (command, r.stderr[-2000:])
+    assert (repo.parent / "handout" / "tests" / "expected.pt").exists()
+    assert len(list(csv.DictReader(open(repo / "grades" / "grades.csv")))) == 2
+    assert (repo / "grades" / "similarity" / "pairs.csv").read_text().startswith("a,b,similarity")
+    assert (repo / "autograder.zip").exists()
+
+
 def test_refused_without_a_sandbox_unless_asked(tmp_path, monkeypatch, capsys):
     """Catches: student code run with the grader's rights without a word, where bubblewrap cannot run."""
     monkeypatch.setattr(sandbox, "_status", {"why": "bwrap could not make a sandbox here (no user namespaces)"})
