@@ -32,8 +32,9 @@ from typing import NamedTuple
 import torch
 
 import vgg16
-from vgg16 import (IMAGE_EXTENSIONS, MAP_AGREEMENT, PRECISIONS, apply_precision, autocast, check_requirements,
-                   memory_format_of, open_rgb, resolve_class, resolve_device, stop_on_sigterm, warn_if_slow_bf16)
+from vgg16 import (IMAGE_EXTENSIONS, MAP_AGREEMENT, PRECISIONS, RunError, apply_precision, autocast,
+                   check_requirements, memory_format_of, open_rgb, resolve_class, resolve_device, stop_on_sigterm,
+                   warn_if_slow_bf16)
 
 # ---- defaults ----
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -129,8 +130,8 @@ def is_image_file(folder, name):
 
 def list_images(folder):
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"image folder {folder} does not exist: create it and put photographs in it, "
-                                "or pass --images PATH")
+        raise RunError(f"image folder {folder} does not exist: create it and put photographs in it, or pass "
+                       "--images PATH")
     files, ignored = [], []
     for f in sorted(os.listdir(folder)):
         path = os.path.join(folder, f)
@@ -143,7 +144,7 @@ def list_images(folder):
               f"files ({', '.join(ignored[:5])}{', ...' if len(ignored) > 5 else ''}); sub-folders are not searched",
               file=sys.stderr)
     if not files:
-        raise FileNotFoundError(f"no image files in {folder} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        raise RunError(f"no image files in {folder} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
     return files
 
 
@@ -168,7 +169,7 @@ def load_images(files, preprocess):
             print(f"warning: skipping {f}: {e}", file=sys.stderr)
             skipped.append(os.path.basename(f))
     if not tensors:
-        raise ValueError(f"none of the files in {os.path.dirname(files[0])} could be read as an image")
+        raise RunError(f"none of the files in {os.path.dirname(files[0])} could be read as an image")
     return Images(kept, torch.stack(tensors), sizes, len(skipped), tuple(skipped))
 
 
@@ -424,8 +425,11 @@ def print_written(out_dir, n, skipped):
 
 def prepare_out(folder):
     if os.path.exists(folder) and not os.path.isdir(folder):  # before any map is computed
-        raise ValueError(f"--out {folder} is a file, not a folder: give a folder for the figures")
-    os.makedirs(folder, exist_ok=True)
+        raise RunError(f"--out {folder} is a file, not a folder: give a folder for the figures")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:  # a read-only or shared drive
+        raise RunError(f"cannot write in --out {folder} ({e.strerror}): give a folder you can write to") from None
 
 
 def pretrained_vgg16(args):
@@ -470,7 +474,7 @@ def main(argv=None):
         listed = list_images(args.images)
         images = load_images(listed, preprocess)
         model, device = pretrained_vgg16(args)
-    except (vgg16.RunError, ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
+    except RunError as e:  # the user's mistake, or the machine's state: one line; anything else is a bug
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:  # Ctrl-C while the images or the weights load: one line, not torch's traceback
         sys.exit("\ninterrupted while loading the images and the weights: no map was computed and nothing was "

@@ -417,23 +417,24 @@ def load_style_model(path):
 
     import assignment_4a
     if os.path.isdir(path):
-        raise FileNotFoundError(f"--checkpoint {path} is a run folder: give {os.path.join(path, 'best.pt')}")
+        raise vgg16.RunError(f"--checkpoint {path} is a run folder: give {os.path.join(path, 'best.pt')}")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"--checkpoint {path} does not exist: give runs/<run>/best.pt from assignment_4a.py")
+        raise vgg16.RunError(f"--checkpoint {path} does not exist: give runs/<run>/best.pt from assignment_4a.py")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
         if not assignment_4a.is_training_checkpoint(ck):
             raise KeyError("no model, config and classes")
         classes, remove = list(ck["classes"]), int(ck["config"]["remove"])
     except vgg16.DAMAGED + (TypeError,) as e:  # not a file of torch.save, or not what assignment_4a.py saves
-        raise ValueError(f"--checkpoint {path} is not a checkpoint of assignment_4a.py ({e.__class__.__name__})") from e
+        raise vgg16.RunError(f"--checkpoint {path} is not a checkpoint of assignment_4a.py "
+                             f"({e.__class__.__name__})") from e
     def build():  # its own surgery
         return assignment_4a.remove_last_fc_layers(alexnet(weights=None), remove, len(classes))
     try:  # with "frozen", only the trained tensors are stored: the rest are the ImageNet weights it was trained from
         model = build_from_frozen(ck, remove, len(classes), path) if "frozen" in ck else \
             assignment_4a.load_weights(build, ck["model"])
     except assignment_4a.RunError as e:  # the ImageNet weights missing, or not the ones it was trained from
-        raise ValueError(f"--checkpoint {path}: {e}") from None
+        raise vgg16.RunError(f"--checkpoint {path}: {e}") from None
     except (RuntimeError, TypeError, AttributeError) as e:
         with torch.device("meta"):
             last = len(build().classifier) - 1
@@ -441,8 +442,8 @@ def load_style_model(path):
             f"classifier.{last}.")), None) if isinstance(ck.get("model"), dict) else None
         why = (f"its new layer has {outputs} outputs but it lists {len(classes)} style names" if outputs is not None
                and outputs != len(classes) else str(e).splitlines()[0].rstrip(":"))
-        raise ValueError(f"--checkpoint {path} does not fit a remove-{remove} AlexNet: {why}; use a best.pt that "
-                         "assignment_4a.py wrote unchanged") from None
+        raise vgg16.RunError(f"--checkpoint {path} does not fit a remove-{remove} AlexNet: {why}; use a best.pt that "
+                             "assignment_4a.py wrote unchanged") from None
     return model.eval(), classes, AlexNet_Weights.IMAGENET1K_V1.transforms()
 
 
@@ -524,7 +525,7 @@ def main(argv=None):
                                    preprocess)
         target = vgg16.resolve_class(args.target, categories)
         images = a4b.load_images(a4b.list_images(args.images), preprocess)
-    except (vgg16.RunError, ValueError, FileNotFoundError, vgg16.WeightsUnavailable, OSError) as e:
+    except vgg16.RunError as e:  # the user's mistake, or the machine's state: one line; anything else is a bug
         sys.exit(f"error: {e}")
     methods = METHODS if args.method == "all" else [args.method]
     table = make_explainers(args, ig_baseline(args.ig_baseline, preprocess, device))

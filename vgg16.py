@@ -49,8 +49,8 @@ class RunError(Exception):
     keeps its traceback. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
 
 
-class WeightsUnavailable(RuntimeError):
-    """The pretrained weights could neither be found locally nor downloaded."""
+class WeightsUnavailable(RunError):
+    """The pretrained weights could neither be found locally nor downloaded, or are not VGG-16's: a RunError."""
 
 
 def make_layers(cfg=CFG, in_channels=3):
@@ -114,7 +114,7 @@ def is_training_checkpoint(state):
 
 def _read_state_dict(path):
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file {path} does not exist: give the path of a VGG-16 .pth state dict")
+        raise RunError(f"weights file {path} does not exist: give the path of a VGG-16 .pth state dict")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except DAMAGED as e:  # a pickle with code in it, a truncated or non-torch file
@@ -259,7 +259,7 @@ def resolve_class(target, categories):
     if target.strip().lstrip("-").isdigit():
         idx = int(target)
         if not 0 <= idx < len(categories):
-            raise ValueError(f"--class {idx} is out of range: class indices go from 0 to {len(categories) - 1}")
+            raise RunError(f"--class {idx} is out of range: class indices go from 0 to {len(categories) - 1}")
         return idx
     key = target.strip().lower()
     exact = [i for i, c in enumerate(categories) if c.lower() == key]
@@ -269,11 +269,11 @@ def resolve_class(target, categories):
     if len(partial) == 1:
         return partial[0]
     if not partial:
-        raise ValueError(f"--class '{target}' matches no class name of the model; give an index "
+        raise RunError(f"--class '{target}' matches no class name of the model; give an index "
                          f"0-{len(categories) - 1} "
                          f"or a name such as '{categories[min(281, len(categories) - 1)]}'")
     names = ", ".join(f"{i}: {categories[i]}" for i in partial[:8])
-    raise ValueError(f"--class '{target}' matches {len(partial)} classes "
+    raise RunError(f"--class '{target}' matches {len(partial)} classes "
                      f"({names}{', ...' if len(partial) > 8 else ''}); "
                      "give one of these indices or the full name")
 

@@ -175,7 +175,7 @@ def test_class_is_found_by_index_name_case_or_unique_part(value, expected):
                                            ("cat", r"matches \d+ classes")])
 def test_a_class_that_names_none_or_several_is_refused(value, message):
     """Catches: an ambiguous name silently taking the first match; an index past the last class."""
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(vgg16.RunError, match=message):
         vgg16.resolve_class(value, vgg16.WEIGHTS.meta["categories"])
 
 

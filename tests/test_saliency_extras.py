@@ -271,8 +271,8 @@ def test_a_checkpoint_holding_a_tensor_the_model_lacks_is_refused(style_run, tmp
     ck = torch.load(ckpt, map_location="cpu", weights_only=True)
     ck["model"]["classifier.9.weight"] = torch.zeros(3, 4096)
     torch.save(ck, tmp_path / "best.pt")
-    with pytest.raises(ValueError, match="does not fit this model: it stores classifier.4.bias, classifier.4.weight, "
-                                         "classifier.9.weight"):
+    with pytest.raises(ex.vgg16.RunError, match="does not fit this model: it stores classifier.4.bias, "
+                                                "classifier.4.weight, classifier.9.weight"):
         ex.load_style_model(str(tmp_path / "best.pt"))
 
 

@@ -64,3 +64,40 @@ def test_a_users_mistake_is_one_line(tmp_path):
         a4a.main(["--data", str(tmp_path / "nothing"), "--runs", str(tmp_path / "r")])
     assert str(e.value) == (f"error: no dataset at {tmp_path / 'nothing' / 'train'}: run `python download_wikiart.py` "
                             "first (or pass --data PATH to a folder with train/ and val/)")
+
+
+@pytest.mark.parametrize("script,step", [("assignment_4b", "load_images"), ("saliency_extras", "load_model")])
+def test_a_bug_in_the_saliency_scripts_keeps_its_traceback(tmp_path, monkeypatch, script, step):
+    """Catches: main turning every ValueError or OSError into a one-line 'error:' (as 4b and saliency_extras.py did),
+    so that a bug reads like a user's mistake. Only a RunError is one line."""
+    import importlib
+
+    from conftest import write_image
+    module = importlib.import_module(script)
+    write_image(tmp_path / "a.png")
+
+    def buggy(*args, **kwargs):
+        raise ValueError("a planted bug")
+    monkeypatch.setattr(module, step, buggy)
+    with pytest.raises(ValueError, match="a planted bug"):
+        module.main(["--images", str(tmp_path), "--out", str(tmp_path / "out")])
+
+
+@pytest.mark.parametrize("script", ["assignment_4b", "saliency_extras"])
+def test_an_out_folder_that_cannot_be_written_is_one_line(tmp_path, script):
+    """Catches: the OSError of a read-only --out shown as a traceback once main stopped catching every OSError."""
+    import importlib
+    import os
+    module = importlib.import_module(script)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    if os.access(ro, os.W_OK):  # root writes anywhere: a file where a folder is needed fails for everyone
+        blocked = tmp_path / "file"
+        blocked.write_text("x")
+        out = blocked / "out"
+    else:
+        out = ro / "out"
+    with pytest.raises(SystemExit) as e:
+        module.main(["--images", str(tmp_path), "--out", str(out)])
+    assert str(e.value).startswith(f"error: cannot write in --out {out} (")

@@ -172,7 +172,7 @@ def test_a_run_folder_given_as_checkpoint_names_the_file_to_give(tmp_path):
     """Catches: "--checkpoint runs/r2 does not exist" for a folder that exists."""
     import saliency_extras as ex
     (tmp_path / "r2").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"is a run folder: give .*r2/best\.pt"):
+    with pytest.raises(ex.vgg16.RunError, match=r"is a run folder: give .*r2/best\.pt"):
         ex.load_style_model(str(tmp_path / "r2"))
 
 

@@ -58,7 +58,7 @@ def test_missing_weights_offline_says_where_to_put_them(tmp_path, monkeypatch):
 
 
 def test_bad_local_weights_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.pth does not exist"):
+    with pytest.raises(vgg16.RunError, match="nope.pth does not exist"):
         vgg16.load_vgg16(str(tmp_path / "nope.pth"))
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
