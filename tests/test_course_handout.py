@@ -199,6 +199,18 @@ def test_a_rar_is_unpacked_and_named_as_the_sheet_allows(tmp_path):
     assert grade.login_of(path, 3) == ("ada", "yes")
 
 
+def test_a_compressed_rar_without_a_program_to_unpack_it_names_what_to_install(tmp_path, monkeypatch):
+    """Catches: rarfile's RarCannotExec shown as a traceback (or a bare "cannot be read") on a machine without unrar."""
+    import rarfile
+
+    def cannot(*args, **kwargs):
+        raise rarfile.RarCannotExec("Cannot find working tool")
+    monkeypatch.setattr(rarfile, "RarFile", cannot)
+    path = stored_rar(tmp_path / "cs587_ada_assignment3.rar", "p/a.py", b"x")
+    with pytest.raises(grade.Refused, match="install unrar, unar, 7-Zip or bsdtar"):
+        grade.unpack(path, str(tmp_path / "out"))
+
+
 def test_the_archive_name_must_carry_the_sheets_number(tmp_path):
     """Catches: any assignment number accepted; another letter case refused outright."""
     assert grade.login_of("cs587_ada_assignment4.zip", 3) == ("cs587_ada_assignment4", "")
