@@ -124,7 +124,14 @@ def main(argv=None):
     if not any(f.startswith("runs/") for f in files):
         print("warning: no TensorBoard runs in runs/: run `python assignment_4a.py` first", file=sys.stderr)
     report = os.path.join(args.root, "report", "report.md")
-    if not args.allow_no_name and not (os.path.isfile(report) and NAME_LINE.search(open(report).read())):
+    if not args.allow_no_name and not os.path.isfile(report):
+        sys.exit("error: no report yet: run `python report/make_report.py --name \"Your Name\" --student-id ID` "
+                 "first, or pass --allow-no-name")
+    if not own_comments(os.path.join(args.root, "report", "comments.md")):
+        print("warning: report/comments.md still holds only the template's questions: the sheet asks for your own "
+              "comments; write them under its headings, then run `python report/make_report.py` again",
+              file=sys.stderr)
+    if not args.allow_no_name and not NAME_LINE.search(open(report, encoding="utf-8").read()):
         sys.exit(f"error: {report} has no name and student ID (the sheet asks for both): run `python "
                  "report/make_report.py --name \"Your Name\" --student-id ID`, or pass --allow-no-name")
     if not args.allow_no_name:
@@ -155,6 +162,17 @@ def main(argv=None):
         print(f"left out {len(left)} file(s):")
         for rel, why in left:
             print(f"  {rel}  ({why})")
+
+
+def own_comments(path):
+    """Whether comments.md holds words of the student's: text outside its <!-- --> guidance and headings (True
+    where there is no such file: nothing to warn of before the report writes the template)."""
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError:
+        return True
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    return any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines())
 
 
 def out_of_date(root, files):

@@ -70,6 +70,33 @@ def test_the_kits_tests_are_not_packed_without_the_kit():
     assert {f for f in os.listdir(os.path.join(ROOT, "tests")) if f.startswith("test_course_")}  # they exist here
 
 
+def test_packing_before_any_report_says_to_make_it(tmp_path):
+    """Catches: "report.md has no name and student ID" for a report that was never made."""
+    root = project_to_pack(tmp_path / "root")
+    os.remove(root / "report" / "report.md")
+    with pytest.raises(SystemExit) as e:
+        make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    assert str(e.value) == ('error: no report yet: run `python report/make_report.py --name "Your Name" --student-id '
+                            'ID` first, or pass --allow-no-name')
+
+
+def test_comments_still_the_template_are_a_warning_and_the_archive_is_written(tmp_path, capsys):
+    """Catches: the template's questions handed in as the student's comments without a word."""
+    from conftest import load_report_script
+    template = load_report_script("make_report").COMMENTS_TEMPLATE
+    root = project_to_pack(tmp_path / "root")
+    (root / "report" / "comments.md").write_text(template)
+    os.utime(root / "report" / "report.md")  # the report is newer than its comments
+    make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z"), "--allow-no-name"])
+    err = capsys.readouterr().err
+    assert "warning: report/comments.md still holds only the template's questions" in err
+    assert os.listdir(tmp_path / "z") == ["cs587_a_assignment3.zip"]
+    (root / "report" / "comments.md").write_text(template + "\nMy runs stayed at chance: 4 of 40 right.\n")
+    os.utime(root / "report" / "report.md")
+    make_package.main(["--login", "b", "--root", str(root), "--out", str(tmp_path / "z"), "--allow-no-name"])
+    assert "comments.md" not in capsys.readouterr().err
+
+
 def test_maps_the_report_calls_out_of_date_are_not_packed_unless_asked(tmp_path):
     """Catches: an archive whose saliency grid still shows a photo since removed from My-Images/ (or misses one
     added), handed in although report.md says so."""
