@@ -591,7 +591,7 @@ def end_of_epoch(run, epoch, train_scores, val_scores, writer, t0, t_train, cond
     run.history.append({"epoch": epoch + 1, "loss_train": train_loss, "loss_val": val_loss,
                         "accuracy_train": train_acc, "accuracy_val": val_acc,
                         "lr": run.optimizer.param_groups[0]["lr"], "seconds": time.time() - t0,
-                        "seconds_train": t_train, "precision": cfg.precision_ran})
+                        "seconds_train": t_train, "precision": cfg.precision_ran, "train_conditions": conditions})
     improved = val_acc > run.best
     run.best = max(run.best, val_acc)
     if improved:  # the best epoch's figures, and its per-painting predictions for the report's tests

@@ -37,7 +37,7 @@ from report.make_package import MAPS_OUT_OF_DATE  # noqa: E402 (the sentence the
 from report.render import FIGURE_WIDTH_MM, to_markdown, to_pdf  # noqa: E402
 from report.stats import (ALPHA, above_chance_p, fmt_p, images_needed, mcnemar_exact,  # noqa: E402
                           wilson_interval)
-from vgg16 import MAP_AGREEMENT  # noqa: E402 (how far tf32 and bf16 maps agree with fp32 ones)
+from vgg16 import MAP_AGREEMENT, NUM_CLASSES  # noqa: E402 (how far tf32 and bf16 maps agree; ImageNet's 1000)
 
 # ---- defaults ----
 PAINTINGS_DIR = saliency_extras.PAINTINGS_OUT_DIR
@@ -73,14 +73,32 @@ IMAGENET_TRAIN_IMAGES = "1.2 million"  # ILSVRC-2012's training set, which the p
 TRAIN_CMD = "python assignment_4a.py --compare"
 SALIENCY_CMD = "python assignment_4b.py"
 DOWNLOAD_CMD = "python download_wikiart.py"
-LITERATURE = [
-    "W. R. Tan, C. S. Chan, H. E. Aguirre, K. Tanaka, \"Ceci n'est pas une pipe: A deep convolutional network "
-    "for fine-art paintings classification\", ICIP 2016.",
-    "E. Cetinic, T. Lipic, S. Grgic, \"Fine-tuning Convolutional Neural Networks for fine art classification\", "
-    "Expert Systems with Applications 114, 2018.",
-    "K. Simonyan, A. Vedaldi, A. Zisserman, \"Deep Inside Convolutional Networks: Visualising Image "
-    "Classification Models and Saliency Maps\", ICLR workshop 2014.",
-]
+# every work the report can cite, by (first author, year) as its text cites it ("Tan et al., ICIP 2016"): the
+# References list the works a report cites, in the order it first cites them (references_of)
+LITERATURE = {
+    ("Tan", "2016"): "W. R. Tan, C. S. Chan, H. E. Aguirre, K. Tanaka, \"Ceci n'est pas une pipe: A deep "
+                     "convolutional network for fine-art paintings classification\", ICIP 2016.",
+    ("Cetinic", "2018"): "E. Cetinic, T. Lipic, S. Grgic, \"Fine-tuning Convolutional Neural Networks for fine art "
+                         "classification\", Expert Systems with Applications 114, 2018.",
+    ("Simonyan", "2014"): "K. Simonyan, A. Vedaldi, A. Zisserman, \"Deep Inside Convolutional Networks: Visualising "
+                          "Image Classification Models and Saliency Maps\", ICLR workshop 2014.",
+    ("Zhang", "2016"): "J. Zhang, Z. Lin, J. Brandt, X. Shen, S. Sclaroff, \"Top-down Neural Attention by Excitation "
+                       "Backprop\", ECCV 2016 (the pointing game).",
+    ("Smilkov", "2017"): "D. Smilkov, N. Thorat, B. Kim, F. Viegas, M. Wattenberg, \"SmoothGrad: removing noise by "
+                         "adding noise\", ICML workshop on visualization for deep learning, 2017.",
+    ("Sundararajan", "2017"): "M. Sundararajan, A. Taly, Q. Yan, \"Axiomatic Attribution for Deep Networks\", ICML "
+                              "2017 (Integrated Gradients).",
+    ("Selvaraju", "2017"): "R. R. Selvaraju, M. Cogswell, A. Das, R. Vedantam, D. Parikh, D. Batra, \"Grad-CAM: "
+                           "Visual Explanations from Deep Networks via Gradient-based Localization\", ICCV 2017.",
+    ("Adebayo", "2018"): "J. Adebayo, J. Gilmer, M. Muelly, I. Goodfellow, M. Hardt, B. Kim, \"Sanity Checks for "
+                         "Saliency Maps\", NeurIPS 2018.",
+    ("Petsiuk", "2018"): "V. Petsiuk, A. Das, K. Saenko, \"RISE: Randomized Input Sampling for Explanation of "
+                         "Black-box Models\", BMVC 2018 (deletion and insertion).",
+    ("Clark", "2023"): "B. Clark, R. Wilming, S. Haufe, \"XAI-TRIS: Non-linear image benchmarks to quantify false "
+                       "positive post-hoc attribution of feature importance\", arXiv:2306.12816, 2023 (Machine "
+                       "Learning, 2024).",
+}
+CITATION = re.compile(r"\b([A-Z][a-z]+) et al\.?,? (?:[A-Za-z]+ )?((?:19|20)\d\d)\b")
 
 
 def parse_args(argv=None):
@@ -502,8 +520,7 @@ def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None, unusable=(
                         "the newest set that differs only in what the sheet varies (which FC layers are removed, what "
                         "trains): same data, epochs, training settings and learning rate in each epoch") + ". "
                      + chance_sentence(compared)
-                     + " The final train accuracy is the running figure of the last epoch, measured while the weights "
-                       "changed and with dropout (and augmentation, if on) active; validation accuracy is measured "
+                     + " " + train_accuracy_sentence(compared) + " Validation accuracy is measured "
                        "after the epoch in eval mode. Intervals are 95% Wilson intervals over the validation "
                        "paintings. Training time adds up the epochs (training and evaluation); the console's "
                        "comparison table gives each run's wall time, with its weights and the frozen layers' one "
@@ -529,8 +546,13 @@ def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None, unusable=(
     if conf is not None:
         blocks += best_run_blocks(best, conf, fig_dir, data_dir)
     blocks += [("h3", "What removing one or two FC layers does")] + [("p", t) for t in compare_text(compared)]
-    blocks += [("h3", "What limits the accuracy on this dataset"),
-               ("list", limits(compared, counts, sizes, best, conf))]
+    blocks += [("h3", "What limits the accuracy on this dataset")]
+    if all(at_chance(m) for m in compared):  # nothing learnt: no reason for an accuracy can be read off these runs
+        blocks += [("p", "Every compared run is at chance level, so these runs cannot tell what limits the accuracy; "
+                         "the reasons this section gives for runs above chance (the data's size, style versus "
+                         "objects, image sizes, artists, confusions) are left out until a run learns.")]
+    else:
+        blocks += [("list", limits(compared, counts, sizes, best, conf))]
     lo, hi = (min(c["train"] for c in counts.values()), max(c["train"] for c in counts.values())) if counts else (0, 0)
     ours = (f"our subset has {len(counts)} styles and {lo if lo == hi else f'{lo}-{hi}'} training paintings each"
             if counts else
@@ -539,6 +561,20 @@ def part1_blocks(runs, counts, sizes, fig_dir, data_dir, chosen=None, unusable=(
                      "styles reach about 54-56% top-1 accuracy (Tan et al., ICIP 2016; Cetinic et al., 2018), with "
                      f"tens of thousands of training paintings; {ours}.")]
     return blocks
+
+
+def train_accuracy_sentence(runs):
+    """How the final train accuracy was measured, as each run's last epoch recorded it (`train_conditions`: "under
+    dropout", "as evaluated" ...): a run that trains only the new layer on cached features has no dropout left."""
+    groups = {}
+    for m in runs:
+        groups.setdefault(m["epochs"][-1].get("train_conditions"), []).append(m["run"])
+    words = {None: "conditions not recorded (a run of an older assignment_4a.py)",
+             "as evaluated": "as evaluated (no dropout, no augmentation)"}
+    parts = [f"{words.get(c, c)}" + ("" if len(groups) == 1 else f" for {', '.join(names)}")
+             for c, names in groups.items()]
+    return ("The final train accuracy is the running figure of the last epoch, measured while the weights changed, "
+            + "; ".join(parts) + ".")
 
 
 def result_row(m):
@@ -714,8 +750,8 @@ def difference_text(a, b, noise):
         return ("No per-painting predictions for both runs (val_predictions.csv, written by assignment_4a.py since "
                 "this version), so no paired test: compare the intervals above, and retrain for a test.")
     n, only_a, only_b, p = test
-    counts = (f"Of the {n} validation paintings, {only_a} were right only with fc7 kept and {only_b} only without it "
-              f"(exact McNemar test, {fmt_p(p)}).")
+    counts = (f"Of the {n} validation paintings, {only_a} {'was' if only_a == 1 else 'were'} right only with fc7 kept "
+              f"and {only_b} only without it (exact McNemar test, {fmt_p(p)}).")
     if p >= ALPHA or noise:
         return counts + f" These {n} paintings cannot tell the two apart."
     if only_a > only_b:
@@ -892,6 +928,9 @@ def part2_blocks(rows, sal_dir, out_dir, images_dir):
                         "were computed)" if len(methods) > 1 or shown != "vanilla" else "") + ". "
                      + precision_words(settings.get("precision"), "the maps")
                      + map_agreement(settings.get("precision")))]
+    guess = guessing_sentence(rows, model)
+    if guess:
+        blocks.append(("p", guess))
     grid = os.path.join(sal_dir, "grid.png")
     if os.path.isfile(grid):
         blocks.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, then " +
@@ -916,6 +955,21 @@ def part2_blocks(rows, sal_dir, out_dir, images_dir):
     if len(methods) > 1:
         blocks += methods_blocks(rows, methods, settings)
     return blocks
+
+
+def guessing_sentence(rows, model):
+    """Part 2's chance check, as Part 1 has one: where no image's top-1 probability reaches twice a uniform guess's
+    (1/1000 for ImageNet's classes), the classifier recognises nothing here, and the sentence says what follows."""
+    if not model.startswith("VGG-16"):
+        return None
+    k = NUM_CLASSES
+    top = max(float(r["top1_prob"]) for r in rows)
+    if top >= 2 / k:
+        return None
+    return (f"**The classifier is guessing here:** no image's top-1 probability is above {top:.4f}, within twice "
+            f"1/{k} = {1 / k:.4f}, a uniform guess over ImageNet's {k} classes. So the predicted classes below are not "
+            "recognitions, the 'correct?' column can match only by chance, and the maps show what moves a score that "
+            "holds no evidence of the object: they say nothing of what a trained VGG-16 sees in these photographs.")
 
 
 def image_row(r, method):
@@ -1245,8 +1299,30 @@ def build_blocks(args, fig_dir, name="", student_id=""):
     blocks += ground_truth_blocks(args.ground_truth, args.out)
     blocks += paintings_blocks(args.paintings, args.out)
     blocks += [written_by_the_program("The sentences of Part 2 were")] + comment_blocks(comments, "Part 2")
-    blocks += [("h2", "References"), ("list", LITERATURE)]
+    blocks += [("h2", "References"), ("list", references_of(blocks))]
     return blocks, runs
+
+
+def references_of(blocks):
+    """The LITERATURE entries of the works the blocks' text cites, in the order of first citation. A citation with
+    no entry is this script's bug: it stops here rather than print a reference that is missing."""
+    cited = []
+    for block in blocks:
+        for text in block_texts(block):
+            cited += [c for c in CITATION.findall(text) if c not in cited]
+    missing = [f"{a} et al. {y}" for a, y in cited if (a, y) not in LITERATURE]
+    assert not missing, f"cited without an entry in LITERATURE: {', '.join(missing)}"
+    return [LITERATURE[c] for c in cited]
+
+
+def block_texts(block):
+    """Every string a block prints: its text, a table's header and cells, a list's items, a figure's caption."""
+    for part in block[1:]:
+        if isinstance(part, str):
+            yield part
+        elif isinstance(part, (list, tuple)):
+            for item in part:
+                yield from block_texts((None, item)) if not isinstance(item, str) else [item]
 
 
 def main(argv=None):

@@ -420,3 +420,57 @@ def test_names_from_the_data_are_shown_as_text_never_as_markdown_or_html(project
     assert [len(re.findall(r"(?<!\\)\|", line)) for line in table] == [5] * len(table)  # no cell split or added
     assert "| a\\|b \\| c |" in md and "| " + "S" * 99 + "\u2026 |" in md
     assert pdf_pages(out / "report.pdf") >= 1
+
+
+def test_every_work_the_report_cites_is_in_its_references(report_md):
+    """Catches: a work cited in the text (Zhang et al. 2016's pointing game was) that References does not list, or
+    one listed that the report never cites."""
+    md, _ = report_md
+    body, refs = md.split("## References")
+    cited = list(dict.fromkeys(make_report.CITATION.findall(body)))
+    assert ("Simonyan", "2014") in cited and ("Zhang", "2016") in cited
+    listed = [ln for ln in refs.splitlines() if ln.startswith("- ")]
+    assert len(listed) == len(cited)
+    for (author, year), line in zip(cited, listed):
+        assert author in line and year in line, (author, year, line)
+
+
+def test_every_citation_the_scripts_can_print_has_an_entry():
+    """Catches: a citation in a branch the report fixture does not reach (the extras, the sanity checks, the
+    benchmark with known evidence) missing from LITERATURE: the report would stop there."""
+    import os
+    from conftest import ROOT
+    for f in ("report/make_report.py", "saliency_extras.py", "saliency_ground_truth.py"):
+        text = open(os.path.join(ROOT, f), encoding="utf-8").read()
+        missing = {c for c in make_report.CITATION.findall(text) if c not in make_report.LITERATURE}
+        assert not missing, (f, missing)
+
+
+def test_a_citation_without_an_entry_stops_the_report():
+    with pytest.raises(AssertionError, match="cited without an entry in LITERATURE: Nobody et al. 2031"):
+        make_report.references_of([("p", "As Nobody et al. 2031 showed.")])
+
+
+def test_the_train_accuracy_is_described_as_each_run_measured_it(project, report_md):
+    """Catches: "measured with dropout active" said of every run, though a run that trains only the new layer on
+    cached features trains as evaluated (the console says so)."""
+    md, _ = report_md
+    recorded = {json.load(open(p))["epochs"][-1]["train_conditions"] for p in (project / "runs").glob("*/metrics.json")}
+    assert "as evaluated" in recorded
+    assert "as evaluated (no dropout, no augmentation)" in md
+
+
+def test_the_train_accuracy_sentence_names_the_runs_of_each_condition():
+    runs = [{"run": "a", "epochs": [{"train_conditions": "as evaluated"}]},
+            {"run": "b", "epochs": [{"train_conditions": "under dropout"}]}, {"run": "c", "epochs": [{}]}]
+    assert make_report.train_accuracy_sentence(runs) == (
+        "The final train accuracy is the running figure of the last epoch, measured while the weights changed, as "
+        "evaluated (no dropout, no augmentation) for a; under dropout for b; conditions not recorded (a run of an "
+        "older assignment_4a.py) for c.")
+
+
+def test_part2_of_random_weights_says_the_classifier_is_guessing(report_md):
+    """Catches: the guessing check written but not called where the report's Part 2 is built."""
+    md, _ = report_md
+    part2 = md.split("## Part 2")[1]
+    assert "**The classifier is guessing here:**" in part2

@@ -181,3 +181,14 @@ def test_a_saliency_run_cut_short_is_said_to_be(tmp_path):
                                                    str(tmp_path))
     assert not current and notes[0] == ("The saliency run was stopped before it finished (Ctrl-C or a kill): 1 of 3 "
                                         "images have maps.")
+
+
+def test_a_classifier_at_chance_is_said_to_be_guessing():
+    """Catches: Part 2 read as if VGG-16 recognised the photographs while every top-1 probability is 1/1000 (weights
+    that are not ImageNet's): Part 1 says so of its runs, Part 2 did not."""
+    rows = [{"top1_prob": "0.001128"}, {"top1_prob": "0.001004"}]
+    text = make_report.guessing_sentence(rows, "VGG-16 (ImageNet)")
+    assert text.startswith("**The classifier is guessing here:** no image's top-1 probability is above 0.0011, "
+                           "within twice 1/1000 = 0.0010")
+    assert make_report.guessing_sentence(rows + [{"top1_prob": "0.31"}], "VGG-16 (ImageNet)") is None
+    assert make_report.guessing_sentence(rows, "--checkpoint runs/r/best.pt") is None

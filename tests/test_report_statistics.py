@@ -279,6 +279,21 @@ def test_runs_at_chance_are_said_to_be_at_chance_and_not_interpreted(tmp_path):
     md = report(tmp_path, runs)
     assert "**Every compared run is at chance level**" in md and "cannot rank the variants" in md
     assert "helped" not in md and "cannot tell the two apart" in md
+    limits = md.split("### What limits the accuracy on this dataset")[1].split("**Literature")[0]
+    assert "these runs cannot tell what limits the accuracy" in limits
+    assert "Style versus objects" not in limits and "Size:" not in limits  # no cause asserted of runs at chance
+
+
+def test_one_painting_right_in_one_run_only_is_singular(tmp_path):
+    """Catches: "1 were right only with fc7 kept"."""
+    runs = tmp_path / "runs"
+    a = pattern(300, 0.8)
+    b = list(a)
+    b[next(i for i, r in enumerate(a) if r)] = False
+    make_run(runs, "r1", 1, "new", a)
+    make_run(runs, "r2", 2, "new", b)
+    assert "Of the 300 validation paintings, 1 was right only with fc7 kept and 0 only without it" in \
+        report(tmp_path, runs)
 
 
 def test_the_overfitting_sentence_appears_only_when_the_runs_show_it(tmp_path):
