@@ -235,6 +235,7 @@ def load_runs(runs_dir):
             unusable.append((name, "no finished epoch" + (" (it diverged)" if m.get("diverged") else "")))
             continue
         m["dir"] = os.path.join(runs_dir, name)
+        m["run"] = name  # the folder's name as it is now (a renamed run): the one a TA finds in the archive
         try:
             m["config"] = json.load(open(os.path.join(m["dir"], "config.json")))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):

@@ -28,6 +28,17 @@ def test_a_run_folder_without_metrics_is_listed_with_why(project, tmp_path):
     assert "| remove2-all-20261204-101500 | no metrics.json: stopped before its first epoch finished" in md
 
 
+def test_a_renamed_run_is_reported_by_its_folders_name(project, tmp_path):
+    """Catches: the table naming a run by the name metrics.json recorded, which the archive (runs/<folder>/) no longer
+    holds after the student renamed the folder."""
+    runs = tmp_path / "runs"
+    shutil.copytree(project / "runs", runs)
+    old = sorted(p.name for p in runs.iterdir() if (p / "metrics.json").exists())[0]
+    (runs / old).rename(runs / "my-renamed-run")
+    md = report_of(runs, tmp_path)
+    assert "| my-renamed-run |" in md and old not in md
+
+
 def test_only_unusable_folders_are_still_listed(tmp_path):
     """Catches: the list of unusable folders dropped where no run at all can be reported."""
     (tmp_path / "runs" / "started").mkdir(parents=True)
