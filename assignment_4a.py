@@ -605,7 +605,7 @@ def end_of_epoch(run, epoch, train_scores, val_scores, writer, t0, t_train, cond
         link_checkpoint(os.path.join(run.dir, "last.pt"), os.path.join(run.dir, "best.pt"))
     print(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {train_loss:.4f} / {val_loss:.4f}  "
           f"accuracy {train_acc:.3f} / {val_acc:.3f} (train, {conditions} / val)  "
-          f"{time.time() - t0:5.1f}s this epoch" + ("  * best" if improved else ""))
+          f"{run.history[-1]['seconds']:5.1f}s train+eval" + ("  * best" if improved else ""))  # metrics.json's
 
 
 def what_was_kept(run, finished):

@@ -591,8 +591,11 @@ def parameters(n):
 
 
 def duration(seconds):
-    """42 s under a minute, else 3.5 min: a short run is not "0.0 min"."""
-    return f"{seconds:.0f} s" if seconds < 59.5 else f"{seconds / 60:.1f} min"
+    """0.3 s under ten seconds, 42 s under a minute, else 3.5 min: a short run is not "0 s" or "0.0 min"."""
+    if seconds < 0.05:
+        return "< 0.1 s"
+    return f"{seconds:.1f} s" if seconds < 9.95 else f"{seconds:.0f} s" if seconds < 59.5 else \
+        f"{seconds / 60:.1f} min"
 
 
 PRECISION_NAMES = {"fp32": "fp32 (IEEE single precision: TF32 off)",

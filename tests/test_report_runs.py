@@ -204,3 +204,8 @@ def test_chance_is_one_over_the_number_of_styles():
     run = {"classes": classes, "best_val_accuracy": 0.13, "counts": {"val": {c: 100 for c in classes}}}
     assert make_report.at_chance(run) is False
     assert make_report.at_chance(dict(run, best_val_accuracy=0.11)) is True
+
+
+def test_a_run_of_cached_features_takes_tenths_of_a_second_not_zero():
+    """Catches: "0 s" in the report for a --train new run, whose epochs take a fraction of a second."""
+    assert [make_report.duration(s) for s in (0.04, 0.26, 9.94, 12.4)] == ["< 0.1 s", "0.3 s", "9.9 s", "12 s"]
