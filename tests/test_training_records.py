@@ -115,8 +115,8 @@ def test_the_console_prints_each_epochs_time_as_metrics_json_records_it(alexnet_
     from conftest import make_style_dataset
     data = make_style_dataset(tmp_path / "d", n_train=2, n_val=1)
     a4a.main(["--data", str(data), "--runs", str(tmp_path / "r"), "--epochs", "2", "--name", "t", "--workers", "1"])
-    printed = [float(s) for s in re.findall(r"^epoch +\d+/2 .* ([\d.]+)s train\+eval(?:  \* best)?$", capsys.readouterr().out,
-                                            re.M)]
+    line = re.compile(r"^epoch +\d+/2 .* ([\d.]+)s train\+eval(?:  \* best)?$", re.M)
+    printed = [float(s) for s in line.findall(capsys.readouterr().out)]
     recorded = [round(h["seconds"], 1) for h in json.load(open(tmp_path / "r" / "t" / "metrics.json"))["epochs"]]
     assert len(printed) == 2 and printed == recorded
     assert [h["train_conditions"] for h in json.load(open(tmp_path / "r" / "t" / "metrics.json"))["epochs"]] == \
