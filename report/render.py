@@ -26,6 +26,8 @@ def to_markdown(blocks):
 
 
 FIGURE_WIDTH_MM = 160  # a figure's width on the page, unless its block gives another
+PRINT_DPI = 150        # a figure's pixels per inch on the page: the PDF holds no more (report.pdf under 2 MB)
+PHOTO_COLOURS = 4096   # a figure with more distinct colours (photographs, maps) goes in as JPEG; charts stay lossless
 CELL_CHARS = 100  # a longer table cell (a 3,000-character style name) is cut: a row must fit on a page
 
 
@@ -221,10 +223,32 @@ def figure_size(pdf, img_path, block, width):
 
 
 def draw_figure(pdf, img_path, w, h, caption, width):
-    pdf.image(img_path, x=pdf.l_margin + (width - w) / 2, w=w, h=h)
+    pdf.image(print_image(img_path, w), x=pdf.l_margin + (width - w) / 2, w=w, h=h)
     pdf.set_font("DejaVu", "I", 8.5)
     pdf.multi_cell(width, 4.5, plain(caption), align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
+
+
+def print_image(img_path, w_mm):
+    """The figure as the PDF holds it: at most PRINT_DPI pixels per inch of its printed width, a photograph or map
+    as JPEG (quality 88), a chart (few colours: lines, text) as it is, losslessly. -> a PIL image or JPEG bytes."""
+    import io
+
+    from PIL import Image
+    im = Image.open(img_path)
+    im.load()
+    target = round(w_mm / 25.4 * PRINT_DPI)
+    if im.width > target:
+        im = im.resize((target, max(1, round(im.height * target / im.width))), Image.LANCZOS)
+    rgba = im.convert("RGBA")  # on white, as the page shows a transparent figure
+    rgb = Image.new("RGB", rgba.size, "white")
+    rgb.paste(rgba, mask=rgba.getchannel("A"))
+    if rgb.getcolors(maxcolors=PHOTO_COLOURS) is not None:
+        return rgb
+    out = io.BytesIO()
+    rgb.save(out, "JPEG", quality=88, optimize=True)
+    out.seek(0)
+    return out
 
 
 def block_height(pdf, block, width):

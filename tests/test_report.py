@@ -474,3 +474,14 @@ def test_part2_of_random_weights_says_the_classifier_is_guessing(report_md):
     md, _ = report_md
     part2 = md.split("## Part 2")[1]
     assert "**The classifier is guessing here:**" in part2
+
+
+def test_the_report_pdf_holds_its_photographs_as_jpeg_and_stays_small(report_md):
+    """Catches: the saliency grid embedded as a full-resolution PNG (the report was 3.4 MB for this fixture's three
+    photographs, 5.9 MB for twelve)."""
+    from pypdf import PdfReader
+    _, out = report_md
+    pdf = out / "report.pdf"
+    assert pdf.stat().st_size < 2e6
+    filters = [str(img.image.format) for page in PdfReader(pdf).pages for img in page.images]
+    assert "JPEG" in filters

@@ -405,3 +405,25 @@ def test_a_figure_that_does_not_fit_floats_and_the_text_after_it_fills_the_page(
     assert "The words after the figure." in pages[0]  # the page the figure did not fit on is filled with text
     assert len(pages) == 2 and pages[1].startswith("The grid.")  # the figure whole, at the top of the next page,
     assert pages[1].index("The grid.") < pages[1].index("References")  # before the next section begins
+
+
+def test_figures_go_into_the_pdf_at_print_resolution(tmp_path):
+    """Catches: figures embedded at their full resolution and as PNG (a 5.9 MB report.pdf for 11 pages): a photograph
+    or map becomes a JPEG of at most 150 pixels per printed inch; a chart stays lossless; transparency prints white."""
+    import numpy as np
+    from PIL import Image
+    render = load_report_script("render")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (1500, 3000, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    chart = np.full((1000, 2000, 4), 255, np.uint8)
+    chart[::50, :, :3] = 0
+    chart[:100, :100, 3] = 0  # a transparent corner
+    chart[:100, :100, :3] = 0
+    Image.fromarray(chart).save(tmp_path / "chart.png")
+    photo = render.print_image(str(tmp_path / "photo.png"), 160)
+    assert Image.open(photo).format == "JPEG" and Image.open(photo).size == (945, 472)  # 160 mm at 150 dpi
+    lossless = render.print_image(str(tmp_path / "chart.png"), 160)
+    assert isinstance(lossless, Image.Image) and lossless.size == (945, 472)
+    assert lossless.getpixel((5, 5)) == (255, 255, 255)
+    small = render.print_image(str(tmp_path / "chart.png"), 20)  # never enlarged beyond its pixels, nor past 150 dpi
+    assert small.size == (118, 59)
