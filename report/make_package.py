@@ -19,6 +19,7 @@ what would be packed (maps it calls out of date, or a run, map, photo or comment
 with the commands that mend it, unless --allow-out-of-date.
 """
 import argparse
+import json
 import os
 import re
 import sys
@@ -45,6 +46,8 @@ MAPS_OUT_OF_DATE = "**The maps are not up to date with the images.**"  # what ma
 REPORT_INPUTS = re.compile(r"^(runs/.*/(metrics\.json|val_predictions\.csv)|My-Images/.*|report/(comments\.md|"
                            r"saliency(_extras|_paintings)?/.*|ground_truth/.*))$")
 MTIME_SLACK_S = 2  # FAT and zip keep times to 2 s
+PER_IMAGE_FIGURE = re.compile(r"^report/saliency[^/]*/[^/]+_saliency\.png$")  # assignment_4b.py's, one per image
+MY_IMAGES_OWN = {"boxes.csv", "expected.csv", "SOURCES.md", "README.md"}  # My-Images/ files that are not photos
 
 
 
@@ -99,6 +102,8 @@ def files_to_pack(root, with_checkpoints):
             left.append((rel, f"link to the hidden file {target} (may hold secrets)"))
         elif BULKY.search(rel) and not (checkpoint_ok and CHECKPOINTS.match(os.path.basename(rel))):
             left.append((rel, "weights or data file (not needed to grade)"))
+        elif PER_IMAGE_FIGURE.match(rel) and os.path.isfile(os.path.join(root, os.path.dirname(rel), "grid.png")):
+            left.append((rel, "the same map as its row of grid.png: each map is packed once"))
         elif not SKIP.search(rel):
             out.append(rel)
 
@@ -136,6 +141,8 @@ def main(argv=None):
                  "report/make_report.py --name \"Your Name\" --student-id ID`, or pass --allow-no-name")
     if not args.allow_no_name:
         check_pdf_shows_the_name(report, os.path.join(args.root, "report", "report.pdf"))
+    for line in unmapped_photos(args.root, files):
+        print(line, file=sys.stderr)
     stale = out_of_date(args.root, files)
     if stale and not args.allow_out_of_date:
         sys.exit(f"error: {stale}; or pass --allow-out-of-date to hand it in as it is")
@@ -162,6 +169,25 @@ def main(argv=None):
         print(f"left out {len(left)} file(s):")
         for rel, why in left:
             print(f"  {rel}  ({why})")
+
+
+def unmapped_photos(root, files):
+    """-> notes naming what is packed from My-Images/ but has no map: files assignment_4b.py did not list as images
+    (notes.txt), and images it skipped as unreadable (from report/saliency/settings.json, as it last ran)."""
+    try:
+        with open(os.path.join(root, "report", "saliency", "settings.json"), encoding="utf-8") as fh:
+            settings = json.load(fh)
+    except (OSError, ValueError):
+        return []
+    if not isinstance(settings, dict) or "listed" not in settings:  # written before 4b recorded what it listed
+        return []
+    names = [f.split("/", 1)[1] for f in files if f.startswith("My-Images/") and f.count("/") == 1]
+    listed, skipped = set(settings.get("listed") or []), set(settings.get("skipped_files") or [])
+    other = [n for n in names if n not in listed and n not in MY_IMAGES_OWN]
+    broken = [n for n in names if n in skipped]
+    return ([f"note: packed from My-Images/ but not an image assignment_4b.py maps: {', '.join(other)}"] if other
+            else []) + ([f"note: packed from My-Images/ but skipped by assignment_4b.py as unreadable: "
+                         f"{', '.join(broken)}"] if broken else [])
 
 
 def own_comments(path):

@@ -97,6 +97,32 @@ def test_comments_still_the_template_are_a_warning_and_the_archive_is_written(tm
     assert "comments.md" not in capsys.readouterr().err
 
 
+def test_each_map_is_packed_once_and_photos_without_a_map_are_named(tmp_path, capsys):
+    """Catches: every <image>_saliency.png packed beside the grid that repeats it (~650 kB each), and a non-image or an
+    unreadable photo packed from My-Images/ without a word."""
+    import json
+    import zipfile
+    root = project_to_pack(tmp_path / "root")
+    (root / "My-Images" / "broken.jpg").write_bytes(b"not a jpeg")
+    (root / "My-Images" / "notes.txt").write_text("to do")
+    (root / "My-Images" / "boxes.csv").write_text("file,x0,y0,x1,y1,object\n")
+    sal = root / "report" / "saliency"
+    sal.mkdir()
+    for f in ("grid.png", "cat_saliency.png", "predictions.csv"):
+        (sal / f).write_bytes(b"x")
+    (sal / "settings.json").write_text(json.dumps({"listed": ["broken.jpg", "cat.jpg"],
+                                                   "skipped_files": ["broken.jpg"]}))
+    os.utime(root / "report" / "report.md")
+    make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z"), "--allow-no-name"])
+    out, err = capsys.readouterr()
+    names = zipfile.ZipFile(tmp_path / "z" / "cs587_a_assignment3.zip").namelist()
+    assert "cs587_a_assignment3/report/saliency/grid.png" in names
+    assert "cs587_a_assignment3/report/saliency/cat_saliency.png" not in names
+    assert "report/saliency/cat_saliency.png  (the same map as its row of grid.png: each map is packed once)" in out
+    assert "note: packed from My-Images/ but not an image assignment_4b.py maps: notes.txt" in err
+    assert "note: packed from My-Images/ but skipped by assignment_4b.py as unreadable: broken.jpg" in err
+
+
 def test_maps_the_report_calls_out_of_date_are_not_packed_unless_asked(tmp_path):
     """Catches: an archive whose saliency grid still shows a photo since removed from My-Images/ (or misses one
     added), handed in although report.md says so."""
