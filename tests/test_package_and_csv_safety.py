@@ -62,12 +62,16 @@ def test_the_archive_packs_the_settings_its_tests_and_benchmarks_need():
             "tests/conftest.py", "bench/bench_finetune.py"} <= set(files)
 
 
-def test_the_kits_tests_are_not_packed_without_the_kit():
+def test_the_kits_tests_are_not_packed_without_the_kit(tmp_path):
     """Catches: tests/test_course_*.py packed while course/ is not: the TA's `pytest tests` in the unpacked archive
     then stops at collection (No module named 'grade')."""
-    files, _ = make_package.files_to_pack(ROOT, False)
+    root = project_to_pack(tmp_path / "root")
+    for f in ("course/grade.py", "tests/test_course_kit.py", "tests/test_vgg16.py"):
+        os.makedirs(root / os.path.dirname(f), exist_ok=True)
+        (root / f).write_text("")
+    files, _ = make_package.files_to_pack(str(root), False)
+    assert "tests/test_vgg16.py" in files
     assert not [f for f in files if f.startswith(("course/", "tests/test_course_"))]
-    assert {f for f in os.listdir(os.path.join(ROOT, "tests")) if f.startswith("test_course_")}  # they exist here
 
 
 def test_packing_before_any_report_says_to_make_it(tmp_path):
@@ -121,6 +125,23 @@ def test_each_map_is_packed_once_and_photos_without_a_map_are_named(tmp_path, ca
     assert "report/saliency/cat_saliency.png  (the same map as its row of grid.png: each map is packed once)" in out
     assert "note: packed from My-Images/ but not an image assignment_4b.py maps: notes.txt" in err
     assert "note: packed from My-Images/ but skipped by assignment_4b.py as unreadable: broken.jpg" in err
+
+
+def test_the_unpacked_archive_collects_its_tests(tmp_path):
+    """Catches: a packed test that cannot even be collected in the hand-in (it imports a folder that is not packed):
+    a TA's `python -m pytest tests` in the unpacked archive would stop before running any."""
+    import shutil
+    import subprocess
+    import sys
+    files, _ = make_package.files_to_pack(ROOT, False)
+    for f in files:
+        os.makedirs(tmp_path / os.path.dirname(f), exist_ok=True)
+        shutil.copy(os.path.join(ROOT, f), tmp_path / f)
+    assert {".ci/lowest.py", "pytest.ini"} <= set(files)
+    r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    last = r.stdout.strip().splitlines()[-1]
+    assert r.returncode == 0 and " tests collected in " in last and "error" not in last, r.stdout[-2000:]
 
 
 def test_every_link_in_the_packed_pages_leads_to_a_packed_file():

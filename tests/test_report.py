@@ -485,3 +485,15 @@ def test_the_report_pdf_holds_its_photographs_as_jpeg_and_stays_small(report_md)
     assert pdf.stat().st_size < 2e6
     filters = [str(img.image.format) for page in PdfReader(pdf).pages for img in page.images]
     assert "JPEG" in filters
+
+
+def test_the_pdf_prints_no_markdown_markup(report_md):
+    """Catches: Markdown's *italic* printed as literal asterisks in the PDF (fpdf2's markdown knows only **bold** and
+    __italic__), or a `code` mark or ** left in a table."""
+    import re
+
+    from pypdf import PdfReader
+    _, out = report_md
+    text = "\n".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
+    assert "These answers come with this solution" in text
+    assert not re.findall(r"\*[^*\n]{1,200}\*", text) and "`" not in text and "**" not in text
