@@ -433,10 +433,22 @@ def curves_figure(runs, path):
     pyplot().close(fig)
 
 
-def save_confusion_figure(conf, classes, path):
-    """The same figure as TensorBoard's confusion matrix (assignment_4a.confusion_figure), as a file."""
+def confusion_plot(conf, classes):
+    """TensorBoard's confusion matrix (assignment_4a.confusion_figure), its texts, the cells' shares included, sized
+    to print at PRINTED_PT or more on the report's page."""
     import torch
     fig = assignment_4a.confusion_figure(torch.as_tensor(conf), classes)
+    size = font_for(fig.get_size_inches()[0])
+    fig.canvas.draw()
+    for ax in fig.axes:
+        for t in ax.texts + ax.get_xticklabels() + ax.get_yticklabels() + [ax.xaxis.label, ax.yaxis.label]:
+            t.set_fontsize(max(t.get_fontsize(), size))
+    fig.tight_layout()
+    return fig
+
+
+def save_confusion_figure(conf, classes, path):
+    fig = confusion_plot(conf, classes)
     fig.savefig(path, dpi=120)
     pyplot().close(fig)
 
@@ -658,7 +670,7 @@ def best_run_blocks(best, conf, fig_dir, data_dir):
     save_confusion_figure(conf, classes, os.path.join(fig_dir, "confusion_best.png"))
     scores, macro = f1_table(conf)
     blocks = [("img", "figures/confusion_best.png", f"Validation confusion matrix of the best run ({best['run']}, "
-                                                    f"epoch {best['best']['epoch']}), rows normalised.", 120),
+                                                    f"epoch {best['best']['epoch']}), rows normalised."),
               ("table", ["style", "val images", "recall (style accuracy)", "precision", "F1"],
                [[c, str(int(conf[i].sum())), pct(r), pct(p), f"{f:.3f}"]
                 for i, (c, (p, r, f)) in enumerate(zip(classes, scores))]

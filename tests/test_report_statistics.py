@@ -422,6 +422,16 @@ def test_the_curves_print_legibly_with_their_legend_off_the_curves(tmp_path):
     assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends[0].get_texts()) == 4
 
 
+def test_the_confusion_matrix_prints_its_shares_at_7_pt_or_more():
+    """Catches: the cells' shares at 6 pt in a 7-inch figure printed 120 mm wide: about 4 pt on the page."""
+    import numpy as np
+    classes = [f"Style_{k}" for k in range(10)]
+    fig = make_report.confusion_plot(np.eye(10, dtype=int) * 8 + 1, classes)
+    sizes = printed_sizes(fig) + [t.get_fontsize() * min(1.0, 160 / 25.4 / fig.get_size_inches()[0])
+                                  for t in fig.axes[0].texts]
+    assert len(fig.axes[0].texts) == 100 and min(sizes) >= 7
+
+
 def test_the_mistakes_captions_print_at_7_pt_or_more():
     """Catches: eight thumbnails in one row, their captions shrunk to about 3 pt on the page."""
     import numpy as np
