@@ -714,14 +714,24 @@ def gallery_plot(images, captions, per_row=4):
     plt = pyplot()
     rows = -(-len(images) // per_row)
     width = 2.3 * per_row
-    fig, axes = plt.subplots(rows, per_row, figsize=(width, 3.1 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, per_row, figsize=(width, 3.1 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
+    size = font_for(width)
+    chars = int(2.3 * 72 / (size * 0.55))  # what a column holds at this size (a mean advance of ~0.55 em)
     for ax, im, caption in zip(axes.flat, images, captions):
         ax.imshow(im)
-        ax.set_title(caption, fontsize=font_for(width))
-    fig.tight_layout()
+        ax.set_title(wrap_caption(caption, chars), fontsize=size)
+    fig.canvas.draw()  # the constrained layout settles over two draws: this one and the file's
     return fig
+
+
+def wrap_caption(caption, chars):
+    """Each line of a caption wrapped at `chars`, a style's underscores read as spaces (Northern_Renaissance), so that
+    no title runs into its neighbour's or off the figure."""
+    import textwrap
+    return "\n".join(part for line in caption.split("\n")
+                     for part in textwrap.wrap(line.replace("_", " "), chars, break_long_words=True) or [""])
 
 
 def compare_text(runs):

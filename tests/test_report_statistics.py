@@ -437,3 +437,19 @@ def test_the_mistakes_captions_print_at_7_pt_or_more():
     import numpy as np
     fig = make_report.gallery_plot([np.zeros((8, 8, 3))] * 8, ["true Baroque\npredicted Rococo\np = 0.91"] * 8)
     assert min(printed_sizes(fig)) >= 7
+
+
+def test_the_mistakes_titles_neither_overlap_nor_leave_the_figure():
+    """Catches: "predicted Northern_Renaissance" wider than its column: titles running into each other and clipped
+    at the figure's edge ("redicted Northern_Renaissance")."""
+    import numpy as np
+    captions = ["true Naive_Art_Primitivism\npredicted Northern_Renaissance\np = 0.91"] * 8
+    import io
+    fig = make_report.gallery_plot([np.zeros((8, 8, 3))] * 8, captions)
+    fig.savefig(io.BytesIO(), format="png")  # laid out as the file is (the layout settles as it is drawn)
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
+    whole = fig.bbox
+    assert len(boxes) == 8 and all(b.x0 >= whole.x0 and b.x1 <= whole.x1 and b.y1 <= whole.y1 for b in boxes)
+    assert not [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes) if i < j and a.overlaps(b)]
+    assert "Northern_Renaissance" not in fig.axes[0].get_title() and "Renaissance" in fig.axes[0].get_title()
