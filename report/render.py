@@ -50,7 +50,7 @@ def md_text(text, cell=False):
 ITALIC = re.compile(r"(?<![*\w])\*(?![*\s])([^*\n]+?)(?<![*\s])\*(?![*\w])")  # Markdown's *italic*, not **bold**
 
 
-def shown(text, cap=None):
+def unmarked(text, cap=None):
     """Text where the PDF renders no Markdown (headings, table cells, captions): without its `code`, **bold** and
     *italic* marks, control characters as spaces, at most `cap` characters."""
     text = ITALIC.sub(r"\1", str(text).replace("`", "").replace("**", ""))
@@ -77,7 +77,7 @@ def table_layout(pdf, head, rows, width, sizes=(9, 8.5, 8, 7.5, 7, 6.5)):
         for k, col in enumerate(cols):
             word, cell = 0.0, 0.0
             for i, c in enumerate(col):
-                text = shown(c, CELL_CHARS)
+                text = unmarked(c, CELL_CHARS)
                 pdf.set_font("DejaVu", "B" if i == 0 and any(head) else "", size)
                 word = max([word] + [pdf.get_string_width(w) for w in text.split()])
                 cell = max(cell, pdf.get_string_width(text[:38]))
@@ -183,7 +183,7 @@ def to_pdf(blocks, path, base_dir):
         if kind in ("h1", "h2", "h3"):
             pdf.set_font("DejaVu", "B", {"h1": 17, "h2": 13.5, "h3": 11}[kind])
             pdf.ln(3)
-            pdf.multi_cell(width, 7, shown(b[1]), align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(width, 7, unmarked(b[1]), align="L", new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1)
         elif kind == "p":
             pdf.set_font("DejaVu", "", 9.5)
@@ -215,9 +215,9 @@ def draw_table(pdf, head, rows, width):
     with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=size * 0.55, text_align="LEFT",
                    first_row_as_headings=bool(any(head)), width=width, col_widths=widths) as t:
         if any(head):
-            t.row([shown(c, CELL_CHARS) for c in head])
+            t.row([unmarked(c, CELL_CHARS) for c in head])
         for r in rows:
-            t.row([shown(c, CELL_CHARS) for c in r])
+            t.row([unmarked(c, CELL_CHARS) for c in r])
     pdf.ln(3)
 
 
@@ -237,7 +237,7 @@ def figure_size(pdf, img_path, block, width):
 def draw_figure(pdf, img_path, w, h, caption, width):
     pdf.image(print_image(img_path, w), x=pdf.l_margin + (width - w) / 2, w=w, h=h)
     pdf.set_font("DejaVu", "I", 8.5)
-    pdf.multi_cell(width, 4.5, shown(caption), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(width, 4.5, unmarked(caption), align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
 
 
@@ -268,7 +268,7 @@ def block_height(pdf, block, width):
     kind = block[0]
     if kind in ("h1", "h2", "h3"):
         pdf.set_font("DejaVu", "B", {"h1": 17, "h2": 13.5, "h3": 11}[kind])
-        return 4 + pdf.multi_cell(width, 7, shown(block[1]), dry_run=True, output="HEIGHT")
+        return 4 + pdf.multi_cell(width, 7, unmarked(block[1]), dry_run=True, output="HEIGHT")
     pdf.set_font("DejaVu", "", 9.5)
     texts = [block[1]] if kind == "p" else ["•  " + item for item in block[1]]
     return 2 + sum(pdf.multi_cell(width, 5, pdf_text(t), markdown=True, dry_run=True, output="HEIGHT")
