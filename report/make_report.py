@@ -933,6 +933,10 @@ def out_of_date(rows, settings, images_dir):
     return [r for r in rows if r["file"] in now], notes, current
 
 
+GRID_MARKS = ("On the last panel, white +: the map's peak; green box: the object's box from My-Images/boxes.csv, "
+              "mapped into the crop.")  # what assignment_4b.mark_peak_and_box draws
+
+
 def part2_blocks(rows, sal_dir, out_dir, images_dir):
     blocks = [("h2", "Part 2: image-specific class saliency maps (VGG-16)")]
     if rows is None:
@@ -960,8 +964,8 @@ def part2_blocks(rows, sal_dir, out_dir, images_dir):
     grid = os.path.join(sal_dir, "grid.png")
     if os.path.isfile(grid):
         blocks.append(("img", os.path.relpath(grid, out_dir), "Each image's input crop, then " +
-                       ("its map and the map over the crop." if len(methods) == 1 else
-                        "its map by " + ", ".join(methods) + ".")))
+                       ("its map and the map over the crop" if len(methods) == 1 else
+                        "its map by " + ", ".join(methods)) + ". " + GRID_MARKS))
         page = 2
         while os.path.isfile(os.path.join(sal_dir, f"grid-{page}.png")):  # assignment_4b.py pages long grids
             blocks.append(("img", os.path.relpath(os.path.join(sal_dir, f"grid-{page}.png"), out_dir),

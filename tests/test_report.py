@@ -497,3 +497,30 @@ def test_the_pdf_prints_no_markdown_markup(report_md):
     text = "\n".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
     assert "These answers come with this solution" in text
     assert not re.findall(r"\*[^*\n]{1,200}\*", text) and "`" not in text and "**" not in text
+
+
+def test_the_grids_caption_says_what_the_box_and_the_cross_are(report_md):
+    """Catches: the green box and the white + drawn on the maps with no legend or caption saying what they are."""
+    md, _ = report_md
+    assert "white +: the map's peak; green box: the object's box from My-Images/boxes.csv" in md
+
+
+def test_the_marks_the_caption_names_are_the_ones_assignment_4b_draws():
+    """Catches: the caption and the figure drifting apart (a red box, a black peak)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import to_rgba
+
+    import assignment_4b as a4b
+    fig, ax = plt.subplots()
+    smap = np.zeros((10, 10))
+    smap[3, 4] = 1
+    a4b.mark_peak_and_box(ax, smap, (1, 1, 6, 6))
+    (line,) = ax.lines
+    (box,) = ax.patches
+    assert line.get_marker() == "+" and to_rgba(line.get_color()) == to_rgba("white")
+    assert box.get_edgecolor() == to_rgba("lime") and line.get_xdata()[0] == 4 and line.get_ydata()[0] == 3
+    assert "white +: the map's peak; green box" in make_report.GRID_MARKS
+    plt.close(fig)
