@@ -128,7 +128,7 @@ and the comments around it say what it receives and returns.
 ## How to run it
 
 ```bash
-python -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt   # once (or environment.yml)
+python -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt pytest   # once
 python -m pytest tests          # the public tests of the functions above: each passes once its function is right
 python download_wikiart.py      # the WikiArt subset -> datasets/wikiart/
 python assignment_4a.py --remove 1 --train new     # Part 1; --help lists every flag

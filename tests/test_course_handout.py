@@ -72,6 +72,15 @@ def test_the_readme_names_each_tasks_own_function(handout):
         [("assignment_4b.py", "score_gradients"), ("assignment_4b.py", "saliency_maps")]
 
 
+def test_the_readmes_set_up_installs_what_its_test_command_needs(handout):
+    """Catches: `python -m pytest tests` in the handout's README after a set-up that installs no pytest (the handout's
+    requirements.txt is the scripts' own)."""
+    readme = (handout / "README.md").read_text()
+    setup = next(ln for ln in readme.splitlines() if "pip install" in ln)
+    assert "python -m pytest tests" in readme
+    assert "pytest" in setup.split("#")[0] or "pytest" in (handout / "requirements.txt").read_text()
+
+
 def test_the_handout_stops_at_its_first_stub_with_the_steps_sentence(handout, vgg_weights):
     """Catches: a handout that shows a traceback (or runs on) where the student's part is missing."""
     r = subprocess.run([sys.executable, "assignment_4b.py", "--images", str(handout / "My-Images")], cwd=handout,
