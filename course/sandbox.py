@@ -11,6 +11,7 @@ Without a sandbox (--no-sandbox: macOS, Windows, a kernel without user namespace
 which is then the boundary) the same harness runs as a plain process group with the same limits where the system
 has them; nothing then stops it from reading or writing what your user can.
 """
+import functools
 import os
 import shutil
 import signal
@@ -38,6 +39,7 @@ def bwrap():
         return shutil.which("bwrap")
 
 
+@functools.lru_cache(maxsize=None)
 def python_paths():
     """The folders the student's Python needs to see, read-only: the interpreter's prefixes and its module path."""
     r = subprocess.run([sys.executable, "-I", "-c", "import sys; print('\\n'.join([sys.prefix, sys.base_prefix, "

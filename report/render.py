@@ -247,8 +247,8 @@ def print_image(img_path, w_mm):
     import io
 
     from PIL import Image
-    im = Image.open(img_path)
-    im.load()
+    with Image.open(img_path) as opened:
+        im = opened.copy()
     target = round(w_mm / 25.4 * PRINT_DPI)
     if im.width > target:
         im = im.resize((target, max(1, round(im.height * target / im.width))), Image.LANCZOS)
