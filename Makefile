@@ -62,10 +62,10 @@ test-lowest:
 
 # the functions `make mutation` mutates (mutmut's names: module.x_function*); setup.cfg says which tests run
 MUTANTS ?= report.stats.x_wilson_interval* report.stats.x_binomial_pmf* report.stats.x_mcnemar_exact* \
-           report.stats.x_above_chance_p* report.make_report.x_paired_test* report.make_report.x_at_chance* \
-           report.make_report.x_select_runs* report.make_report.x_why_not_compared* report.make_report.x_f1_table* \
-           report.make_report.x_box_comparison* report.make_report.x_can_tell* report.make_report.x_beats_both* \
-           report.stats.x_images_needed* report.make_report.x_parameters* report.make_report.x_duration* \
+           report.stats.x_above_chance_p* report.part1.x_paired_test* report.part1.x_at_chance* \
+           report.runs.x_select_runs* report.runs.x_why_not_compared* report.part1.x_f1_table* \
+           report.part2.x_box_comparison* report.part2.x_can_tell* report.part2.x_beats_both* \
+           report.stats.x_images_needed* report.part1.x_parameters* report.part1.x_duration* \
            assignment_4b.x_box_in_crop* assignment_4b.x_box_measures* assignment_4b.x_centre_prior* \
            assignment_4b.x_centre_share* saliency_ground_truth.x_scores* saliency_ground_truth.x_rank_auc* \
            saliency_ground_truth.x_mean_interval* saliency_ground_truth.x_beats* saliency_ground_truth.x_baseline_maps* \

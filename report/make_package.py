@@ -7,7 +7,8 @@
 The sheet asks for `cs587_mylogin_assignment3.xxx` (zip, rar or gz) although this is assignment 4: the
 default follows the sheet to the letter; --assignment 4 names it by its number. The report must carry the
 student's name and ID (the sheet's "do not forget"): without them no archive is written, unless
---allow-no-name.
+--allow-no-name. What the report shows is judged by report/record.json alone, which make_report.py writes: the digests
+of every file it read and of the report.md and report.pdf it wrote.
 
 Packs: the scripts, vgg16.py, requirements, environment.yml, README, Makefile, tests/, bench/, docs/, My-Images/,
 report/ (report.md, report.pdf, figures/, the saliency folders, these scripts), and from runs/ each run's
@@ -15,8 +16,9 @@ events.out.tfevents.*, config.json, metrics.json and val_predictions.csv. Never 
 environments or (unless asked) checkpoints, nor hidden
 files (.env, tokens), links to files outside the project, or stray weights and data files (.pt, .pth, .parquet
 ...). It lists what it packed, what it left out and why, and the archive's size. A report that does not describe
-what would be packed (maps it calls out of date, or a run, map, photo or comments.md changed after it) is refused
-with the commands that mend it, unless --allow-out-of-date.
+what would be packed (a run, map, photo or comments.md that changed, appeared or vanished since it was made, a
+report.md or report.pdf that is not the one make_report.py wrote, or maps it found out of date) is refused, naming
+each file and the commands that mend it, unless --allow-out-of-date.
 """
 import argparse
 import json
@@ -27,26 +29,22 @@ import tarfile
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from report import record  # noqa: E402 (report/record.py: what the report was built from)
+
 ARCHIVE = "cs587_{login}_assignment{number}"   # + .zip or .tar.gz
 SHEET_NUMBER = 3   # the sheet's archive name says assignment3 (a leftover from the previous year's sheet)
-NAME_LINE = re.compile(r"^\*\*Name:\*\* *\S.*\*\*Student ID:\*\* *\S", re.M)  # written by make_report.py
 TOP_FILES = ["download_wikiart.py", "assignment_4a.py", "assignment_4b.py", "saliency_extras.py",
              "saliency_ground_truth.py", "vgg16.py",
              "requirements.txt", "requirements-dev.txt", "requirements-bench.txt", "environment.yml", "README.md",
              "Makefile", "pytest.ini", "setup.cfg", "ruff.toml",  # the tests' and benchmarks' settings too
              ".ci/run", ".ci/lowest.py", ".ci/constraints.txt"]  # the CI the README names, which some tests read
 TREES = ["tests", "bench", "docs", "My-Images", "report"]        # packed whole, less what SKIP matches
-RUN_FILES = re.compile(r"^(events\.out\.tfevents\..*|config\.json|metrics\.json|val_predictions\.csv)$")
 CHECKPOINTS = re.compile(r"^(best|last)\.pt$")
 BULKY = re.compile(r"\.(pt|pth|ckpt|parquet|safetensors|npz|h5)$", re.I)   # left out, and listed
 WARN_MB, REFUSE_MB = 50, 250  # archive sizes: a warning above the first, refused above the second unless asked
 SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.cache|\.ipynb_checkpoints)(/|$)|\.(pyc|zip|part|tmp)$"
                   r"|^tests/test_course_")  # the instructor's kit's tests: they need course/, which is not handed in
-MAPS_OUT_OF_DATE = "**The maps are not up to date with the images.**"  # what make_report.py writes when they are not
-# what report.md reads: a packed file under these that changed after it makes the report out of date
-REPORT_INPUTS = re.compile(r"^(runs/.*/(metrics\.json|val_predictions\.csv)|My-Images/.*|report/(comments\.md|"
-                           r"saliency(_extras|_paintings)?/.*|ground_truth/.*))$")
-MTIME_SLACK_S = 2  # FAT and zip keep times to 2 s
 PER_IMAGE_FIGURE = re.compile(r"^report/saliency[^/]*/[^/]+_saliency\.png$")  # assignment_4b.py's, one per image
 MY_IMAGES_OWN = {"boxes.csv", "expected.csv", "SOURCES.md", "README.md"}  # My-Images/ files that are not photos
 
@@ -64,14 +62,15 @@ def parse_args(argv=None):
     p.add_argument("--format", choices=["zip", "tar.gz"], default="zip", help="archive format (the sheet allows zip, "
                                                                               "rar or gz) (default: %(default)s)")
     p.add_argument("--allow-no-name", action="store_true",
-                   help="write the archive even if report/report.md lacks your name and student ID")
+                   help="write the archive even if the report lacks your name or student ID")
     p.add_argument("--out", default=".", help="folder the archive is written to (default: %(default)s)")
     p.add_argument("--root", default=ROOT, help="the repository to pack (default: %(default)s)")
     p.add_argument("--allow-large", action="store_true",
                    help=f"write the archive even above {REFUSE_MB} MB (course platforms usually refuse it)")
     p.add_argument("--allow-out-of-date", action="store_true",
-                   help="write the archive even where report.md says the saliency maps do not match My-Images/, or "
-                        "where a file it reports on (a run, a map, a photo, comments.md) changed after it was written")
+                   help="write the archive even where the report does not describe what is packed: a file it read (a "
+                        "run, a map, a photo, comments.md) changed, appeared or vanished since, report.md or "
+                        "report.pdf is not the one make_report.py wrote, or its maps were out of date with My-Images/")
     p.add_argument("--with-checkpoints", action="store_true",
                    help="also pack each run's best.pt and last.pt (0.1 MB each for --train new; 302-456 MB for "
                         "--train fc or all)")
@@ -115,7 +114,7 @@ def files_to_pack(root, with_checkpoints):
                 consider(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
     for dirpath, _, files in os.walk(os.path.join(root, "runs")):
         for f in files:
-            if RUN_FILES.match(f) or (with_checkpoints and CHECKPOINTS.match(f)):
+            if record.RUN_FILES.match(f) or (with_checkpoints and CHECKPOINTS.match(f)):
                 consider(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"), with_checkpoints)
     return sorted(set(out)), sorted(left)
 
@@ -129,24 +128,25 @@ def main(argv=None):
             print(f"warning: {need} is missing: run `{cmd}` first", file=sys.stderr)
     if not any(f.startswith("runs/") for f in files):
         print("warning: no TensorBoard runs in runs/: run `python assignment_4a.py` first", file=sys.stderr)
-    report = os.path.join(args.root, "report", "report.md")
-    if not args.allow_no_name and not os.path.isfile(report):
-        sys.exit("error: no report yet: run `python report/make_report.py --name \"Your Name\" --student-id ID` "
-                 "first, or pass --allow-no-name")
+    made = record.read(args.root)
+    if made is None and not args.allow_out_of_date:
+        sys.exit("error: no report yet (report/record.json, which make_report.py writes beside report.md, is missing): "
+                 "run `python report/make_report.py --name \"Your Name\" --student-id ID` first")
     if not own_comments(os.path.join(args.root, "report", "comments.md")):
         print("warning: report/comments.md still holds only the template's questions: the sheet asks for your own "
               "comments; write them under its headings, then run `python report/make_report.py` again",
               file=sys.stderr)
-    if not args.allow_no_name and not NAME_LINE.search(open(report, encoding="utf-8").read()):
-        sys.exit(f"error: {report} has no name and student ID (the sheet asks for both): run `python "
-                 "report/make_report.py --name \"Your Name\" --student-id ID`, or pass --allow-no-name")
-    if not args.allow_no_name:
-        check_pdf_shows_the_name(report, os.path.join(args.root, "report", "report.pdf"))
+    if made is not None and not args.allow_no_name:
+        check_name(made, args.root)
     for line in unmapped_photos(args.root, files):
         print(line, file=sys.stderr)
-    stale = out_of_date(args.root, files)
+    stale = record.problem(args.root)
     if stale and not args.allow_out_of_date:
-        sys.exit(f"error: {stale}; or pass --allow-out-of-date to hand it in as it is")
+        sys.exit(f"error: the report does not describe what would be packed: {stale}; or pass --allow-out-of-date to "
+                 "hand it in as it is")
+    if made is None or stale:
+        print(f"warning: packed with a report that may not describe it ({stale or 'no report/record.json'})",
+              file=sys.stderr)
     total = sum(os.path.getsize(os.path.join(args.root, f)) for f in files)
     if total > REFUSE_MB * 1e6 and not args.allow_large:
         sys.exit(f"error: the archive would hold {total / 1e6:.0f} MB, more than course platforms take ({REFUSE_MB} MB "
@@ -202,49 +202,31 @@ def own_comments(path):
     return any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines())
 
 
-def out_of_date(root, files):
-    """-> why the report does not describe what would be packed (with the commands that mend it), or None: the maps
-    it says are out of date, or a file it reports on changed after it was written."""
-    report = os.path.join(root, "report", "report.md")
-    if not os.path.isfile(report):
-        return None
-    if MAPS_OUT_OF_DATE in open(report, encoding="utf-8").read():
-        return ("report/report.md says the saliency maps are not up to date with My-Images/ (photos added, removed "
-                "or unreadable since): run `python assignment_4b.py`, then `python report/make_report.py`, and pack "
-                "again")
-    written = os.path.getmtime(report)
-    newer = [f for f in files if REPORT_INPUTS.match(f) and os.path.getmtime(os.path.join(root, f)) >
-             written + MTIME_SLACK_S]
-    if newer:
-        return (f"{newer[0]}{f' and {len(newer) - 1} other file(s)' if len(newer) > 1 else ''} changed after "
-                "report/report.md was written: run `python report/make_report.py` again"
-                + (" (after `python assignment_4b.py`, for a photo)" if newer[0].startswith("My-Images/") else "")
-                + ", and pack again")
-    return None
-
-
-def check_pdf_shows_the_name(report_md, report_pdf):
-    """The grader reads the PDF: the name and ID of report.md must be in its text, not only in the Markdown (a font
-    without the name's letters leaves a blank there)."""
-    if not os.path.isfile(report_pdf):
+def check_name(made, root):
+    """The sheet's "do not forget": the name and ID the report was made with, and the PDF the grader reads shows the
+    name on its first page (a font without the name's letters leaves a blank there)."""
+    missing = [w for w, k in (("name", "name"), ("student ID", "student_id")) if not str(made.get(k) or "").strip()]
+    if missing:
+        sys.exit(f"error: the report has no {' and no '.join(missing)} (the sheet asks for both): run `python "
+                 "report/make_report.py --name \"Your Name\" --student-id ID`, or pass --allow-no-name")
+    pdf = os.path.join(root, "report", "report.pdf")
+    if "report/report.pdf" not in made.get("outputs", {}) or not os.path.isfile(pdf):
         return
     from pypdf import PdfReader
-    line = NAME_LINE.search(open(report_md, encoding="utf-8").read()).group(0)
-    name = re.match(r"\*\*Name:\*\* *(.*?) *· *\*\*Student ID:", line)
     try:
-        text = " ".join(PdfReader(report_pdf).pages[0].extract_text().split())
+        text = " ".join(PdfReader(pdf).pages[0].extract_text().split())
     except Exception as e:  # noqa: BLE001 - an unreadable PDF is refused like one without the name
-        sys.exit(f"error: {report_pdf} cannot be read ({e.__class__.__name__}): run `python report/make_report.py` "
-                 "again")
-    if name and " ".join(name.group(1).split()) not in text:
-        sys.exit(f"error: {report_pdf} does not show your name {name.group(1)!r} on its first page (its font lacks "
-                 "some of the letters?): run `python report/make_report.py` again and read its message")
+        sys.exit(f"error: {pdf} cannot be read ({e.__class__.__name__}): run `python report/make_report.py` again")
+    if " ".join(made["name"].split()) not in text:
+        sys.exit(f"error: {pdf} does not show your name {made['name']!r} on its first page (its font lacks some of "
+                 "the letters?): run `python report/make_report.py` again and read its message")
 
 
 def write_archive(path, args, files, prefix):
     """The archive under path + '.tmp', each file listed as it is packed."""
     if args.format == "zip":
-        with zipfile.ZipFile(path + ".tmp", "w", zipfile.ZIP_DEFLATED) as z:
+        # strict_timestamps=False: a file dated before 1980 (some unpackers date files 1970) is stored as 1980
+        with zipfile.ZipFile(path + ".tmp", "w", zipfile.ZIP_DEFLATED, strict_timestamps=False) as z:
             for f in files:
                 # checkpoints, images and PDFs do not compress: store them, which is also much faster
                 stored = f.lower().endswith((".pt", ".png", ".jpg", ".jpeg", ".pdf", ".gif", ".webp"))

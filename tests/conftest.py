@@ -23,6 +23,21 @@ def load_report_script(name):
     return importlib.import_module(f"report.{name}")
 
 
+def record_as_made(root, name="A", student_id="1", maps_out_of_date=None, pdf_written=True):
+    """Write <root>/report/record.json as make_report.py does once it has written report.md (and report.pdf, where
+    there is one and pdf_written): the same sources, read from make_report's own flags and defaults."""
+    import pathlib
+    make_report, record = load_report_script("make_report"), load_report_script("record")
+    root = pathlib.Path(root)
+    args = make_report.parse_args([f"--{flag.replace('_', '-')}={root / path}"
+                                   for flag, path in make_report.DEFAULT_DIRS.items()])
+    written = [str(root / "report" / f) for f in ("report.md", "report.pdf")
+               if (root / "report" / f).exists() and (pdf_written or f == "report.md")]
+    record.write(str(root / "report"), make_report.sources(args), written, name, student_id, maps_out_of_date,
+                 pdf_written)
+    return root
+
+
 # fixtures that cost seconds to build: random VGG-16 / AlexNet weights, `project` (a training run and saliency
 # outputs, some 20 s on 2 cores), and test_ground_truth.py's trained benchmark and command run
 HEAVY_FIXTURES = ("project", "vgg_weights", "alexnet_weights", "learned", "command_run")

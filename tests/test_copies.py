@@ -11,7 +11,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDALONE = ["assignment_4a.py", "assignment_4b.py", "vgg16.py", "download_wikiart.py"]
 IMPORTERS = ["saliency_extras.py", "saliency_ground_truth.py", "report/make_report.py", "report/make_package.py",
-             "report/render.py", "report/stats.py"]
+             "report/render.py", "report/stats.py", "report/runs.py", "report/part1.py", "report/part2.py",
+             "report/comments.py", "report/record.py"]
 # names each file has for itself, on purpose: the same word, another thing
 OWN = {"main": "each script's own recipe", "parse_args": "each script's own flags",
        "ROOT": "where each file finds the project (report/ sits one folder down)",

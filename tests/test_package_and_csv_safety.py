@@ -7,7 +7,7 @@ import os
 import pytest
 
 import download_wikiart as dw
-from conftest import ROOT
+from conftest import ROOT, load_report_script, record_as_made
 
 spec = importlib.util.spec_from_file_location("make_package", os.path.join(ROOT, "report", "make_package.py"))
 make_package = importlib.util.module_from_spec(spec)
@@ -28,7 +28,11 @@ def project_to_pack(root):
     (root / "report" / "report.md").write_text("**Name:** A  ·  **Student ID:** 1\n")
     (root / "My-Images").mkdir()
     (root / "My-Images" / "cat.jpg").write_bytes(b"jpeg")
-    return root
+    return made(root)
+
+
+def made(root, maps_out_of_date=None, pdf_written=True):
+    return record_as_made(root, "A", "1", maps_out_of_date, pdf_written)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
@@ -48,7 +52,7 @@ def test_checkpoints_asked_for_do_not_waive_the_size_guard(tmp_path, monkeypatch
     run.mkdir(parents=True)
     (run / "best.pt").write_bytes(b"0" * 3000)
     monkeypatch.setattr(make_package, "REFUSE_MB", 0.002)  # 2,000 bytes
-    monkeypatch.setattr(make_package, "check_pdf_shows_the_name", lambda *a: None)
+    monkeypatch.setattr(make_package, "check_name", lambda *a: None)
     with pytest.raises(SystemExit, match="more than course platforms take"):
         make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z"), "--with-checkpoints"])
     assert not (tmp_path / "z").exists() or not os.listdir(tmp_path / "z")
@@ -78,25 +82,25 @@ def test_packing_before_any_report_says_to_make_it(tmp_path):
     """Catches: "report.md has no name and student ID" for a report that was never made."""
     root = project_to_pack(tmp_path / "root")
     os.remove(root / "report" / "report.md")
+    os.remove(root / "report" / "record.json")
     with pytest.raises(SystemExit) as e:
         make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
-    assert str(e.value) == ('error: no report yet: run `python report/make_report.py --name "Your Name" --student-id '
-                            'ID` first, or pass --allow-no-name')
+    assert str(e.value) == ("error: no report yet (report/record.json, which make_report.py writes beside report.md, "
+                            'is missing): run `python report/make_report.py --name "Your Name" --student-id ID` first')
 
 
 def test_comments_still_the_template_are_a_warning_and_the_archive_is_written(tmp_path, capsys):
     """Catches: the template's questions handed in as the student's comments without a word."""
-    from conftest import load_report_script
-    template = load_report_script("make_report").COMMENTS_TEMPLATE
+    template = load_report_script("comments").COMMENTS_TEMPLATE
     root = project_to_pack(tmp_path / "root")
     (root / "report" / "comments.md").write_text(template)
-    os.utime(root / "report" / "report.md")  # the report is newer than its comments
+    made(root)  # the report made after its comments
     make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z"), "--allow-no-name"])
     err = capsys.readouterr().err
     assert "warning: report/comments.md still holds only the template's questions" in err
     assert os.listdir(tmp_path / "z") == ["cs587_a_assignment3.zip"]
     (root / "report" / "comments.md").write_text(template + "\nMy runs stayed at chance: 4 of 40 right.\n")
-    os.utime(root / "report" / "report.md")
+    made(root)
     make_package.main(["--login", "b", "--root", str(root), "--out", str(tmp_path / "z"), "--allow-no-name"])
     assert "comments.md" not in capsys.readouterr().err
 
@@ -116,7 +120,7 @@ def test_each_map_is_packed_once_and_photos_without_a_map_are_named(tmp_path, ca
         (sal / f).write_bytes(b"x")
     (sal / "settings.json").write_text(json.dumps({"listed": ["broken.jpg", "cat.jpg"],
                                                    "skipped_files": ["broken.jpg"]}))
-    os.utime(root / "report" / "report.md")
+    made(root)
     make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z"), "--allow-no-name"])
     out, err = capsys.readouterr()
     names = zipfile.ZipFile(tmp_path / "z" / "cs587_a_assignment3.zip").namelist()
@@ -162,45 +166,93 @@ def test_every_link_in_the_packed_pages_leads_to_a_packed_file():
 
 def test_maps_the_report_calls_out_of_date_are_not_packed_unless_asked(tmp_path):
     """Catches: an archive whose saliency grid still shows a photo since removed from My-Images/ (or misses one
-    added), handed in although report.md says so."""
-    root = project_to_pack(tmp_path / "root")
-    with open(root / "report" / "report.md", "a") as fh:
-        fh.write(f"\n{make_package.MAPS_OUT_OF_DATE} 1 image(s) with maps are no longer in `My-Images`: b.png.\n")
+    added), handed in although make_report.py found the maps out of date."""
+    root = made(project_to_pack(tmp_path / "root"), maps_out_of_date="1 image(s) with maps are no longer in "
+                                                                       "`My-Images`: b.png.")
     with pytest.raises(SystemExit) as e:
         make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
-    assert str(e.value) == ("error: report/report.md says the saliency maps are not up to date with My-Images/ "
-                            "(photos added, removed or unreadable since): run `python assignment_4b.py`, then "
-                            "`python report/make_report.py`, and pack again; or pass --allow-out-of-date to hand it in "
-                            "as it is")
+    assert str(e.value) == ("error: the report does not describe what would be packed: the saliency maps it shows "
+                            "are not up to date with the photos (1 image(s) with maps are no longer in `My-Images`: "
+                            "b.png.): run `python assignment_4b.py`, then `python report/make_report.py` and pack "
+                            "again; or pass --allow-out-of-date to hand it in as it is")
     assert not (tmp_path / "z").exists()
     make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z"), "--allow-out-of-date"])
     assert os.listdir(tmp_path / "z") == ["cs587_a_assignment3.zip"]
 
 
 def test_a_file_the_report_reads_changed_after_it_is_named(tmp_path):
-    """Catches: a run finished, or comments.md edited, after report.md was written, packed with the old report
-    (its numbers, or the student's words, not the archive's)."""
-    root = project_to_pack(tmp_path / "root")
+    """Catches: a run finished after report.md was written, packed with the old report (its numbers, not the
+    archive's); and a file whose time alone moved (a copy, a checkout) taken for a change."""
+    root = tmp_path / "root"
     run = root / "runs" / "r"
     run.mkdir(parents=True)
     (run / "metrics.json").write_text("{}")
-    (root / "report" / "comments.md").write_text("mine")
-    written = os.path.getmtime(root / "report" / "report.md")
-    os.utime(run / "metrics.json", (written + 60, written + 60))
-    os.utime(root / "report" / "comments.md", (written + 1, written + 1))  # within the slack of FAT's 2 s
+    project_to_pack(root)
+    os.utime(run / "metrics.json", (1e9, 1e9))  # the same bytes, another time: not a change
+    make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "y")])
+    (run / "metrics.json").write_text('{"epochs": []}')
     with pytest.raises(SystemExit) as e:
         make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
-    assert str(e.value) == ("error: runs/r/metrics.json changed after report/report.md was written: run `python "
-                            "report/make_report.py` again, and pack again; or pass --allow-out-of-date to hand it in "
-                            "as it is")
+    assert str(e.value) == ("error: the report does not describe what would be packed: since make_report.py last ran, "
+                            "runs/r/metrics.json changed: run `python report/make_report.py` and pack again; or pass "
+                            "--allow-out-of-date to hand it in as it is")
 
 
 def test_comments_edited_after_the_report_make_it_out_of_date(tmp_path):
-    """Catches: comments.md left out of what the report reads (the student's words packed from an older report)."""
+    """Catches: comments.md left out of what the report reads (the student's words packed from an older report),
+    even when edited within the 2 s that FAT and zip times cannot tell apart."""
     root = project_to_pack(tmp_path / "root")
     (root / "report" / "comments.md").write_text("mine")
-    written = os.path.getmtime(root / "report" / "report.md")
-    os.utime(root / "report" / "comments.md", (written + 60, written + 60))
+    made(root)
+    written = os.path.getmtime(root / "report" / "comments.md")
+    (root / "report" / "comments.md").write_text("mine, and more")
+    os.utime(root / "report" / "comments.md", (written, written))
     with pytest.raises(SystemExit) as e:
         make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
-    assert str(e.value).startswith("error: report/comments.md changed after report/report.md was written")
+    assert ("since make_report.py last ran, report/comments.md changed: run `python report/make_report.py`"
+            in str(e.value))
+
+
+def test_a_photo_added_or_removed_since_the_report_names_it_and_4b_first(tmp_path):
+    """Catches: the inputs compared as a fixed list (a photo added, or a run folder renamed, goes unseen), or the
+    mending command that forgets the maps."""
+    root = project_to_pack(tmp_path / "root")
+    (root / "My-Images" / "dog.jpg").write_bytes(b"jpeg")
+    os.remove(root / "My-Images" / "cat.jpg")
+    with pytest.raises(SystemExit) as e:
+        make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    assert ("since make_report.py last ran, My-Images/dog.jpg appeared, My-Images/cat.jpg vanished: run `python "
+            "assignment_4b.py`, then `python report/make_report.py` and pack again") in str(e.value)
+
+
+def test_a_pdf_left_from_before_a_no_pdf_run_is_refused(tmp_path):
+    """Catches: `make_report.py --no-pdf` after new runs, then the older report.pdf packed without a word (the
+    grader reads the PDF, which never mentions the new runs)."""
+    root = project_to_pack(tmp_path / "root")
+    (root / "report" / "report.pdf").write_bytes(b"%PDF-1.4 older")
+    made(root, pdf_written=False)
+    with pytest.raises(SystemExit) as e:
+        make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    assert ("since make_report.py last ran, report/report.pdf is older than report.md (make_report.py ran with "
+            "--no-pdf): run `python report/make_report.py` and pack again") in str(e.value)
+
+
+def test_a_report_edited_by_hand_is_not_the_one_recorded(tmp_path):
+    """Catches: report.md changed after make_report.py wrote it (numbers typed in by hand) packed as the program's."""
+    root = project_to_pack(tmp_path / "root")
+    with open(root / "report" / "report.md", "a") as fh:
+        fh.write("Best accuracy: 99%\n")
+    with pytest.raises(SystemExit) as e:
+        make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    assert "since make_report.py last ran, report/report.md changed" in str(e.value)
+
+
+def test_a_file_dated_before_1980_is_packed(tmp_path):
+    """Catches: zip's "does not support timestamps before 1980" crashing the packing of a photo some unpacker dated
+    1970."""
+    import zipfile
+    root = project_to_pack(tmp_path / "root")
+    os.utime(root / "My-Images" / "cat.jpg", (0, 0))
+    make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    names = zipfile.ZipFile(tmp_path / "z" / "cs587_a_assignment3.zip").namelist()
+    assert "cs587_a_assignment3/My-Images/cat.jpg" in names

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from conftest import ROOT, load_report_script
+from conftest import ROOT, load_report_script, record_as_made
 
 
 def load(name):
@@ -15,6 +15,7 @@ def load(name):
 
 
 make_report, make_package = load("make_report"), load("make_package")
+part1, part2 = load("part1"), load("part2")
 
 
 def pdf_pages(path):
@@ -50,7 +51,7 @@ def test_results_table_holds_each_runs_numbers_with_an_interval(project, report_
         m = json.load(open(p))
         final = m["epochs"][-1]
         cells = table_row(md, m["run"])
-        lo, hi = make_report.wilson_interval(round(m["best_val_accuracy"] * 18), 18)
+        lo, hi = part1.wilson_interval(round(m["best_val_accuracy"] * 18), 18)
         assert cells[1:4] == [str(m["remove"]), m["train"], "2"]
         assert cells[4] == f"{100 * m['best_val_accuracy']:.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%)"
         assert cells[6] == f"{100 * final['accuracy_train']:.1f}%" and cells[7] == f"{100 * final['accuracy_val']:.1f}%"
@@ -122,6 +123,7 @@ def test_package_contains_what_it_should_and_nothing_else(project, tmp_path, cap
     (project / "report" / "comments.md").write_text("## Part 1\nMy own words.\n")
     (project / "datasets" / "wikiart" / ".cache").mkdir(exist_ok=True)
     (project / "runs" / "stray.zip").write_bytes(b"x")
+    record_as_made(project, "Jane Doe", "42")
     make_package.main(["--login", "jdoe", "--root", str(project), "--out", str(tmp_path)])
     z = zipfile.ZipFile(tmp_path / "cs587_jdoe_assignment3.zip")  # the sheet's name, to the letter
     names = [n.split("/", 1)[1] for n in z.namelist()]
@@ -161,13 +163,16 @@ def test_name_and_id_on_the_first_page_remembered_and_required_by_the_package(pr
     root = tmp_path / "root"
     (root / "report").mkdir(parents=True)
     (root / "report" / "report.md").write_text((anonymous / "report.md").read_text())
+    record_as_made(root, "", "")
     with pytest.raises(SystemExit) as e:
         make_package.main(["--login", "ada", "--root", str(root), "--out", str(tmp_path / "z")])
-    assert "report.md has no name and student ID" in str(e.value) and "--allow-no-name" in str(e.value)
+    assert str(e.value).startswith("error: the report has no name and no student ID") and "--allow-no-name" in str(
+        e.value)
     assert not (tmp_path / "z").exists()
     make_package.main(["--login", "ada", "--root", str(root), "--out", str(tmp_path / "z"), "--allow-no-name"])
     assert (tmp_path / "z" / "cs587_ada_assignment3.zip").is_file()
     (root / "report" / "report.md").write_text((out / "report.md").read_text())
+    record_as_made(root, "Ada Lovelace", "csd1815")
     make_package.main(["--login", "ada", "--root", str(root), "--out", str(tmp_path / "z"), "--assignment", "4",
                        "--format", "tar.gz"])
     import tarfile
@@ -274,6 +279,7 @@ def test_package_leaves_out_secrets_outside_links_and_stray_weights(project, tmp
     (root / "report" / "vgg16-397923af.pth").write_bytes(b"w")
     (root / "bench").mkdir()
     (root / "bench" / "train-00000-of-00072.parquet").write_bytes(b"p")
+    record_as_made(root)
     make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
     names = [n.split("/", 1)[1] for n in zipfile.ZipFile(tmp_path / "z" / "cs587_a_assignment3.zip").namelist()]
     assert "My-Images/cat.jpg" in names and "My-Images/same_cat.jpg" in names
@@ -368,9 +374,9 @@ def test_unknown_artist_in_a_manifest_is_no_artist_shared_by_the_splits(tmp_path
         for i, (split, style, artist) in enumerate([("train", "A", "Unknown Artist"), ("val", "A", "Unknown Artist"),
                                                     ("train", "A", "x"), ("val", "B", "y"), ("train", "B", "z")]):
             w.writerow([split, style, f"{split}/{style}/{i}.jpg", i, 1, "0" * 64, 40, 32, artist, ""])
-    counts, _ = make_report.dataset_counts(str(tmp_path))
+    counts, _ = part1.dataset_counts(str(tmp_path))
     assert counts["A"]["artists"] == {"train": {"x": 1}, "val": {}}
-    assert "No artist appears in both training and validation" in make_report.artist_sentence(counts)
+    assert "No artist appears in both training and validation" in part1.artist_sentence(counts)
 
 
 def test_a_split_by_artist_is_not_advised_where_only_one_artist_styles_share():
@@ -379,20 +385,20 @@ def test_a_split_by_artist_is_not_advised_where_only_one_artist_styles_share():
     from collections import Counter
     counts = {"Rococo": {"artists": {"train": Counter(boucher=8), "val": Counter(boucher=2)}},
               "Realism": {"artists": {"train": Counter(repin=8), "val": Counter(shishkin=2)}}}
-    text = make_report.artist_sentence(counts)
+    text = part1.artist_sentence(counts)
     assert "Rococo is one artist's work. Validation paintings share their artist with training only in Rococo, " \
            "which no split can keep apart (one artist)" in text
     assert "--split-by-artist" not in text
     counts["Realism"]["artists"]["val"] = Counter(repin=2)  # two artists, one on both sides: a split could mend it
     counts["Realism"]["artists"]["train"] = Counter(repin=6, shishkin=2)
-    assert "(`download_wikiart.py --split-by-artist` keeps" in make_report.artist_sentence(counts)
+    assert "(`download_wikiart.py --split-by-artist` keeps" in part1.artist_sentence(counts)
 
 
 def test_styles_of_one_artist_each_are_counted_in_the_singular():
     """Catches: "the 2 styles have 1 artists each"."""
     from collections import Counter
     counts = {s: {"artists": {"train": Counter({f"{s}-painter": 4}), "val": Counter()}} for s in ("A", "B")}
-    assert make_report.artist_sentence(counts).startswith("Artists: the 2 styles have 1 artist each (")
+    assert part1.artist_sentence(counts).startswith("Artists: the 2 styles have 1 artist each (")
 
 
 def test_names_from_the_data_are_shown_as_text_never_as_markdown_or_html(project, tmp_path):
@@ -440,7 +446,7 @@ def test_every_citation_the_scripts_can_print_has_an_entry():
     benchmark with known evidence) missing from LITERATURE: the report would stop there."""
     import os
     from conftest import ROOT
-    for f in ("report/make_report.py", "saliency_extras.py", "saliency_ground_truth.py"):
+    for f in ("report/part1.py", "report/part2.py", "saliency_extras.py", "saliency_ground_truth.py"):
         text = open(os.path.join(ROOT, f), encoding="utf-8").read()
         missing = {c for c in make_report.CITATION.findall(text) if c not in make_report.LITERATURE}
         assert not missing, (f, missing)
@@ -463,7 +469,7 @@ def test_the_train_accuracy_is_described_as_each_run_measured_it(project, report
 def test_the_train_accuracy_sentence_names_the_runs_of_each_condition():
     runs = [{"run": "a", "epochs": [{"train_conditions": "as evaluated"}]},
             {"run": "b", "epochs": [{"train_conditions": "under dropout"}]}, {"run": "c", "epochs": [{}]}]
-    assert make_report.train_accuracy_sentence(runs) == (
+    assert part1.train_accuracy_sentence(runs) == (
         "The final train accuracy is the running figure of the last epoch, measured while the weights changed, as "
         "evaluated (no dropout, no augmentation) for a; under dropout for b; conditions not recorded (a run of an "
         "older assignment_4a.py) for c.")
@@ -522,5 +528,31 @@ def test_the_marks_the_caption_names_are_the_ones_assignment_4b_draws():
     (box,) = ax.patches
     assert line.get_marker() == "+" and to_rgba(line.get_color()) == to_rgba("white")
     assert box.get_edgecolor() == to_rgba("lime") and line.get_xdata()[0] == 4 and line.get_ydata()[0] == 3
-    assert "white +: the map's peak; green box" in make_report.GRID_MARKS
+    assert "white +: the map's peak; green box" in part2.GRID_MARKS
     plt.close(fig)
+
+
+def test_help_answers_without_importing_pytorch():
+    """Catches: make_report.py importing the scripts (and with them PyTorch, seconds on a laptop) before it parses
+    its flags: `--help` must answer at once."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-X", "importtime", os.path.join(ROOT, "report", "make_report.py"), "--help"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--compare-runs" in r.stdout
+    imported = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines() if "|" in line}
+    assert "json" in imported and not {m for m in imported if m.split(".")[0] in ("torch", "numpy", "matplotlib")}
+
+
+def test_the_default_folders_are_where_the_scripts_write():
+    """Catches: a default folder of make_report.py (typed here so that --help needs no PyTorch) drifting from the
+    script that writes it."""
+    import assignment_4a
+    import assignment_4b
+    import saliency_extras
+    import saliency_ground_truth
+    d = make_report.DEFAULTS
+    assert (d["runs"], d["data"]) == (assignment_4a.RUNS_DIR, assignment_4a.DATA_DIR)
+    assert (d["images"], d["saliency"]) == (assignment_4b.IMAGES_DIR, assignment_4b.OUT_DIR)
+    assert (d["extras"], d["paintings"]) == (saliency_extras.OUT_DIR, saliency_extras.PAINTINGS_OUT_DIR)
+    assert d["ground_truth"] == saliency_ground_truth.OUT_DIR and d["out"] == os.path.join(ROOT, "report")

@@ -6,6 +6,7 @@ import os
 from conftest import ROOT, load_report_script
 
 make_report = load_report_script("make_report")
+part2 = load_report_script("part2")
 stats = load_report_script("stats")
 
 
@@ -19,51 +20,51 @@ def row(i, mass, area, prior, hit=True, prior_hit=False):
 def test_an_image_whose_box_covers_most_of_the_crop_is_named_and_left_out():
     """Catches: a box covering the whole crop (cat_chelsea.jpg: 100%) read as evidence that the map is on the cat."""
     whole = row(0, 1.0, 1.0, 1.0, hit=True, prior_hit=True)
-    assert "cannot tell where the map looks" in make_report.image_sentence(whole, "vanilla", ROOT)
-    assert make_report.box_comparison([whole, row(1, 0.5, 0.1, 0.2)], "vanilla")["n"] == 1
-    assert "1 of the 2 images with a box cannot tell" in make_report.overall_sentence([whole, row(1, .5, .1, .2)],
+    assert "cannot tell where the map looks" in part2.image_sentence(whole, "vanilla", ROOT)
+    assert part2.box_comparison([whole, row(1, 0.5, 0.1, 0.2)], "vanilla")["n"] == 1
+    assert "1 of the 2 images with a box cannot tell" in part2.overall_sentence([whole, row(1, .5, .1, .2)],
                                                                                         "vanilla")
 
 
 def test_each_image_is_weighed_against_both_baselines():
     """Catches: the sentence stating the map's mass without saying it did worse than the centre prior."""
-    s = make_report.image_sentence(row(0, 0.365, 0.304, 0.466, hit=True, prior_hit=True), "vanilla", ROOT)
+    s = part2.image_sentence(row(0, 0.365, 0.304, 0.466, hit=True, prior_hit=True), "vanilla", ROOT)
     assert "the map puts 36.5% of its mass in the box of the cup: more than a uniform map (30.4%" in s
     assert "and less than the centre prior (46.6%)" in s and "as is the centre prior's" in s
-    s = make_report.image_sentence(row(0, 0.2, 0.1, 0.05, hit=True, prior_hit=False), "vanilla", ROOT)
+    s = part2.image_sentence(row(0, 0.2, 0.1, 0.05, hit=True, prior_hit=False), "vanilla", ROOT)
     assert "its peak is on the object where the centre prior's peak misses it" in s
 
 
 def test_a_map_that_is_the_centre_prior_is_never_called_relevant():
     """Catches: "based on the relevant parts" said of a map that is the centre prior itself (planted: map = prior)."""
     rows = [row(i, 0.3 + i / 100, 0.1, 0.3 + i / 100, hit=True, prior_hit=True) for i in range(10)]
-    text = make_report.overall_sentence(rows, "vanilla")
+    text = part2.overall_sentence(rows, "vanilla")
     assert "based on the relevant parts, as far" not in text and "does not beat both baselines" in text
-    prior = make_report.box_comparison(rows, "vanilla")["prior"]
+    prior = part2.box_comparison(rows, "vanilla")["prior"]
     assert prior["wins"] == prior["losses"] == 0 and prior["p"] == 1.0
 
 
 def test_a_map_that_beats_both_on_enough_images_is_called_relevant():
     """Catches: the verdict withheld when the paired tests support it, or p-values from the wrong tail."""
     rows = [row(i, 0.6, 0.1, 0.3, hit=True, prior_hit=i % 2 == 0) for i in range(8)]
-    c = make_report.box_comparison(rows, "vanilla")
+    c = part2.box_comparison(rows, "vanilla")
     assert c["uniform"]["wins"] == 8 and abs(c["uniform"]["p"] - 2 * 0.5 ** 8) < 1e-12
     assert c["only_map"] == 4 and c["only_prior"] == 0 and abs(c["p_point"] - 2 * 0.5 ** 4) < 1e-12
-    assert "The map beats both baselines significantly" in make_report.overall_sentence(rows, "vanilla")
+    assert "The map beats both baselines significantly" in part2.overall_sentence(rows, "vanilla")
 
 
 def test_a_map_that_loses_on_every_image_is_not_called_relevant():
     """Catches: a significant difference in the wrong direction (the map below the baselines) read as support."""
     rows = [row(i, 0.05, 0.1, 0.3, hit=False, prior_hit=True) for i in range(8)]
-    c = make_report.box_comparison(rows, "vanilla")
-    assert c["uniform"]["p"] < 0.05 and not make_report.beats_both(c)
+    c = part2.box_comparison(rows, "vanilla")
+    assert c["uniform"]["p"] < 0.05 and not part2.beats_both(c)
 
 
 def test_too_few_images_say_so_and_how_many_it_would_take():
     """Catches: three images that all go the map's way reported as evidence (no two-sided paired test of 3 images
     can reach p < 0.05: 2 x 0.5^3 = 0.25)."""
     rows = [row(i, 0.6, 0.1, 0.3) for i in range(3)]
-    text = make_report.overall_sentence(rows, "vanilla")
+    text = part2.overall_sentence(rows, "vanilla")
     assert "the images cannot tell whether the classification is based on the relevant parts" in text
     assert "it takes at least 6 images that can tell" in text
 
@@ -77,7 +78,7 @@ def test_each_method_gets_the_same_paired_answer_in_the_extras_table():
         r.update({"box_mass_gradcam": "0.2000", "hit_gradcam": "0", "centre_share_vanilla": "0.3",
                   "centre_share_gradcam": "0.5"})                 # gradcam: between the baselines
         rows.append(r)
-    blocks = make_report.methods_blocks(rows, ["vanilla", "gradcam"], {})
+    blocks = part2.methods_blocks(rows, ["vanilla", "gradcam"], {})
     header, table = next(b[1:3] for b in blocks if b[0] == "table" and "beats both?" in b[1])
     by = {r[0]: r for r in table}
     assert by["vanilla"][-1] == "yes" and by["gradcam"][-1] == "no"
@@ -94,8 +95,8 @@ def test_an_image_without_the_methods_mass_cannot_tell_for_that_method():
     """Catches (a mutmut survivor): an image counted for a method that has no mass in its box (no such column, as
     for a method the extras did not run) because it names an object."""
     r = row(0, 0.6, 0.1, 0.3)
-    assert make_report.can_tell(r, "vanilla") and not make_report.can_tell(r, "gradcam")
-    assert not make_report.can_tell(dict(r, object=""), "vanilla")
+    assert part2.can_tell(r, "vanilla") and not part2.can_tell(r, "gradcam")
+    assert not part2.can_tell(dict(r, object=""), "vanilla")
 
 
 def test_the_pointing_game_pairs_the_map_and_the_prior_image_by_image():
@@ -103,7 +104,7 @@ def test_the_pointing_game_pairs_the_map_and_the_prior_image_by_image():
     own (the older tests had the prior hit on every other image, where both read alike)."""
     hits, prior_hits = [1, 1, 1, 1, 1, 1, 1, 0], [1, 1, 0, 0, 0, 0, 0, 1]
     rows = [row(i, 0.6, 0.1, 0.3, hit=h, prior_hit=p) for i, (h, p) in enumerate(zip(hits, prior_hits))]
-    c = make_report.box_comparison(rows, "vanilla")
+    c = part2.box_comparison(rows, "vanilla")
     assert (c["hits"], c["prior_hits"], c["only_map"], c["only_prior"]) == (7, 3, 5, 1)
     assert abs(c["p_point"] - 2 * 7 / 64) < 1e-12  # exact McNemar: 2 x P(at most 1 of 6 | 1/2)
 
@@ -111,7 +112,7 @@ def test_the_pointing_game_pairs_the_map_and_the_prior_image_by_image():
 def test_the_sentence_gives_the_mean_masses_of_the_map_and_of_both_baselines():
     """Catches (a mutmut survivor): the map's mean mass in the boxes reported as 0 (no test read the means)."""
     rows = [row(0, 0.6, 0.1, 0.3), row(1, 0.4, 0.2, 0.5)]
-    text = make_report.overall_sentence(rows, "vanilla")
+    text = part2.overall_sentence(rows, "vanilla")
     assert "means 50.0% against 15.0%" in text and "the prior's mean 40.0%" in text
 
 
@@ -177,7 +178,7 @@ def test_a_saliency_run_cut_short_is_said_to_be(tmp_path):
     (tmp_path / "a.png").write_bytes(b"x")
     (tmp_path / "b.png").write_bytes(b"x")
     (tmp_path / "c.png").write_bytes(b"x")
-    rows, notes, current = make_report.out_of_date([row(0, 0.1, 0.1, 0.1) | {"file": "a.png"}], settings,
+    rows, notes, current = part2.out_of_date([row(0, 0.1, 0.1, 0.1) | {"file": "a.png"}], settings,
                                                    str(tmp_path))
     assert not current and notes[0] == ("The saliency run was stopped before it finished (Ctrl-C or a kill): 1 of 3 "
                                         "images have maps.")
@@ -187,8 +188,8 @@ def test_a_classifier_at_chance_is_said_to_be_guessing():
     """Catches: Part 2 read as if VGG-16 recognised the photographs while every top-1 probability is 1/1000 (weights
     that are not ImageNet's): Part 1 says so of its runs, Part 2 did not."""
     rows = [{"top1_prob": "0.001128"}, {"top1_prob": "0.001004"}]
-    text = make_report.guessing_sentence(rows, "VGG-16 (ImageNet)")
+    text = part2.guessing_sentence(rows, "VGG-16 (ImageNet)")
     assert text.startswith("**The classifier is guessing here:** no image's top-1 probability is above 0.0011, "
                            "within twice 1/1000 = 0.0010")
-    assert make_report.guessing_sentence(rows + [{"top1_prob": "0.31"}], "VGG-16 (ImageNet)") is None
-    assert make_report.guessing_sentence(rows, "--checkpoint runs/r/best.pt") is None
+    assert part2.guessing_sentence(rows + [{"top1_prob": "0.31"}], "VGG-16 (ImageNet)") is None
+    assert part2.guessing_sentence(rows, "--checkpoint runs/r/best.pt") is None

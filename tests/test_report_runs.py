@@ -5,9 +5,13 @@ import json
 import os
 import shutil
 
+import pytest
+
 from conftest import ROOT, load_report_script
 
 make_report = load_report_script("make_report")
+part1 = load_report_script("part1")
+report_runs = load_report_script("runs")
 
 
 def report_of(runs, tmp_path):
@@ -60,16 +64,16 @@ def test_the_precision_that_ran_is_named(project, tmp_path):
 
 def test_short_times_read_in_seconds_and_small_counts_as_counts():
     """Catches: "0.0 min" for a 20-second run and "0.0 M parameters" for a 40,970-parameter layer."""
-    assert make_report.duration(20.4) == "20 s" and make_report.duration(150) == "2.5 min"
-    assert make_report.parameters(40970) == "40,970" and make_report.parameters(57_044_810) == "57.0 M"
+    assert part1.duration(20.4) == "20 s" and part1.duration(150) == "2.5 min"
+    assert part1.parameters(40970) == "40,970" and part1.parameters(57_044_810) == "57.0 M"
 
 
 def test_a_minute_and_a_million_switch_units_where_the_rounding_would_show_60_s_or_1000_thousand():
     """Catches (mutmut's survivors): "60 s" for 59.5 or 60 seconds, a million shown as 1,000,000, and millions
     divided by anything but a million (2,950,000 is 3.0 M; divided by 1,000,001 it would read 2.9 M), minutes by
     anything but 60."""
-    assert [make_report.duration(s) for s in (59.4, 59.5, 60, 3600)] == ["59 s", "1.0 min", "1.0 min", "60.0 min"]
-    assert [make_report.parameters(n) for n in (999_999, 1_000_000, 2_950_000)] == ["999,999", "1.0 M", "3.0 M"]
+    assert [part1.duration(s) for s in (59.4, 59.5, 60, 3600)] == ["59 s", "1.0 min", "1.0 min", "60.0 min"]
+    assert [part1.parameters(n) for n in (999_999, 1_000_000, 2_950_000)] == ["999,999", "1.0 M", "3.0 M"]
 
 
 def test_every_stand_in_the_downloader_knows_is_named_in_the_report(tmp_path):
@@ -88,19 +92,22 @@ def test_every_stand_in_the_downloader_knows_is_named_in_the_report(tmp_path):
     assert "Rococo stands in for the course's Neoclassicism" in md
 
 
-def test_the_name_line_needs_both_and_says_which_is_missing():
+def test_the_name_line_needs_both_and_says_which_is_missing(tmp_path):
     """Catches: a report with only a name (or only an ID) passing as complete, or a line that does not say which of
-    the two the sheet's "do not forget" still lacks; make_package.py must refuse both."""
+    the two the sheet's "do not forget" still lacks; make_package.py must refuse both (from the report's record)."""
     spec_p = importlib.util.spec_from_file_location("make_package", os.path.join(ROOT, "report", "make_package.py"))
     make_package = importlib.util.module_from_spec(spec_p)
     spec_p.loader.exec_module(make_package)
-    both = make_report.name_line("Ada Lovelace", "1815")
-    only_name = make_report.name_line("Ada Lovelace", "")
+    assert make_report.name_line("Ada Lovelace", "1815") == "**Name:** Ada Lovelace  ·  **Student ID:** 1815"
+    assert "**Student ID: not given.**" in make_report.name_line("Ada Lovelace", "")
     only_id = make_report.name_line("", "1815")
-    assert make_package.NAME_LINE.search(both)
-    assert "**Student ID: not given.**" in only_name and not make_package.NAME_LINE.search(only_name)
-    assert "**Name: not given.**" in only_id and "1815" in only_id and not make_package.NAME_LINE.search(only_id)
+    assert "**Name: not given.**" in only_id and "1815" in only_id
     assert "**Name and student ID: not given.**" in make_report.name_line("", "")
+    make_package.check_name({"name": "Ada Lovelace", "student_id": "1815", "outputs": {}}, str(tmp_path))
+    for name, sid, missing in (("Ada Lovelace", " ", "student ID"), ("", "1815", "name")):
+        with pytest.raises(SystemExit) as e:
+            make_package.check_name({"name": name, "student_id": sid, "outputs": {}}, str(tmp_path))
+        assert str(e.value).startswith(f"error: the report has no {missing} (the sheet asks for both)")
 
 
 def test_the_per_style_table_holds_recall_and_precision_under_their_headers(tmp_path):
@@ -109,7 +116,7 @@ def test_the_per_style_table_holds_recall_and_precision_under_their_headers(tmp_
             [0, 5, 5],   # true B: 5 right, 5 called C     -> recall B 50%, precision B 5 / 7
             [0, 0, 10]]  # true C: all right               -> precision C 10 / 15
     best = {"run": "r", "classes": ["A", "B", "C"], "best": {"epoch": 1}}
-    blocks = make_report.best_run_blocks(best, make_report.np.array(conf), str(tmp_path), str(tmp_path / "none"))
+    blocks = part1.best_run_blocks(best, part1.np.array(conf), str(tmp_path), str(tmp_path / "none"))
     header, rows = next(b[1:3] for b in blocks if b[0] == "table")
     assert header[2:4] == ["recall (style accuracy)", "precision"]
     table = {r[0]: r for r in rows}
@@ -126,7 +133,7 @@ def test_runs_at_chance_get_no_cause_even_where_they_differ_significantly(tmp_pa
         d = tmp_path / f"r{remove}"
         d.mkdir()
         with open(d / "val_predictions.csv", "w", newline="") as fh:
-            w = make_report.csv.writer(fh)
+            w = part1.csv.writer(fh)
             w.writerow(["file", "true_style", "predicted_style", "p_true", "p_predicted", "loss"])
             for i in range(100):
                 w.writerow([f"val/S0/{i}.jpg", "S0", "S0" if i < right else "S1", 0.1, 0.1, 2.3])
@@ -134,8 +141,8 @@ def test_runs_at_chance_get_no_cause_even_where_they_differ_significantly(tmp_pa
                      "val_predictions": "val_predictions.csv", "best_val_accuracy": right / 100,
                      "counts": {"val": {c: 10 for c in classes}}, "epochs": [{"accuracy_train": 0.2, "accuracy_val":
                                                                               right / 100}]})
-    assert make_report.paired_test(runs[0], runs[1])[3] < 0.05 and all(make_report.at_chance(m) for m in runs)
-    text = " ".join(make_report.compare_text(runs))
+    assert part1.paired_test(runs[0], runs[1])[3] < 0.05 and all(part1.at_chance(m) for m in runs)
+    text = " ".join(part1.compare_text(runs))
     assert "cannot tell the two apart" in text and "helped" not in text
 
 
@@ -151,7 +158,7 @@ def test_the_default_comparison_is_a_set_that_varies_what_the_sheet_varies(tmp_p
                 "epochs": [{"epoch": 1}], "config": {"epochs": 1, "lr": lr}}
     runs = [fake_run("a", 1, "new", 0.001, 100), fake_run("b", 2, "new", 0.001, 200),
             fake_run("c", 1, "fc", 0.001, 300), fake_run("late", 1, "new", 0.1, 900)]
-    compared, left, _ = make_report.select_runs(runs)
+    compared, left, _ = report_runs.select_runs(runs)
     assert sorted(m["run"] for m in compared) == ["a", "b", "c"]
     assert [(m["run"], "lr" in why) for m, why in left] == [("late", True)]
 
@@ -175,7 +182,7 @@ def predictions_run(folder, name, rows, classes=("S0", "S1")):
     d.mkdir()
     if rows is not None:
         with open(d / "val_predictions.csv", "w", newline="") as fh:
-            w = make_report.csv.writer(fh)
+            w = part1.csv.writer(fh)
             w.writerow(["file", "true_style", "predicted_style", "p_true", "p_predicted", "loss"])
             for f, right in rows:
                 w.writerow([f, "S0", "S0" if right else "S1", 0.5, 0.5, 0.7])
@@ -186,7 +193,7 @@ def test_a_run_without_per_painting_predictions_gets_no_paired_test(tmp_path):
     """Catches (a mutmut survivor): the paired test run when only one of the two runs has val_predictions.csv."""
     with_csv = predictions_run(tmp_path, "a", [(f"{i}.jpg", True) for i in range(5)])
     without = predictions_run(tmp_path, "b", None)
-    assert make_report.paired_test(with_csv, without) is None and make_report.paired_test(without, with_csv) is None
+    assert part1.paired_test(with_csv, without) is None and part1.paired_test(without, with_csv) is None
 
 
 def test_the_paired_test_counts_only_the_paintings_both_runs_predicted(tmp_path):
@@ -194,7 +201,7 @@ def test_the_paired_test_counts_only_the_paintings_both_runs_predicted(tmp_path)
     one run was validated on a dataset with two more paintings."""
     a = predictions_run(tmp_path, "a", [(f"{i}.jpg", i < 4) for i in range(6)])
     b = predictions_run(tmp_path, "b", [(f"{i}.jpg", i < 1) for i in range(4)])
-    assert make_report.paired_test(a, b)[:3] == (4, 3, 0)
+    assert part1.paired_test(a, b)[:3] == (4, 3, 0)
 
 
 def test_chance_is_one_over_the_number_of_styles():
@@ -202,10 +209,10 @@ def test_chance_is_one_over_the_number_of_styles():
     styles is above chance (p = 0.0013), which against a chance of 2/10 it would not be."""
     classes = [f"S{i}" for i in range(10)]
     run = {"classes": classes, "best_val_accuracy": 0.13, "counts": {"val": {c: 100 for c in classes}}}
-    assert make_report.at_chance(run) is False
-    assert make_report.at_chance(dict(run, best_val_accuracy=0.11)) is True
+    assert part1.at_chance(run) is False
+    assert part1.at_chance(dict(run, best_val_accuracy=0.11)) is True
 
 
 def test_a_run_of_cached_features_takes_tenths_of_a_second_not_zero():
     """Catches: "0 s" in the report for a --train new run, whose epochs take a fraction of a second."""
-    assert [make_report.duration(s) for s in (0.04, 0.26, 9.94, 12.4)] == ["< 0.1 s", "0.3 s", "9.9 s", "12 s"]
+    assert [part1.duration(s) for s in (0.04, 0.26, 9.94, 12.4)] == ["< 0.1 s", "0.3 s", "9.9 s", "12 s"]

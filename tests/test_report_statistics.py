@@ -17,6 +17,8 @@ def load(name):
 
 
 make_report = load("make_report")
+part1 = load("part1")
+report_runs = load("runs")
 stats = load("stats")
 CLASSES = ["A", "B", "C"]
 
@@ -72,7 +74,7 @@ def test_a_tail_that_holds_every_outcome_is_exactly_one():
 def test_precision_recall_f1_from_the_confusion_matrix():
     """Catches: precision and recall swapped (rows are true styles, columns predicted), a micro instead of a macro
     mean."""
-    scores, macro = make_report.f1_table([[5, 1], [2, 2]])
+    scores, macro = part1.f1_table([[5, 1], [2, 2]])
     (p0, r0, f0), (p1, r1, f1) = scores
     assert (p0, r0, p1, r1) == pytest.approx((5 / 7, 5 / 6, 2 / 3, 2 / 4))
     assert f0 == pytest.approx(2 * p0 * r0 / (p0 + r0)) and macro == pytest.approx((f0 + f1) / 2)
@@ -81,7 +83,7 @@ def test_precision_recall_f1_from_the_confusion_matrix():
 def test_a_style_predicted_once_or_with_precision_plus_recall_at_most_one_gets_its_own_scores():
     """Catches (mutmut survivors): the guard against a never-predicted style raised from 1 to 2 (a style predicted or
     present once gets precision or recall 1/2 for 1), and F1 zeroed unless precision + recall exceeds 1."""
-    scores, macro = make_report.f1_table([[1, 0, 0], [0, 2, 2], [0, 2, 0]])
+    scores, macro = part1.f1_table([[1, 0, 0], [0, 2, 2], [0, 2, 0]])
     assert scores == [(1.0, 1.0, 1.0), (0.5, 0.5, 0.5), (0.0, 0.0, 0.0)] and macro == 0.5
 
 
@@ -310,12 +312,12 @@ def test_the_overfitting_sentence_appears_only_when_the_runs_show_it(tmp_path):
 
 def test_small_paintings_are_said_to_be_enlarged_and_the_unseen_share_follows_the_pipeline():
     """Catches: "shrunk to 224x224" for 111x112 paintings; the crop's loss counted from the aspect ratio alone."""
-    text = make_report.size_sentence([(111, 112)] * 3 + [(150, 100)])
+    text = part1.size_sentence([(111, 112)] * 3 + [(150, 100)])
     assert "leaves them all enlarged" in text
     r = [112 / 111] * 3 + [1.5]
     unseen = sum(1 - 224 ** 2 / (256 ** 2 * x) for x in r) / 4
     assert f"never shows, on average, {100 * unseen:.1f}% of a painting" in text
-    assert "2 of 3 enlarged" in make_report.size_sentence([(100, 100), (200, 300), (1000, 800)])
+    assert "2 of 3 enlarged" in part1.size_sentence([(100, 100), (200, 300), (1000, 800)])
 
 
 def test_a_tie_for_the_top_artist_is_named_alike_by_the_download_and_the_report():
@@ -323,7 +325,7 @@ def test_a_tie_for_the_top_artist_is_named_alike_by_the_download_and_the_report(
     import download_wikiart as dw
     artists = Counter({"zurbaran": 2, "goya": 2, "velazquez": 1})
     c = {"train": 5, "val": 0, "artists": {"train": artists, "val": Counter()}}
-    assert make_report.artist_stats(c)[1] == "goya" and "top goya 40%" in dw.artists_line(artists)
+    assert part1.artist_stats(c)[1] == "goya" and "top goya 40%" in dw.artists_line(artists)
 
 
 def test_the_caption_describes_the_method_the_folder_holds(tmp_path, project):
@@ -352,7 +354,7 @@ def test_hidden_folders_in_runs_are_not_listed_as_runs(tmp_path):
     runs = tmp_path / "runs"
     make_run(runs, "a", 1, "new", pattern(30, 0.6))
     (runs / ".ipynb_checkpoints").mkdir()
-    found, unusable = make_report.load_runs(str(runs))
+    found, unusable = report_runs.load_runs(str(runs))
     assert [m["run"] for m in found] == ["a"] and unusable == []
 
 
@@ -362,15 +364,15 @@ def test_the_precision_a_run_ran_in_is_one_mixed_or_unrecorded(ran, expected):
     """Catches: a run resumed with another --precision reported in the precision of one of its epochs (its first,
     or whichever a set pops), or an older run that recorded none reported as one that did."""
     m = {"epochs": [{"epoch": i + 1} if p is None else {"epoch": i + 1, "precision": p} for i, p in enumerate(ran)]}
-    assert make_report.run_precision(m) == expected
+    assert report_runs.run_precision(m) == expected
 
 
 def test_maps_of_a_version_that_recorded_no_precision_are_said_to_be_unrecorded():
     """Catches: settings.json of an older assignment_4b.py (no "precision") crashing the report with a KeyError, or
     reported as fp32."""
-    assert make_report.precision_words(None, "the maps") == ("The precision of the maps was not recorded (outputs "
+    assert part1.precision_words(None, "the maps") == ("The precision of the maps was not recorded (outputs "
                                                              "of an older version).")
-    assert make_report.map_agreement(None) == ""
+    assert part1.map_agreement(None) == ""
 
 
 def test_a_run_resumed_onto_another_schedule_is_not_compared_as_like(tmp_path):
@@ -416,8 +418,8 @@ def test_the_curves_print_legibly_with_their_legend_off_the_curves(tmp_path):
     runs = tmp_path / "runs"
     for name, r, t in (("a", 1, "new"), ("b", 2, "new"), ("c", 1, "fc"), ("d", 2, "fc")):
         make_run(runs, name, r, t, pattern(30, 0.6), epochs=3)
-    found, _ = make_report.load_runs(str(runs))
-    fig = make_report.curves_plot(found)
+    found, _ = report_runs.load_runs(str(runs))
+    fig = part1.curves_plot(found)
     assert min(printed_sizes(fig)) >= 7
     assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends[0].get_texts()) == 4
 
@@ -426,7 +428,7 @@ def test_the_confusion_matrix_prints_its_shares_at_7_pt_or_more():
     """Catches: the cells' shares at 6 pt in a 7-inch figure printed 120 mm wide: about 4 pt on the page."""
     import numpy as np
     classes = [f"Style_{k}" for k in range(10)]
-    fig = make_report.confusion_plot(np.eye(10, dtype=int) * 8 + 1, classes)
+    fig = part1.confusion_plot(np.eye(10, dtype=int) * 8 + 1, classes)
     sizes = printed_sizes(fig) + [t.get_fontsize() * min(1.0, 160 / 25.4 / fig.get_size_inches()[0])
                                   for t in fig.axes[0].texts]
     assert len(fig.axes[0].texts) == 100 and min(sizes) >= 7
@@ -435,7 +437,7 @@ def test_the_confusion_matrix_prints_its_shares_at_7_pt_or_more():
 def test_the_mistakes_captions_print_at_7_pt_or_more():
     """Catches: eight thumbnails in one row, their captions shrunk to about 3 pt on the page."""
     import numpy as np
-    fig = make_report.gallery_plot([np.zeros((8, 8, 3))] * 8, ["true Baroque\npredicted Rococo\np = 0.91"] * 8)
+    fig = part1.gallery_plot([np.zeros((8, 8, 3))] * 8, ["true Baroque\npredicted Rococo\np = 0.91"] * 8)
     assert min(printed_sizes(fig)) >= 7
 
 
@@ -445,7 +447,7 @@ def test_the_mistakes_titles_neither_overlap_nor_leave_the_figure():
     import numpy as np
     captions = ["true Naive_Art_Primitivism\npredicted Northern_Renaissance\np = 0.91"] * 8
     import io
-    fig = make_report.gallery_plot([np.zeros((8, 8, 3))] * 8, captions)
+    fig = part1.gallery_plot([np.zeros((8, 8, 3))] * 8, captions)
     fig.savefig(io.BytesIO(), format="png")  # laid out as the file is (the layout settles as it is drawn)
     renderer = fig.canvas.get_renderer()
     boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]

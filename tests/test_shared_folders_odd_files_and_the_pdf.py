@@ -11,7 +11,7 @@ from PIL import Image
 
 import assignment_4a as a4a
 import assignment_4b as a4b
-from conftest import load_report_script, make_style_dataset, write_image
+from conftest import load_report_script, make_style_dataset, record_as_made, write_image
 
 FAST = ["--batch-size", "4", "--lr", "0.01", "--workers", "1", "--epochs", "1"]
 
@@ -233,7 +233,7 @@ def small_project(tmp_path):
     root = tmp_path / "root"
     (root / "report").mkdir(parents=True)
     (root / "report" / "report.md").write_text("# report\n")
-    return root
+    return record_as_made(root)
 
 
 def test_links_in_a_loop_to_nothing_or_to_a_hidden_file_are_left_out(tmp_path, capsys):
@@ -245,7 +245,7 @@ def test_links_in_a_loop_to_nothing_or_to_a_hidden_file_are_left_out(tmp_path, c
     os.symlink("../.env", root / "report" / "notes.txt")
     os.symlink("nowhere", root / "report" / "gone.txt")
     _, names = package(tmp_path, root)
-    assert names == ["report/report.md"]
+    assert names == ["report/record.json", "report/report.md"]
     out = capsys.readouterr().out
     assert "report/notes.txt  (link to the hidden file .env" in out and "report/loop  (not a regular file" in out
     assert not list((tmp_path / "z").glob("*.tmp"))
@@ -256,7 +256,8 @@ def test_a_file_name_with_a_newline_is_left_out(tmp_path, capsys):
     root = small_project(tmp_path)
     (root / "report" / "a\nb.txt").write_text("x")
     _, names = package(tmp_path, root)
-    assert names == ["report/report.md"] and "report/a\\nb.txt  (a control character" in capsys.readouterr().out
+    assert names == ["report/record.json", "report/report.md"]
+    assert "report/a\\nb.txt  (a control character" in capsys.readouterr().out
 
 
 def test_a_large_archive_is_warned_about_and_a_huge_one_refused(tmp_path, monkeypatch, capsys):
@@ -315,8 +316,9 @@ def test_the_package_reads_the_name_in_the_pdf_not_only_the_markdown(tmp_path):
     """Catches: an archive accepted because report.md has the name while the PDF the grader reads shows a blank."""
     build_report(tmp_path, "--name", "Jane Doe", "--student-id", "42")
     root = tmp_path
-    md = (root / "report" / "report.md").read_text()
-    (root / "report" / "report.md").write_text(md.replace("Jane Doe", "Janet Doe"))
+    import json
+    made = json.loads((root / "report" / "record.json").read_text())  # as if the PDF's font had drawn no "t"
+    (root / "report" / "record.json").write_text(json.dumps(made | {"name": "Janet Doe"}))
     import importlib.util
     from conftest import ROOT
     spec = importlib.util.spec_from_file_location("make_package", os.path.join(ROOT, "report", "make_package.py"))
