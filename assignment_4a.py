@@ -9,8 +9,9 @@ The sheet's items, in the order this file gives them:
   optimisation   `SGD`: gradient descent with momentum and weight decay, written out; `lr_at`: its schedule.
   training       `train_one_epoch` and `evaluate`.
   TensorBoard    `log_step` and `log_epoch`: training loss, train and validation accuracy, and more.
-Then `main`, its flags and the recipe of one run (`train_run`; its settings, each declared once, in `Config`), then
-the machinery (weights, devices, figures, checkpoints, the decode cache, frozen layers run once, resuming).
+Then one run, its epoch loop in one place (`train_run`); `main`, its flags and the settings, each declared once
+(`Config`); then the machinery (weights, devices, figures, checkpoints, the decode cache, frozen layers run once,
+resuming).
 One rule for both graded scripts: each stands alone but for vgg16.py, which assignment_4b.py imports (the sheet's
 layout); a helper vgg16.py holds for it (devices, precision, image decoding, weights) is copied here whole, and
 the project's tests fail when any name defined in two scripts differs. A user's mistake is a `RunError`, printed
@@ -72,6 +73,9 @@ LR = 1e-3             # 1/10 of AlexNet's original 0.01: fine-tuning should nudg
 MOMENTUM = 0.9        # as in the AlexNet paper
 WEIGHT_DECAY = 5e-4   # as in the AlexNet paper; regularises the new layer on a small dataset
 SEED = 0
+DECODE_WORKERS = os.cpu_count() or 1  # threads that decode images into the cache
+DEVICE = "auto"       # cuda, then mps, then cpu
+PRECISION = "fp32"    # IEEE single precision on every device: see set_precision
 SEED_STREAMS = {"shuffle": 0, "crops": 500, "dropout": 999}  # per-epoch random streams: seed x 1000 + epoch + this
 COMPARE_REMOVE = [1, 2]        # --compare: every --remove here x every --train here
 COMPARE_TRAIN = ["new", "fc"]
@@ -209,21 +213,21 @@ def lr_at(segments, epoch):
 
 # ---- one epoch of training, one evaluation ----
 
-def train_one_epoch(head, split, optimizer, cfg, epoch, device, log, first_step):
+def train_one_epoch(trained_part, split, optimizer, cfg, epoch, device, log, first_step):
     """One pass of SGD over the split; log(step, loss) after every step, steps counted from first_step.
     -> mean loss, accuracy (over the batches as they were trained: under dropout, and augmentation if on)."""
     from tqdm import tqdm
-    head.train()
+    trained_part.train()
     n, batch_size = len(split.labels), cfg.batch_size
     order = batch_order(n, epoch, cfg.seed)
     crops = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, "crops")) if split.augment else None
     total_loss, total_correct = 0.0, 0
-    bar = tqdm(split.rows_in_batches(order, batch_size, device), total=math.ceil(n / batch_size),
+    bar = tqdm(rows_in_batches(split.x, order, batch_size, device), total=math.ceil(n / batch_size),
                desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False, file=sys.stderr)
     for k, (idx, rows) in enumerate(bar):
         x, y = split.batch(idx, device, cfg.precision, crops, rows), split.labels[idx].to(device)
         with autocast(cfg.precision, device):
-            logits = head(x)
+            logits = trained_part(x)
         loss = cross_entropy(logits.float(), y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the training loss became {loss.item()} in epoch {epoch + 1} (step {k + 1}): "
@@ -239,16 +243,16 @@ def train_one_epoch(head, split, optimizer, cfg, epoch, device, log, first_step)
 
 
 @torch.inference_mode()
-def evaluate(head, split, cfg, device, num_classes):
+def evaluate(trained_part, split, cfg, device, num_classes):
     """-> mean loss, top-1 accuracy, confusion matrix (true x predicted) on the whole split, and every image's class
     probabilities (N, C) for the per-painting record of the best epoch."""
-    head.eval()
+    trained_part.eval()
     total_loss, confusion, probs = 0.0, torch.zeros(num_classes, num_classes, dtype=torch.long), []
     for i in range(0, len(split.labels), EVAL_BATCH):
         idx = torch.arange(i, min(i + EVAL_BATCH, len(split.labels)))
         x, y = split.batch(idx, device, cfg.precision), split.labels[idx].to(device)
         with autocast(cfg.precision, device):
-            logits = head(x).float()
+            logits = trained_part(x).float()
         total_loss += cross_entropy(logits, y).item() * len(y)
         confusion += torch.bincount(y.cpu() * num_classes + logits.argmax(1).cpu(),
                                     minlength=num_classes ** 2).view(num_classes, num_classes)
@@ -292,7 +296,128 @@ def log_best(writer, epoch, confusion_fig, mistakes_fig):
         writer.add_figure("most_confident_mistakes/val", mistakes_fig, epoch)
 
 
-# ---- the recipe: main, its flags, one run after another ----
+# ---- one run: the epoch loop, and what it calls first ----
+
+def train_run(cfg, data, resume=None):
+    """Train one (remove, train) configuration; returns its metrics dict. data: both splits, decoded (load_data).
+    resume: (run folder, its last.pt) to continue. Each epoch: its learning rate, one pass of SGD, the evaluation,
+    its record (metrics.json, TensorBoard, last.pt and best.pt). Ctrl-C saves interrupted.pt and says what was kept;
+    a diverging loss ends the run, returned with metrics["diverged"] set."""
+    from torch.utils.tensorboard import SummaryWriter
+    t0 = time.time()  # the run's time includes its one-off frozen-layer pass
+    device = resolve_device(cfg.device)
+    warn_if_slow_bf16(cfg.precision, device)
+    cfg = replace(cfg, precision_ran=apply_precision(cfg.precision, device))  # config.json and metrics.json say it
+    seed_everything(cfg.seed)
+    model, trained, param_counts, norm = build_model(cfg, len(data.classes), device)
+    schedule = lr_schedule(cfg)  # the learning rate of every epoch: SGD takes its epoch's rate below
+    optimizer = SGD(trained, lr=lr_at(schedule, 0), momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    frozen = frozen_record(model, cfg.weights)  # once a run, not each epoch: 0.15 s on a CPU for 57 M weights
+    run = start_or_resume(Run(cfg, data.classes, "", model, optimizer, param_counts, data, device, frozen=frozen),
+                          resume)
+    print(f"\n== run {run.dir}: remove {cfg.remove} FC layer(s), train {cfg.train}, "
+          f"augment {cfg.augment}, {cfg.precision_ran} on {device}\n{layer_table(model, trained)}")
+    try:
+        trained_part, train, val = prepare_data(run, norm)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted before epoch {run.start + 1}, while the frozen layers ran once over the images: "
+              + what_was_kept(run, run.start))
+        raise
+    steps_per_epoch = math.ceil(len(train.labels) / cfg.batch_size)
+    # purge_step: a resumed run drops the step losses an interrupted epoch had logged after the last checkpoint
+    writer = SummaryWriter(run.dir, purge_step=run.start * steps_per_epoch if resume else None)
+    conditions = train_conditions(trained_part, train.augment)
+    epoch = run.start
+    try:
+        for epoch in range(run.start, cfg.epochs):
+            optimizer.param_groups[0]["lr"] = lr_at(schedule, epoch)
+            torch.manual_seed(epoch_seed(cfg.seed, epoch, "dropout"))  # dropout draws from the global generator
+            t_start = time.time()
+            loss_train, accuracy_train = train_one_epoch(trained_part, train, optimizer, cfg, epoch, device,
+                                                         lambda step, loss: log_step(writer, step, loss),
+                                                         epoch * steps_per_epoch)
+            seconds_train = time.time() - t_start
+            loss_val, accuracy_val, confusion, probs = evaluate(trained_part, val, cfg, device, len(run.classes))
+            run.history.append({"epoch": epoch + 1, "loss_train": loss_train, "loss_val": loss_val,
+                                "accuracy_train": accuracy_train, "accuracy_val": accuracy_val,
+                                "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - t_start,
+                                "seconds_train": seconds_train, "precision": cfg.precision_ran,
+                                "train_conditions": conditions})
+            improved = accuracy_val > run.best
+            run.best = max(run.best, accuracy_val)
+            if improved:  # the best epoch's figures, and its per-painting predictions for the report's tests
+                write_val_predictions(run, probs)
+                log_best(writer, epoch + 1, confusion_figure(confusion, run.classes),
+                         mistakes_figure(run.data.val, probs, run.classes))
+            log_epoch(writer, cfg, run.history[-1])
+            write_metrics(run, confusion if improved else None)  # first: small, and kept if the disk fills up next
+            save_checkpoint(run, "last.pt", epoch + 1)
+            if improved:  # the same bytes as last.pt: one file under both names, not two copies of up to 456 MB
+                link_checkpoint(os.path.join(run.dir, "last.pt"), os.path.join(run.dir, "best.pt"))
+            print(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {loss_train:.4f} / {loss_val:.4f}  accuracy "
+                  f"{accuracy_train:.3f} / {accuracy_val:.3f} (train, {conditions} / val)  "
+                  f"{run.history[-1]['seconds']:5.1f}s train+eval" + ("  * best" if improved else ""))
+        log_epoch(writer, cfg, None, final=(run.best, run.history[-1] if run.history else {}))
+    except KeyboardInterrupt:
+        save_checkpoint(run, "interrupted.pt", epoch)
+        print(f"\ninterrupted in epoch {epoch + 1}: interrupted.pt holds the weights at the moment of Ctrl-C; "
+              + what_was_kept(run, epoch))
+        raise
+    except FloatingPointError as e:
+        run.diverged = f"{e}; the checkpoints of the finished epochs are in {run.dir}"
+        print(f"error: run {os.path.basename(run.dir)} diverged: {run.diverged}", file=sys.stderr)
+    finally:  # Ctrl-C, a full disk: what was logged reaches the disk, then the error goes on
+        writer.close()
+    stale = os.path.join(run.dir, "interrupted.pt")
+    if not run.diverged and os.path.exists(stale):  # the epochs it was cut from are trained now
+        os.remove(stale)
+        print(f"removed {stale}: the weights of an earlier Ctrl-C, now behind last.pt")
+    metrics = write_metrics(run)
+    metrics["seconds_total"], metrics["run_dir"] = time.time() - t0, run.dir
+    return metrics
+
+
+def build_model(cfg, num_classes, device):
+    """The pretrained AlexNet after the surgery, with its trained part unfrozen.
+    -> model, trained parameters, parameter counts, the weights' normalisation (mean, std) as (1, 3, 1, 1)."""
+    model, imagenet = load_alexnet(cfg.weights)
+    counts = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
+    model = remove_last_fc_layers(model, cfg.remove, num_classes)
+    trained = set_trainable(model, cfg.train)
+    counts.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
+    model.to(device, memory_format=torch.channels_last)  # PyTorch's fast path for convolutions (1.2x here on a CPU)
+    tf = imagenet.transforms()
+    return model, trained, counts, (torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1))
+
+
+def lr_schedule(cfg):
+    """The run's learning rate of every epoch, as [first epoch, end, lr] segments for `lr_at`: one half cosine from
+    --lr over --epochs, or, for a run extended by --resume --epochs, the segments resume_config recorded."""
+    return cfg.lr_segments or [[0, cfg.epochs, cfg.lr]]
+
+
+def train_conditions(trained_part, augment):
+    """What was active while the training set trained, for the epoch line and the report: dropout (in the trained
+    part: the frozen layers run in eval mode) and augmentation."""
+    active = [w for w, on in (("dropout", any(isinstance(m, nn.Dropout) and m.p > 0 for m in trained_part.modules())),
+                              ("augmentation", augment)) if on]
+    return "under " + " and ".join(active) if active else "as evaluated"
+
+
+def what_was_kept(run, finished):
+    """After Ctrl-C: what the run folder holds, and the command that goes on from there. A new run stopped before it
+    wrote anything but config.json leaves no folder: the same command starts it again."""
+    if finished:
+        return (f"last.pt holds the {finished} finished epoch(s); continue with: python assignment_4a.py --resume "
+                f"{run.dir}")
+    if os.listdir(run.dir) == ["config.json"]:
+        shutil.rmtree(run.dir)
+        return f"nothing was trained, so {run.dir} is removed: the same command starts the run again"
+    return (f"no epoch finished, so there is nothing to resume: start the run again (add --name "
+            f"{os.path.basename(run.dir)} --overwrite to reuse its folder {run.dir})")
+
+
+# ---- the recipe: main, its flags, the settings, the plan of runs ----
 
 class RunError(Exception):
     """A mistake in what the user gave, or a state of the machine, that stops the script (a missing file, a flag that
@@ -313,14 +438,14 @@ def main(argv=None):
         else:
             plan, resume = plan_runs(args), None
         try:
-            decoded = load_data(plan[0], expected_classes=list(checkpoint["classes"]) if resume else None,
+            data = load_data(plan[0], expected_classes=list(checkpoint["classes"]) if resume else None,
                                 run_dir=args.resume)
         except KeyboardInterrupt:
             print("\ninterrupted while decoding the images into the cache: nothing was trained yet; the same command "
                   "starts again (the cache is written whole or not at all)")
             raise
         for cfg in plan:
-            results.append(train_run(cfg, decoded, resume=resume))
+            results.append(train_run(cfg, data, resume=resume))
     except RunError as e:  # the user's to mend; any other exception is a bug and shows its traceback
         sys.exit(f"error: {e}")
     except PermissionError as e:  # --runs on a read-only drive
@@ -351,27 +476,27 @@ def parse_args(argv=None):
     p.add_argument("--compare", action="store_true",
                    help=f"run --remove 1 2 x --train new fc ({len(COMPARE_REMOVE) * len(COMPARE_TRAIN)} runs) and "
                         "print a comparison table")
-    p.add_argument("--epochs", type=int, default=None,
-                   help=f"passes over the training set (default: {EPOCHS}); with --resume, the new total")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"images per SGD step (default: {BATCH_SIZE})")
+    p.add_argument("--epochs", type=int, default=EPOCHS,
+                   help="passes over the training set; with --resume, the new total (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per SGD step (default: %(default)s)")
     p.add_argument("--lr", type=float, default=LR,
                    help="SGD learning rate of epoch 1, then cosine-annealed per epoch: epoch e of E runs at "
                         "lr x (1 + cos(pi (e-1) / E)) / 2, so the last epoch's rate is small but not 0 (default: "
-                        f"{LR})")
-    p.add_argument("--momentum", type=float, default=MOMENTUM, help=f"SGD momentum (default: {MOMENTUM})")
+                        "%(default)s)")
+    p.add_argument("--momentum", type=float, default=MOMENTUM, help="SGD momentum (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
-                   help=f"L2 penalty on the trained weights (default: {WEIGHT_DECAY})")
+                   help="L2 penalty on the trained weights (default: %(default)s)")
     p.add_argument("--augment", choices=["auto", "on", "off"], default="auto",
                    help="random 224 crop + horizontal flip of training images; auto = on only for --train all "
                         "(off lets frozen layers run once per image instead of once per epoch) (default: auto)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default=PRECISION,
                    help="fp32: IEEE single precision on every device (TF32 switched off). tf32: TF32 tensor cores for "
                         "convolutions and matrix products on NVIDIA GPUs from Ampere on, the fast path for training "
                         "there (fp32 elsewhere). bf16: bf16 autocast (CPU and GPU), faster where the hardware has bf16 "
                         "units, much slower on CPUs without them. The precision that ran goes to config.json and "
-                        "metrics.json (default: fp32)")
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps "
-                                                    "(default: auto)")
+                        "metrics.json (default: %(default)s)")
+    p.add_argument("--device", default=DEVICE, help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps "
+                                                    "(default: %(default)s)")
     p.add_argument("--weights", default=None,
                    help="local AlexNet ImageNet state dict (.pth) (default: torchvision's "
                         "AlexNet_Weights.IMAGENET1K_V1, "
@@ -388,9 +513,9 @@ def parse_args(argv=None):
                         "trained anneal from the rate the next epoch would have had, or a finished run's last rate, "
                         "toward 0 at epoch N); flags that define the run (surgery, what trains, lr ...) are refused")
     p.add_argument("--seed", type=int, default=SEED,
-                   help=f"seed for initialisation, shuffling, augmentation and dropout (default: {SEED})")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="threads that decode images for the cache (default: the number of CPU cores)")
+                   help="seed for initialisation, shuffling, augmentation and dropout (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=DECODE_WORKERS,
+                   help="threads that decode images for the cache (default: the number of CPU cores, %(default)s)")
     args = p.parse_args(argv)
     check_args(p, args)
     args.given = given_flags(p, argv)
@@ -398,13 +523,11 @@ def parse_args(argv=None):
 
 
 def check_args(p, args):
-    """Numbers in range, names that are folder names; --compare and the default --epochs filled in."""
+    """Numbers in range, names that are folder names; --compare's runs filled in."""
     if args.compare:
         args.remove, args.train = list(COMPARE_REMOVE), list(COMPARE_TRAIN)
-    if args.epochs is None and not args.resume:
-        args.epochs = EPOCHS
     for flag in ("epochs", "batch_size", "workers"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+        if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
     for flag, value, low in (("lr", args.lr, "positive"), ("momentum", args.momentum, ">= 0"),
                              ("weight-decay", args.weight_decay, ">= 0")):
@@ -419,8 +542,9 @@ def check_args(p, args):
 def setting(resume, default=MISSING, default_factory=MISSING, per_run=False, compared=False, hparam=False):
     """A Config field with its marks, so that every list of settings is derived from one declaration:
     resume      "fixed": the flag defines the run, and --resume refuses another value; "changeable": --resume may
-                give a new one; None: not a flag (derived by the script)
-    per_run     the command line gives a list (--remove 1 2) and each run of the plan takes one value
+                give a new one; None: not a flag (set by the script)
+    per_run     the command line may give several values (--remove 1 2), one per run of the plan: the flag is a list
+                of the field's values (--augment: auto, on or off, for the field's True or False)
     compared    the report compares runs only where they agree on it
     hparam      shown in TensorBoard's HParams tab"""
     return field(default=default, default_factory=default_factory,
@@ -430,37 +554,36 @@ def setting(resume, default=MISSING, default_factory=MISSING, per_run=False, com
 @dataclass
 class Config:
     """One run's configuration: built once per run from the command line (`plan_runs`) or from a resumed run's
-    checkpoint (`resume_config`); saved as a dict in config.json, metrics.json and the checkpoints. Each field is
-    declared once with its marks (`setting`); `settings(mark)` lists them."""
+    checkpoint (`resume_config`); saved as a dict in config.json and in the checkpoints (metrics.json holds what the
+    run did, not this). Each field is declared once with its marks (`setting`), its default from the constants at
+    the top, which the flags share; `settings(mark)` lists them."""
     data: str = setting("changeable")                                        # dataset folder (train/, val/)
     runs: str = setting("fixed")                                             # where run folders go
     remove: int = setting("fixed", per_run=True, hparam=True)                # FC layers removed: 1 (fc8), 2 (+fc7)
     train: str = setting("fixed", per_run=True, hparam=True)                 # what trains: new, fc or all
     augment: bool = setting("fixed", per_run=True, compared=True, hparam=True)  # random crops and flips
-    epochs: int = setting("changeable", compared=True, hparam=True)
-    batch_size: int = setting("fixed", compared=True, hparam=True)
-    lr: float = setting("fixed", compared=True, hparam=True)
-    momentum: float = setting("fixed", compared=True, hparam=True)
-    weight_decay: float = setting("fixed", compared=True, hparam=True)
-    seed: int = setting("fixed", compared=True)
-    workers: int = setting("changeable", default=os.cpu_count() or 1)       # threads decoding into the cache
-    device: str = setting("changeable", default="auto")                     # as given: auto, cpu, cuda ...
-    precision: str = setting("changeable", default="fp32", compared=True)   # as asked: fp32, tf32 or bf16
+    epochs: int = setting("changeable", default=EPOCHS, compared=True, hparam=True)
+    batch_size: int = setting("fixed", default=BATCH_SIZE, compared=True, hparam=True)
+    lr: float = setting("fixed", default=LR, compared=True, hparam=True)    # epoch 1's rate (lr_schedule)
+    momentum: float = setting("fixed", default=MOMENTUM, compared=True, hparam=True)
+    weight_decay: float = setting("fixed", default=WEIGHT_DECAY, compared=True, hparam=True)
+    seed: int = setting("fixed", default=SEED, compared=True)
+    workers: int = setting("changeable", default=DECODE_WORKERS)
+    device: str = setting("changeable", default=DEVICE)                     # as given: auto, cpu, cuda ...
+    precision: str = setting("changeable", default=PRECISION, compared=True)  # as asked: fp32, tf32 or bf16
     weights: Optional[str] = setting("fixed", default=None, compared=True)  # a local AlexNet state dict
     name: Optional[str] = setting("fixed", default=None)                    # the run folder's name, if given
     overwrite: bool = setting("fixed", default=False)
-    # [[first epoch, last epoch, lr]]: the schedule (see lr_at); the report compares the rates the epochs ran at
-    lr_segments: list = setting(None, default_factory=list, per_run=True)
-    precision_ran: Optional[str] = setting(None, default=None, per_run=True)  # fp32 where tf32 has no TF32 units
+    # the schedule's [first epoch, end, lr] segments once --resume --epochs extended the run; empty: one half cosine
+    # from lr over epochs (lr_schedule). The report compares the rates the epochs ran at.
+    lr_segments: list = setting(None, default_factory=list)
+    precision_ran: Optional[str] = setting(None, default=None)  # what ran: fp32 where tf32 has no TF32 units
 
     @classmethod
     def from_checkpoint(cls, d):
         """A configuration as a checkpoint holds it. Keys this version does not know are dropped; what a run saved
-        before a flag existed gets that flag's default, and a schedule before lr_segments the one segment it was."""
-        known = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
-        cfg = cls(**known)
-        cfg.lr_segments = cfg.lr_segments or [[0, cfg.epochs, cfg.lr]]
-        return cfg
+        before a flag existed gets that flag's default."""
+        return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
 
 
 def settings(**marks):
@@ -468,7 +591,16 @@ def settings(**marks):
     return tuple(f.name for f in fields(Config) if all(f.metadata[k] == v for k, v in marks.items()))
 
 
-FLAGS_NOT_SETTINGS = {"compare": "fixed", "resume": None}  # command-line flags that are no Config field
+def as_flag(cfg, name):
+    """A setting of cfg as its flag gives it, for comparing a flag typed on --resume: a per-run flag's list of one
+    value; --augment's on or off."""
+    value = getattr(cfg, name)
+    if name == "augment":
+        value = "on" if value else "off"
+    return [value] if Config.__dataclass_fields__[name].metadata["per_run"] else value
+
+
+FLAGS_NOT_SETTINGS = ("compare", "resume")  # the command-line flags that are no Config field: they choose runs
 
 
 @dataclass
@@ -480,7 +612,7 @@ class Run:
     model: nn.Module
     optimizer: SGD
     param_counts: dict                 # ImageNet AlexNet, after the surgery, trained
-    decoded: "Data"                    # the decoded splits
+    data: "Data"                       # both splits, decoded
     device: torch.device
     start: int = 0                     # epochs finished before this process (resumed runs)
     best: float = -1.0                 # best validation accuracy so far
@@ -490,131 +622,10 @@ class Run:
 
 
 def plan_runs(args):
-    """One configuration per (--remove, --train) pair, each with its learning-rate schedule."""
-    base = {name: getattr(args, name) for name in settings(per_run=False)}
-    return [Config(**base, remove=r, train=t, lr_segments=[[0, args.epochs, args.lr]],
-                   augment=(t == "all") if args.augment == "auto" else args.augment == "on")
+    """One configuration per (--remove, --train) pair: the flags' values, each per-run flag's one value."""
+    base = {name: getattr(args, name) for name in settings(per_run=False) if name not in settings(resume=None)}
+    return [Config(**base, remove=r, train=t, augment=(t == "all") if args.augment == "auto" else args.augment == "on")
             for r in args.remove for t in args.train]
-
-
-def train_run(cfg, decoded, resume=None):
-    """Train one (remove, train) configuration; returns its metrics dict. decoded: the decoded splits (load_data).
-    resume: (run folder, its last.pt) to continue. A run that diverges stops and is returned with metrics["diverged"]
-    set."""
-    from torch.utils.tensorboard import SummaryWriter
-    t0 = time.time()  # the run's time includes its one-off frozen-layer pass
-    device = resolve_device(cfg.device)
-    warn_if_slow_bf16(cfg.precision, device)
-    cfg = replace(cfg, precision_ran=apply_precision(cfg.precision, device))  # config.json and metrics.json say it
-    seed_everything(cfg.seed)
-    model, trained, param_counts, norm = build_model(cfg, len(decoded.classes), device)
-    optimizer = SGD(trained, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    run = start_or_resume(Run(cfg, decoded.classes, "", model, optimizer, param_counts, decoded, device), resume)
-    run.frozen = frozen_record(model, cfg.weights)  # once a run, not each epoch: 0.15 s on a CPU for 57 M weights
-    print(f"\n== run {run.dir}: remove {cfg.remove} FC layer(s), train {cfg.train}, "
-          f"augment {cfg.augment}, {cfg.precision_ran} on {device}\n{layer_table(model, trained)}")
-    try:
-        head, splits = prepare_splits(run, norm)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted before epoch {run.start + 1}, while the frozen layers ran once over the images: "
-              + what_was_kept(run, run.start))
-        raise
-    steps_per_epoch = math.ceil(len(decoded.train.labels) / cfg.batch_size)
-    # purge_step: a resumed run drops the step losses an interrupted epoch had logged after the last checkpoint
-    writer = SummaryWriter(run.dir, purge_step=run.start * steps_per_epoch if resume else None)
-    try:
-        train_epochs(run, head, splits, writer, steps_per_epoch)
-        log_epoch(writer, cfg, None, final=(run.best, run.history[-1] if run.history else {}))
-    finally:  # Ctrl-C, a full disk: what was logged reaches the disk, then the error goes on
-        writer.close()
-    stale = os.path.join(run.dir, "interrupted.pt")
-    if not run.diverged and os.path.exists(stale):  # the epochs it was cut from are trained now
-        os.remove(stale)
-        print(f"removed {stale}: the weights of an earlier Ctrl-C, now behind last.pt")
-    metrics = write_metrics(run)
-    metrics["seconds_total"], metrics["run_dir"] = time.time() - t0, run.dir
-    return metrics
-
-
-def build_model(cfg, num_classes, device):
-    """The pretrained AlexNet after the surgery, with its trained part unfrozen.
-    -> model, trained parameters, parameter counts, the weights' normalisation (mean, std) as (1, 3, 1, 1)."""
-    model, weights = load_alexnet(cfg.weights)
-    counts = {"imagenet_alexnet": sum(p.numel() for p in model.parameters())}  # 61.1 M before the surgery
-    model = remove_last_fc_layers(model, cfg.remove, num_classes)
-    trained = set_trainable(model, cfg.train)
-    counts.update(after_surgery=sum(p.numel() for p in model.parameters()), trained=sum(p.numel() for p in trained))
-    model.to(device, memory_format=torch.channels_last)  # PyTorch's fast path for convolutions (1.2x here on a CPU)
-    tf = weights.transforms()
-    return model, trained, counts, (torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1))
-
-
-def train_epochs(run, head, splits, writer, steps_per_epoch):
-    """The epochs from run.start to cfg.epochs, each: set the schedule and the dropout stream, train, evaluate,
-    then the bookkeeping (end_of_epoch). Ctrl-C saves interrupted.pt and re-raises; a diverging loss ends the run
-    (run.diverged says why)."""
-    cfg, optimizer = run.cfg, run.optimizer
-    epoch = run.start
-    try:
-        for epoch in range(run.start, cfg.epochs):
-            start_epoch(run, epoch)
-            t0 = time.time()
-            train_loss, train_acc = train_one_epoch(head, splits["train"], optimizer, cfg, epoch, run.device,
-                                                    lambda step, loss: log_step(writer, step, loss),
-                                                    epoch * steps_per_epoch)
-            t_train = time.time() - t0
-            val = evaluate(head, splits["val"], cfg, run.device, len(run.classes))
-            end_of_epoch(run, epoch, (train_loss, train_acc), val, writer, t0, t_train,
-                         splits["train"].conditions(head))
-    except KeyboardInterrupt:
-        save_checkpoint(run, "interrupted.pt", epoch)
-        print(f"\ninterrupted in epoch {epoch + 1}: interrupted.pt holds the weights at the moment of Ctrl-C; "
-              + what_was_kept(run, epoch))
-        raise
-    except FloatingPointError as e:
-        run.diverged = f"{e}; the checkpoints of the finished epochs are in {run.dir}"
-        print(f"error: run {os.path.basename(run.dir)} diverged: {run.diverged}", file=sys.stderr)
-
-
-def start_epoch(run, epoch):
-    """The epoch's learning rate (the schedule) and its dropout stream (dropout draws from the global generator)."""
-    for g in run.optimizer.param_groups:
-        g["lr"] = lr_at(run.cfg.lr_segments, epoch)
-    torch.manual_seed(epoch_seed(run.cfg.seed, epoch, "dropout"))
-
-
-def end_of_epoch(run, epoch, train_scores, val_scores, writer, t0, t_train, conditions):
-    """An epoch's bookkeeping: its record in run.history, the best epoch's figures and per-painting predictions,
-    TensorBoard, metrics.json, last.pt (and best.pt, the same file, when it is the best), the epoch's line."""
-    (train_loss, train_acc), (val_loss, val_acc, confusion, probs) = train_scores, val_scores
-    cfg = run.cfg
-    run.history.append({"epoch": epoch + 1, "loss_train": train_loss, "loss_val": val_loss,
-                        "accuracy_train": train_acc, "accuracy_val": val_acc,
-                        "lr": run.optimizer.param_groups[0]["lr"], "seconds": time.time() - t0,
-                        "seconds_train": t_train, "precision": cfg.precision_ran, "train_conditions": conditions})
-    improved = val_acc > run.best
-    run.best = max(run.best, val_acc)
-    if improved:  # the best epoch's figures, and its per-painting predictions for the report's tests
-        write_val_predictions(run, probs)
-        log_best(writer, epoch + 1, confusion_figure(confusion, run.classes),
-                 mistakes_figure(run.decoded.val, probs, run.classes))
-    log_epoch(writer, cfg, run.history[-1])
-    write_metrics(run, confusion if improved else None)  # first: small, and kept if the disk fills up next
-    save_checkpoint(run, "last.pt", epoch + 1)
-    if improved:  # the same bytes as last.pt: one file on disk under both names, not two copies of up to 456 MB
-        link_checkpoint(os.path.join(run.dir, "last.pt"), os.path.join(run.dir, "best.pt"))
-    print(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {train_loss:.4f} / {val_loss:.4f}  "
-          f"accuracy {train_acc:.3f} / {val_acc:.3f} (train, {conditions} / val)  "
-          f"{run.history[-1]['seconds']:5.1f}s train+eval" + ("  * best" if improved else ""))  # metrics.json's
-
-
-def what_was_kept(run, finished):
-    """After Ctrl-C: what the run folder holds, and the command that goes on from there."""
-    if finished:
-        return (f"last.pt holds the {finished} finished epoch(s); continue with: python assignment_4a.py --resume "
-                f"{run.dir}")
-    return (f"no epoch finished, so there is nothing to resume: start the run again (add --name "
-            f"{os.path.basename(run.dir)} --overwrite to reuse its folder {run.dir})")
 
 
 def comparison_table(results):
@@ -642,18 +653,18 @@ def comparison_table(results):
 DAMAGED = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
 
 
-def torchvision_state_dict(weights, progress=True):
-    """torchvision's weights API: the cached file at $TORCH_HOME/hub/checkpoints/<name of weights.url> if present,
+def torchvision_state_dict(imagenet, progress=True):
+    """torchvision's weights API: the cached file at $TORCH_HOME/hub/checkpoints/<name of imagenet.url> if present,
     else downloaded (its hash checked against the file name) and cached; always read with weights_only=True.
     torchvision < 0.16 (torch < 2.1) cannot pass weights_only through get_state_dict: there the same file is fetched
     with torch.hub's own downloader and read here. (Copied, unchanged, in assignment_4a.py.)"""
     if "weights_only" in inspect.signature(torch.hub.load_state_dict_from_url).parameters:
-        return weights.get_state_dict(progress=progress, check_hash=True, map_location="cpu", weights_only=True)
-    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+        return imagenet.get_state_dict(progress=progress, check_hash=True, map_location="cpu", weights_only=True)
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(imagenet.url))
     if not os.path.isfile(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         digest = torch.hub.HASH_REGEX.search(os.path.basename(path))
-        torch.hub.download_url_to_file(weights.url, path, digest.group(1) if digest else None, progress=progress)
+        torch.hub.download_url_to_file(imagenet.url, path, digest.group(1) if digest else None, progress=progress)
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -679,23 +690,24 @@ def load_weights(build, state):
 
 def load_alexnet(weights_path=None):
     from torchvision.models import AlexNet_Weights, alexnet
-    weights = AlexNet_Weights.IMAGENET1K_V1
-    target = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    imagenet = AlexNet_Weights.IMAGENET1K_V1
+    target = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(imagenet.url))
     if weights_path:
         if not os.path.isfile(weights_path):
             raise RunError(f"--weights {weights_path} does not exist")
-        where, fix = f"--weights {weights_path}", f"give the AlexNet ImageNet file from {weights.url}"
+        where, fix = f"--weights {weights_path}", f"give the AlexNet ImageNet file from {imagenet.url}"
         try:
             state = torch.load(weights_path, map_location="cpu", weights_only=True)
         except DAMAGED as e:  # an HTML page saved as .pth, a truncated file, a pickle with code in it
             raise RunError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
     else:
-        where, fix = target, f"delete it and download {weights.url} again (or pass --weights PATH)"
+        where, fix = target, f"delete it and download {imagenet.url} again (or pass --weights PATH)"
         try:
-            state = torchvision_state_dict(weights)
+            state = torchvision_state_dict(imagenet)
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             raise RunError(f"could not download the AlexNet weights ({getattr(e, 'reason', e)}): offline, "
-                           f"download {weights.url} elsewhere and put it at {target}, or pass --weights PATH") from None
+                           f"download {imagenet.url} elsewhere and put it at {target}, or pass --weights PATH"
+                           ) from None
         except DAMAGED as e:  # the cached file is not a state dict (an error page saved in its place)
             raise RunError(f"{where} is not a readable state dict ({e.__class__.__name__}): {fix}") from None
     if is_training_checkpoint(state):
@@ -705,7 +717,7 @@ def load_alexnet(weights_path=None):
         model = load_weights(lambda: alexnet(weights=None), state)
     except (RuntimeError, TypeError, AttributeError) as e:
         raise RunError(f"{where} is not an AlexNet ImageNet state dict ({str(e).splitlines()[0]}): {fix}") from None
-    return model, weights
+    return model, imagenet
 
 
 def layer_table(model, trained):
@@ -714,8 +726,8 @@ def layer_table(model, trained):
     for name, m in list(model.features.named_children()) + [("avgpool", model.avgpool)] + \
             [(f"classifier.{n}", c) for n, c in model.classifier.named_children()]:
         name = name if name.startswith(("classifier", "avgpool")) else f"features.{name}"
-        weights = list(m.parameters())
-        state = "" if not weights else ("  trained" if id(weights[0]) in ids else "  frozen")
+        params = list(m.parameters())
+        state = "" if not params else ("  trained" if id(params[0]) in ids else "  frozen")
         lines.append(f"  {name:14s} {m}{state}")
     n_trained = sum(p.numel() for p in trained)
     lines.append(f"  {n_trained:,} of {sum(p.numel() for p in model.parameters()):,} parameters train")
@@ -1003,13 +1015,13 @@ def tensors_in(obj):
 def write_val_predictions(run, probs):
     """val_predictions.csv: per validation painting of the best epoch, its true and predicted style, the probabilities
     of both and its loss. The report's paired tests (McNemar) and its gallery of mistakes read it."""
-    labels, predicted = run.decoded.val.labels, probs.argmax(dim=1)
+    labels, predicted = run.data.val.labels, probs.argmax(dim=1)
     p_true = probs.gather(1, labels[:, None])[:, 0]
     path = os.path.join(run.dir, "val_predictions.csv")
     with open(path + ".tmp", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "true_style", "predicted_style", "p_true", "p_predicted", "loss"])
-        for f, y, q, pt, pq in zip(run.decoded.val.files, labels.tolist(), predicted.tolist(), p_true.tolist(),
+        for f, y, q, pt, pq in zip(run.data.val.files, labels.tolist(), predicted.tolist(), p_true.tolist(),
                                    probs.max(dim=1).values.tolist()):
             w.writerow([f, run.classes[y], run.classes[q], f"{pt:.8g}", f"{pq:.8g}",
                         f"{-math.log(max(pt, 1e-45)):.8g}"])
@@ -1021,7 +1033,7 @@ def write_metrics(run, confusion=None):
     path = os.path.join(run.dir, "metrics.json")
     old = json.load(open(path)) if os.path.exists(path) else {}
     best_row = max(run.history, key=lambda h: h["accuracy_val"]) if run.history else None
-    splits = {"train": run.decoded.train, "val": run.decoded.val}
+    splits = {"train": run.data.train, "val": run.data.val}
     m = {"run": os.path.basename(run.dir), "remove": run.cfg.remove, "train": run.cfg.train,
          "precision": run.cfg.precision_ran or run.cfg.precision,
          "classes": run.classes,
@@ -1062,18 +1074,18 @@ def load_data(cfg, expected_classes=None, run_dir=None):
         check_classes(run_dir, expected_classes, classes)
     val_files, val_labels, _ = list_split(cfg.data, "val", classes)
     cache = cache_folder(cfg.data)
-    decoded = Data(classes, load_split_cached(train_files, train_labels, cache, "train", cfg.workers, cfg.data),
+    data = Data(classes, load_split_cached(train_files, train_labels, cache, "train", cfg.workers, cfg.data),
                    load_split_cached(val_files, val_labels, cache, "val", cfg.workers, cfg.data), {})
-    usable = torch.bincount(decoded.train.labels, minlength=len(classes))
+    usable = torch.bincount(data.train.labels, minlength=len(classes))
     empty = [c for c, n in zip(classes, usable.tolist()) if n == 0]
     if empty:
         raise RunError(f"{os.path.join(cfg.data, 'train', empty[0])} has no usable image (every file there was "
                        "skipped above): every style needs training images; replace them, or remove the style's "
                        "folder from train/ and val/")
-    skipped = decoded.train.skipped + decoded.val.skipped
-    print(f"dataset {cfg.data}: {len(classes)} styles, {len(decoded.train.labels)} train / "
-          f"{len(decoded.val.labels)} val images" + (f"; skipped {skipped} unusable image(s)" if skipped else ""))
-    return decoded
+    skipped = data.train.skipped + data.val.skipped
+    print(f"dataset {cfg.data}: {len(classes)} styles, {len(data.train.labels)} train / "
+          f"{len(data.val.labels)} val images" + (f"; skipped {skipped} unusable image(s)" if skipped else ""))
+    return data
 
 
 def list_split(root, split, classes=None):
@@ -1318,58 +1330,65 @@ def to_device(images, device):
 
 # ---- frozen layers once: what the trained part sees ----
 
-class Split(NamedTuple):
-    """What the trained part (the head) sees of one split. Either x holds the frozen layers' features, computed once
-    (frozen is None), or x holds the cached uint8 images, cropped and normalised per batch and then passed through
-    the frozen layers (an empty frozen for --train all)."""
+class FeatureSplit(NamedTuple):
+    """A split as the frozen layers leave it, computed once per image (prepare_data): (N, D) features and labels."""
     x: torch.Tensor
     labels: torch.Tensor
-    frozen: Optional[nn.Module] = None
-    norm: Optional[tuple] = None      # the weights' (mean, std), for images
-    augment: bool = False             # random crops and flips, for training images with --augment
+    augment = False  # features are never augmented: a class attribute, not a field
 
     def batch(self, idx, device, precision, generator=None, rows=None):
-        """The head's input for the examples idx (rows: x[idx], if already gathered); generator draws the crops and
-        flips when augmenting."""
+        """The trained part's input for the examples idx (rows: x[idx], if already gathered)."""
         rows = self.x[idx.to(self.x.device)] if rows is None else rows
-        if self.frozen is None:
-            return rows.to(device, non_blocking=True)
+        return rows.to(device, non_blocking=True)
+
+
+class ImageSplit(NamedTuple):
+    """A split as the cached uint8 images: each batch is cropped (at random, and flipped, where augment) and
+    normalised with the weights' (mean, std), then passed through `prefix`, the frozen layers before the trained part
+    (none under --train all)."""
+    x: torch.Tensor
+    labels: torch.Tensor
+    prefix: nn.Module
+    norm: tuple
+    augment: bool = False
+
+    def batch(self, idx, device, precision, generator=None, rows=None):
+        """The trained part's input for the examples idx (rows: x[idx], if already gathered); generator draws the
+        crops and flips when augmenting."""
+        rows = self.x[idx.to(self.x.device)] if rows is None else rows
         x = to_input(rows, *self.norm, self.augment, generator, device)
-        if not len(self.frozen):
+        if not len(self.prefix):
             return x
         with torch.no_grad(), autocast(precision, device):
-            return self.frozen(x).float()
-
-    def rows_in_batches(self, order, batch_size, device, ahead=None):
-        """(idx, x[idx]) for each batch of `order`. Where the rows come from the CPU to a GPU, a background thread
-        gathers and pins the next batch's rows while this one trains (ahead=True forces that, for tests)."""
-        starts = range(0, len(order), batch_size)
-        if not (ahead if ahead is not None else self.x.device.type == "cpu" and device.type == "cuda"):
-            for i in starts:
-                yield order[i:i + batch_size], self.x[order[i:i + batch_size].to(self.x.device)]
-            return
-        pin = device.type == "cuda"
-        def gather(i):
-            rows = self.x[order[i:i + batch_size]]
-            return rows.pin_memory() if pin else rows
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            coming = pool.submit(gather, 0)
-            for i in starts:
-                rows = coming.result()
-                if i + batch_size < len(order):
-                    coming = pool.submit(gather, i + batch_size)
-                yield order[i:i + batch_size], rows
-
-    def conditions(self, head):
-        """What was active while this split trained, for the epoch line."""
-        active = [w for w, on in (("dropout", any(isinstance(m, nn.Dropout) and m.p > 0 for m in head)),
-                                  ("augmentation", self.augment)) if on]
-        return "under " + " and ".join(active) if active else "as evaluated"
+            return self.prefix(x).float()
 
 
-def split_frozen_prefix(model):
-    """-> (prefix, head): prefix = the frozen layers up to the last frozen one (plus param-free deterministic layers
-    after it), run in eval mode without gradients; head = the rest, trained. prefix is empty for --train all."""
+def rows_in_batches(x, order, batch_size, device, ahead=None):
+    """(idx, x[idx]) for each batch of `order`. Where the rows come from the CPU to a GPU, a background thread gathers
+    and pins the next batch's rows while this one trains (ahead=True forces that, for tests)."""
+    starts = range(0, len(order), batch_size)
+    if not (ahead if ahead is not None else x.device.type == "cpu" and device.type == "cuda"):
+        for i in starts:
+            yield order[i:i + batch_size], x[order[i:i + batch_size].to(x.device)]
+        return
+    pin = device.type == "cuda"
+
+    def gather(i):
+        rows = x[order[i:i + batch_size]]
+        return rows.pin_memory() if pin else rows
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        coming = pool.submit(gather, 0)
+        for i in starts:
+            rows = coming.result()
+            if i + batch_size < len(order):
+                coming = pool.submit(gather, i + batch_size)
+            yield order[i:i + batch_size], rows
+
+
+def frozen_prefix(model):
+    """-> (prefix, trained part): prefix = the layers up to the last frozen one (plus param-free deterministic layers
+    after it), run in eval mode without gradients; the trained part is the rest (the whole network for --train all,
+    whose prefix is empty)."""
     layers = list(model.features) + [model.avgpool, nn.Flatten()] + list(model.classifier)
     frozen = [i for i, m in enumerate(layers) if any(True for _ in m.parameters()) and
               not next(m.parameters()).requires_grad]
@@ -1379,21 +1398,22 @@ def split_frozen_prefix(model):
     return nn.Sequential(*layers[:k]).eval(), nn.Sequential(*layers[k:])
 
 
-def prepare_splits(run, norm):
-    """-> (the trained part, {"train": Split, "val": Split}). The frozen layers run once per image here, not once
-    per epoch (and the convolutional part once per process), except for augmented training images."""
-    prefix, head = split_frozen_prefix(run.model)
-    splits = {}
-    for name, decoded in (("train", run.decoded.train), ("val", run.decoded.val)):
+def prepare_data(run, norm):
+    """-> (the trained part, train, val): each split a FeatureSplit where the frozen layers can run once per image
+    here, not once per epoch (and the convolutional part once per process), else an ImageSplit (augmented training
+    images, and --train all)."""
+    prefix, trained_part = frozen_prefix(run.model)
+    out = []
+    for name, decoded in (("train", run.data.train), ("val", run.data.val)):
         augment = name == "train" and run.cfg.augment
         if len(prefix) and not augment:
             key = (name, run.cfg.precision_ran, run.cfg.weights, str(run.device))
-            feats = run_prefix(prefix, decoded.images, norm, run.cfg, run.device, run.decoded.feature_memo, key)
-            splits[name] = Split(feats, decoded.labels)
+            features = run_prefix(prefix, decoded.images, norm, run.cfg, run.device, run.data.feature_memo, key)
+            out.append(FeatureSplit(features, decoded.labels))
         else:
-            splits[name] = Split(on_device_if_it_fits(decoded.images, run.device, name), decoded.labels, prefix, norm,
-                                 augment)
-    return head, splits
+            images = on_device_if_it_fits(decoded.images, run.device, name)
+            out.append(ImageSplit(images, decoded.labels, prefix, norm, augment))
+    return (trained_part, *out)
 
 
 def on_device_if_it_fits(images, device, name):
@@ -1482,29 +1502,29 @@ def resume_config(args):
     except DAMAGED + (TypeError,) as e:  # truncated, not a checkpoint of this script, or pickled code
         raise RunError(f"--resume {args.resume}: last.pt could not be read ({e.__class__.__name__}); if best.pt "
                        "there is intact, copy it over last.pt to resume from the best epoch, or start a new run") from e
-    saved = dict(asdict(cfg), remove=[cfg.remove], train=[cfg.train], compare=False, overwrite=False,
-                 augment={True: "on", False: "off"}[cfg.augment])
-    fixed = settings(resume="fixed") + tuple(f for f, mark in FLAGS_NOT_SETTINGS.items() if mark == "fixed")
-    for flag in sorted(args.given & set(fixed)):
-        value = getattr(args, flag)
+    if args.compare and "compare" in args.given:
+        raise RunError(f"--compare cannot change on --resume ({args.resume} is one run): leave it out, or start new "
+                       "runs")
+    for flag in sorted(args.given & set(settings(resume="fixed"))):
+        value, saved = getattr(args, flag), as_flag(cfg, flag)
         if flag == "augment" and value == "auto":
             value = "on" if cfg.train == "all" else "off"
-        if value != saved.get(flag):
+        if value != saved:
             raise RunError(f"--{flag.replace('_', '-')} cannot change on --resume ({args.resume} was trained with "
-                           f"{saved.get(flag)}): leave it out, or start a new run")
+                           f"{saved}): leave it out, or start a new run")
     for flag in args.given & set(settings(resume="changeable")) - {"epochs"}:  # --epochs: with the schedule below
         setattr(cfg, flag, getattr(args, flag))
     if "device" not in args.given and not device_available(cfg.device if cfg.device != "auto" else "cpu"):
         print(f"note: {args.resume} ran on {cfg.device}, which this machine lacks: continuing on --device auto")
         cfg.device = "auto"
-    segments = cfg.lr_segments
     end = cfg.epochs
-    if args.epochs is not None and args.epochs != end:
+    if "epochs" in args.given and args.epochs != end:
         if args.epochs <= done:
             raise RunError(f"--epochs {args.epochs}: {args.resume} already has {done} finished epoch(s); give a "
                            "larger total to extend it")
-        lr = lr_at(segments, done) if done < end else lr_at(segments, done - 1)
-        cfg.lr_segments = [seg for seg in segments if seg[0] < done] + [[done, args.epochs, lr]]
+        schedule = lr_schedule(cfg)  # the epochs not yet trained anneal from the rate the next one would have had
+        lr = lr_at(schedule, done) if done < end else lr_at(schedule, done - 1)
+        cfg.lr_segments = [seg for seg in schedule if seg[0] < done] + [[done, args.epochs, lr]]
         cfg.epochs = args.epochs
     elif done >= end:
         raise RunError(f"--resume {args.resume}: the run finished its {end} epochs; pass --epochs N (more than "
@@ -1546,8 +1566,10 @@ def make_run_dir(cfg):
         path = os.path.join(cfg.runs, cfg.name)
         if os.path.exists(path):
             if not cfg.overwrite:
-                raise RunError(f"--name {cfg.name}: {path} already exists; choose another --name, continue it "
-                               f"with --resume {path}, or replace it with --overwrite")
+                resumable = os.path.isfile(os.path.join(path, "last.pt"))
+                raise RunError(f"--name {cfg.name}: {path} already exists; choose another --name, "
+                               + (f"continue it with --resume {path}, " if resumable else "")
+                               + "or replace it with --overwrite")
             shutil.rmtree(path)
         os.makedirs(path)
         return path

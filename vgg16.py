@@ -91,18 +91,18 @@ def default_checkpoint_path():
 DAMAGED = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
 
 
-def torchvision_state_dict(weights, progress=True):
-    """torchvision's weights API: the cached file at $TORCH_HOME/hub/checkpoints/<name of weights.url> if present,
+def torchvision_state_dict(imagenet, progress=True):
+    """torchvision's weights API: the cached file at $TORCH_HOME/hub/checkpoints/<name of imagenet.url> if present,
     else downloaded (its hash checked against the file name) and cached; always read with weights_only=True.
     torchvision < 0.16 (torch < 2.1) cannot pass weights_only through get_state_dict: there the same file is fetched
     with torch.hub's own downloader and read here. (Copied, unchanged, in assignment_4a.py.)"""
     if "weights_only" in inspect.signature(torch.hub.load_state_dict_from_url).parameters:
-        return weights.get_state_dict(progress=progress, check_hash=True, map_location="cpu", weights_only=True)
-    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+        return imagenet.get_state_dict(progress=progress, check_hash=True, map_location="cpu", weights_only=True)
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(imagenet.url))
     if not os.path.isfile(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         digest = torch.hub.HASH_REGEX.search(os.path.basename(path))
-        torch.hub.download_url_to_file(weights.url, path, digest.group(1) if digest else None, progress=progress)
+        torch.hub.download_url_to_file(imagenet.url, path, digest.group(1) if digest else None, progress=progress)
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

@@ -80,13 +80,13 @@ def ours_steps(images, labels, weights, cfg, device):
     model = a4a.remove_last_fc_layers(model, 1, 4)
     trained = a4a.set_trainable(model, "all")
     model.to(device, memory_format=torch.channels_last)
-    prefix, head = a4a.split_frozen_prefix(model)
+    prefix, trained_part = a4a.frozen_prefix(model)
     tf = w.transforms()
     mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
-    split = a4a.Split(images, labels, prefix, (mean, std), augment=True)
+    split = a4a.ImageSplit(images, labels, prefix, (mean, std), augment=True)
     opt = a4a.SGD(trained, lr=1e-3, momentum=0.9, weight_decay=5e-4)
     augmented = dataclasses.replace(cfg, augment=True)
-    return lambda: a4a.train_one_epoch(head, split, opt, augmented, 0, device, lambda step, loss: None, 0)
+    return lambda: a4a.train_one_epoch(trained_part, split, opt, augmented, 0, device, lambda step, loss: None, 0)
 
 
 def tutorial_steps(data_dir, weights_path, n, batch, device):
@@ -162,7 +162,7 @@ def main(argv=None):
         cfg = a4a.Config(data=data_dir, workers=os.cpu_count() or 1, epochs=2, batch_size=args.batch_size, lr=1e-3,
                          momentum=0.9, weight_decay=5e-4, precision=args.precision, device=args.device,
                          weights=weights, runs=os.path.join(tmp, "runs"), name=None, seed=0, remove=1, train="new",
-                         augment=False, lr_segments=[[0, 2, 1e-3]])
+                         augment=False)
         t = time.perf_counter()
         decoded = a4a.load_data(cfg)
         n_all = args.images + args.images // 3
@@ -203,7 +203,7 @@ def main(argv=None):
               f"{rate['ours'] / rate['tutorial loop']:.2f} | channels_last / NCHW floor "
               f"{rate['floor CL'] / rate['floor NCHW']:.2f}")
 
-        new = a4a.train_run(dataclasses.replace(cfg, name="new", epochs=10, lr_segments=[[0, 10, cfg.lr]]), decoded)
+        new = a4a.train_run(dataclasses.replace(cfg, name="new", epochs=10), decoded)
         t_new = np.median([e["seconds"] for e in new["epochs"][1:]])
         t_first = new["seconds_total"] - sum(e["seconds"] for e in new["epochs"][1:])
         t_tut = tutorial_epoch(data_dir, weights, args.batch_size, device)

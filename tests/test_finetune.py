@@ -57,13 +57,13 @@ def test_which_parameters_train(alexnet_weights, train, expected):
 def test_frozen_prefix_split(alexnet_weights):
     model = a4a.remove_last_fc_layers(a4a.load_alexnet()[0], 2, 3)
     a4a.set_trainable(model, "new")
-    prefix, head = a4a.split_frozen_prefix(model)
+    prefix, head = a4a.frozen_prefix(model)
     assert kinds(head) == [("Dropout", None, None), ("Linear", 4096, 3)]  # dropout stays live in the head
     a4a.set_trainable(model, "fc")
-    prefix, head = a4a.split_frozen_prefix(model)
+    prefix, head = a4a.frozen_prefix(model)
     assert isinstance(prefix[-1], nn.Flatten) and kinds(head)[1] == ("Linear", 9216, 4096)
     a4a.set_trainable(model, "all")
-    assert len(a4a.split_frozen_prefix(model)[0]) == 0
+    assert len(a4a.frozen_prefix(model)[0]) == 0
 
 
 def test_loss_and_accuracy_written_out_match_torch():
@@ -419,7 +419,7 @@ def test_evaluate_is_in_eval_mode_and_the_confusion_matrix_is_true_by_predicted(
     labels = torch.tensor([0, 0, 1, 2])  # predictions 1, 1, 1, 0
     head = nn.Sequential(nn.Dropout(0.9)).train()  # left in train mode by the epoch before
     cfg = types.SimpleNamespace(precision="fp32")  # all that evaluate() reads of a4a.Config
-    loss, acc, conf, probs = a4a.evaluate(head, a4a.Split(logits, labels), cfg, torch.device("cpu"), 3)
+    loss, acc, conf, probs = a4a.evaluate(head, a4a.FeatureSplit(logits, labels), cfg, torch.device("cpu"), 3)
     torch.testing.assert_close(probs, logits.softmax(1))
     assert conf.tolist() == [[0, 2, 0], [0, 1, 0], [1, 0, 0]]
     assert acc == 0.25 and loss == pytest.approx(nn.functional.cross_entropy(logits, labels).item())

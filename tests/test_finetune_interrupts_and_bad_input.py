@@ -118,7 +118,8 @@ def test_a_configuration_saved_by_an_older_version_resumes_with_the_defaults_of_
            "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "seed": 3, "weights": None, "name": "x",
            "overwrite": False, "retired_flag": 1}
     cfg = a4a.Config.from_checkpoint(old)
-    assert (cfg.precision, cfg.device, cfg.lr_segments, cfg.remove, cfg.seed) == ("fp32", "auto", [[0, 4, 0.01]], 2, 3)
+    assert (cfg.precision, cfg.device, cfg.remove, cfg.seed) == ("fp32", "auto", 2, 3)
+    assert a4a.lr_schedule(cfg) == [[0, 4, 0.01]]
     assert not hasattr(cfg, "retired_flag")
 
 
@@ -354,18 +355,36 @@ def test_a_bad_weights_file_is_one_sentence(tmp_path, monkeypatch, small):
     assert "is a checkpoint of assignment_4a.py, not ImageNet weights" in str(e.value)
 
 
-def test_ctrl_c_before_the_first_epoch_says_there_is_nothing_to_resume(alexnet_weights, small, tmp_path, monkeypatch,
-                                                                       capsys):
-    """Catches: exit 130 with no word during the frozen-layer pass, leaving a folder --resume calls "no last.pt"."""
+def test_ctrl_c_before_the_first_epoch_leaves_no_folder_and_the_same_command_starts_again(alexnet_weights, small,
+                                                                                          tmp_path, monkeypatch,
+                                                                                          capsys):
+    """Catches: exit 130 during the frozen-layer pass leaving runs/r/ with only config.json, which the rerun refuses
+    ("already exists ... --resume") and --resume refuses too ("nothing to resume")."""
+    real = a4a.run_prefix
+
     def interrupted(*a, **k):
         raise KeyboardInterrupt
     monkeypatch.setattr(a4a, "run_prefix", interrupted)
     with pytest.raises(SystemExit) as e:
         train(small, tmp_path / "runs", "--epochs", "1", "--name", "r")
     assert e.value.code == 130
-    out = capsys.readouterr().out
-    assert "interrupted before epoch 1, while the frozen layers ran once over the images: no epoch finished, so there" \
-           " is nothing to resume: start the run again (add --name r --overwrite to reuse its folder" in out
+    assert (f"interrupted before epoch 1, while the frozen layers ran once over the images: nothing was trained, so "
+            f"{tmp_path / 'runs' / 'r'} is removed: the same command starts the run again") in capsys.readouterr().out
+    assert not (tmp_path / "runs" / "r").exists()
+    monkeypatch.setattr(a4a, "run_prefix", real)
+    train(small, tmp_path / "runs", "--epochs", "1", "--name", "r")
+    assert len(history(tmp_path / "runs" / "r")) == 1
+
+
+def test_a_name_whose_folder_cannot_be_resumed_is_not_told_to_resume(tmp_path):
+    """Catches: "continue it with --resume" for a folder with no last.pt, which --resume then refuses."""
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    (tmp_path / "runs" / "r" / "config.json").write_text("{}")
+    cfg = a4a.Config(data="d", runs=str(tmp_path / "runs"), remove=1, train="new", augment=False, name="r")
+    with pytest.raises(a4a.RunError) as e:
+        a4a.make_run_dir(cfg)
+    assert str(e.value) == (f"--name r: {tmp_path / 'runs' / 'r'} already exists; choose another --name, or replace it "
+                            "with --overwrite")
 
 
 def test_resuming_a_run_that_never_finished_an_epoch_says_so(tmp_path):

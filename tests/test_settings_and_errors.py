@@ -24,13 +24,27 @@ def test_every_flag_is_a_marked_setting_or_named_as_none():
     assert {n for n, m in marks.items() if m is not None} <= flags()  # a field marked as a flag is one
 
 
-def test_the_lists_of_settings_are_derived_from_the_marks():
-    """Catches: a hand-written list that drifts from the declaration (the report comparing runs over settings
-    that the Config does not mark as compared)."""
-    assert a4a.settings(resume="changeable") == ("data", "epochs", "workers", "device", "precision")
-    assert set(a4a.settings(compared=True)) == {"augment", "epochs", "batch_size", "lr", "momentum", "weight_decay",
-                                                  "seed", "precision", "weights"}
-    assert "lr_segments" not in a4a.settings(per_run=False) and "remove" not in a4a.settings(per_run=False)
+def test_each_flags_default_is_its_fields_default():
+    """Catches: a default typed twice, in the flag and in the Config field, and changed in one only (a resumed run
+    that saved no value for a newer setting would get the field's, a new run the flag's)."""
+    args = a4a.parse_args([])
+    for f in dataclasses.fields(a4a.Config):
+        if f.metadata["resume"] is None or f.default is dataclasses.MISSING:
+            continue
+        cfg = a4a.Config(data="d", runs="r", remove=1, train="new", augment=False)
+        assert getattr(args, f.name) == a4a.as_flag(cfg, f.name), f.name
+
+
+def test_a_per_run_setting_is_a_list_on_the_command_line_and_one_value_in_each_run():
+    """Catches: a field marked per_run whose flag takes one value (plan_runs would give every run the whole list),
+    or a setting that is not per-run taken from the command line as a list."""
+    args = a4a.parse_args(["--remove", "1", "2", "--train", "new", "fc"])
+    plan = a4a.plan_runs(args)
+    for name in a4a.settings(per_run=True):
+        assert all(not isinstance(getattr(cfg, name), list) for cfg in plan), name
+    for name in set(a4a.settings(per_run=False)) - set(a4a.settings(resume=None)):
+        assert all(getattr(cfg, name) == getattr(args, name) for cfg in plan), name
+    assert [(c.remove, c.train) for c in plan] == [(r, t) for r in args.remove for t in args.train]
 
 
 def test_resume_refuses_a_flag_marked_fixed(tmp_path, monkeypatch):

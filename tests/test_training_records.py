@@ -25,8 +25,8 @@ def test_val_predictions_give_the_true_styles_probability_and_loss(tmp_path):
     tests and its gallery of mistakes would read confident mistakes as confident successes."""
     probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
     run = SimpleNamespace(dir=str(tmp_path), classes=["A", "B", "C"],
-                          decoded=SimpleNamespace(val=SimpleNamespace(labels=torch.tensor([1, 2]),
-                                                                      files=["v/B/1", "v/C/2"])))
+                          data=SimpleNamespace(val=SimpleNamespace(labels=torch.tensor([1, 2]),
+                                                                   files=["v/B/1", "v/C/2"])))
     a4a.write_val_predictions(run, probs)
     rows = list(csv.DictReader(open(tmp_path / "val_predictions.csv")))
     assert [(r["true_style"], r["predicted_style"]) for r in rows] == [("B", "A"), ("C", "C")]
@@ -48,9 +48,9 @@ def test_the_cache_clean_up_removes_only_stale_files(tmp_path):
 
 
 class Recorder:
-    """A SummaryWriter that remembers each figure's tag and step (and ignores scalars)."""
+    """A SummaryWriter that remembers each figure's tag and step (and ignores the rest)."""
 
-    def __init__(self):
+    def __init__(self, *args, **kwargs):
         self.figures = []
 
     def add_figure(self, tag, figure, step):
@@ -59,41 +59,51 @@ class Recorder:
     def add_scalar(self, *args):
         pass
 
+    def add_hparams(self, *args, **kwargs):
+        pass
 
-def three_epochs(tmp_path, monkeypatch, val_accuracies):
-    """end_of_epoch over three epochs whose validation accuracies are given; every epoch's confusion matrix holds its
-    epoch number on the diagonal. -> (the writer, metrics.json as written after the last epoch)."""
+    def close(self):
+        pass
+
+
+def three_epochs(alexnet_weights, tmp_path, monkeypatch, val_accuracies):
+    """A three-epoch run whose validation accuracies are given; every epoch's confusion matrix holds its epoch number
+    on the diagonal. -> (the writer, metrics.json as written after the last epoch)."""
     import json
-    from torch import nn
+
+    import torch.utils.tensorboard
+    from conftest import make_style_dataset
+    data = make_style_dataset(tmp_path / "d", n_train=2, n_val=1)
+    writer = Recorder()
+    monkeypatch.setattr(torch.utils.tensorboard, "SummaryWriter", lambda *a, **k: writer)
     monkeypatch.setattr(a4a, "confusion_figure", lambda conf, classes: conf)
     monkeypatch.setattr(a4a, "mistakes_figure", lambda split, probs, classes: "mistakes")
-    labels = torch.tensor([0, 1])
-    split = SimpleNamespace(labels=labels, files=["v/A/1", "v/B/2"], skipped=0)
-    model = nn.Linear(2, 2)
-    cfg = a4a.Config(data="d", runs=str(tmp_path), remove=1, train="new", augment=False, epochs=3, batch_size=2,
-                     lr=0.1, momentum=0.0, weight_decay=0.0, seed=0, workers=1)
-    run = a4a.Run(cfg, ["A", "B"], str(tmp_path), model, a4a.SGD(model.parameters(), lr=0.1), {},
-                  SimpleNamespace(train=split, val=split), torch.device("cpu"))
-    writer = Recorder()
-    for epoch, acc in enumerate(val_accuracies):
-        confusion = torch.eye(2, dtype=torch.long) * (epoch + 1)
-        val = (0.5, acc, confusion, torch.tensor([[0.9, 0.1], [0.2, 0.8]]))
-        a4a.end_of_epoch(run, epoch, (0.5, 0.5), val, writer, time.time(), 0.0, "as evaluated")
-    return writer, json.load(open(tmp_path / "metrics.json"))
+    epochs = iter(enumerate(val_accuracies))
+
+    def evaluate(trained_part, split, cfg, device, num_classes):
+        epoch, acc = next(epochs)
+        return 0.5, acc, torch.eye(num_classes, dtype=torch.long) * (epoch + 1), \
+            torch.full((len(split.labels), num_classes), 1 / num_classes)
+    monkeypatch.setattr(a4a, "evaluate", evaluate)
+    a4a.main(["--data", str(data), "--runs", str(tmp_path / "r"), "--epochs", str(len(val_accuracies)), "--name",
+              "t", "--workers", "1"])
+    return writer, json.load(open(tmp_path / "r" / "t" / "metrics.json"))
 
 
-def test_the_best_epochs_figures_are_logged_at_its_own_step(tmp_path, monkeypatch):
+def test_the_best_epochs_figures_are_logged_at_its_own_step(alexnet_weights, tmp_path, monkeypatch):
     """Catches: the confusion matrix and the mistakes of the best epoch logged one step below it (epoch, not
     epoch + 1), where TensorBoard's slider would show them beside the epoch before."""
-    writer, _ = three_epochs(tmp_path, monkeypatch, [0.5, 0.9, 0.7])
+    writer, _ = three_epochs(alexnet_weights, tmp_path, monkeypatch, [0.5, 0.9, 0.7])
     assert writer.figures == [("confusion_matrix/val", 1), ("most_confident_mistakes/val", 1),
                               ("confusion_matrix/val", 2), ("most_confident_mistakes/val", 2)]
 
 
-def test_metrics_keep_the_best_epochs_confusion_matrix_after_a_worse_last_epoch(tmp_path, monkeypatch):
+def test_metrics_keep_the_best_epochs_confusion_matrix_after_a_worse_last_epoch(alexnet_weights, tmp_path,
+                                                                                 monkeypatch):
     """Catches: best_confusion overwritten by the last epoch's matrix when the last epoch is not the best."""
-    _, m = three_epochs(tmp_path, monkeypatch, [0.5, 0.9, 0.7])
-    assert m["best_confusion"] == [[2, 0], [0, 2]] and m["best"]["epoch"] == 2
+    _, m = three_epochs(alexnet_weights, tmp_path, monkeypatch, [0.5, 0.9, 0.7])
+    assert m["best_confusion"] == (2 * torch.eye(len(m["classes"]), dtype=torch.long)).tolist()
+    assert m["best"]["epoch"] == 2
 
 
 def test_the_comparison_table_says_its_time_is_the_runs_wall_time():
