@@ -422,7 +422,7 @@ def what_was_kept(run, finished):
 class RunError(Exception):
     """A mistake in what the user gave, or a state of the machine, that stops the script (a missing file, a flag that
     cannot be, a full disk): its message says what to do, and main prints it in one line. Anything else is a bug and
-    keeps its traceback. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
+    keeps its traceback. (Copied, unchanged, in assignment_4a.py, download_wikiart.py and vgg16.py.)"""
 
 
 def main(argv=None):

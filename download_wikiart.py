@@ -104,14 +104,17 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".
 DAMAGED_IMAGE = (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error)
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
-# one painting the source offers: fetch(http) -> the image's bytes
+# what the summary says was skipped, by kind
 SKIPPED = {"rows": "row(s) of the viewer that cannot be used", "pages": "page(s) of the viewer's rows that could not "
            "be read", "shards": "parquet shard(s) that could not be read"}
+# one painting the source offers: fetch(http) -> the image's bytes
 Candidate = namedtuple("Candidate", "sid style artist genre fetch")
 
 
-class SourceError(RuntimeError):
-    """A source cannot be used (unreachable, wrong protocol, unreadable listing); the message says what to do."""
+class RunError(Exception):
+    """A mistake in what the user gave, or a state of the machine, that stops the script (a missing file, a flag that
+    cannot be, a full disk): its message says what to do, and main prints it in one line. Anything else is a bug and
+    keeps its traceback. (Copied, unchanged, in assignment_4a.py, download_wikiart.py and vgg16.py.)"""
 
 
 
@@ -172,6 +175,12 @@ def parse_args(argv=None):
                    help="Hugging Face Hub base URL for the parquet shards (default: $HF_ENDPOINT, else huggingface.co)")
     p.add_argument("--retry-failed", action="store_true", help="try again the images that failed in earlier runs")
     args = p.parse_args(argv)
+    check_args(p, args)
+    return args
+
+
+def check_args(p, args):
+    """Numbers in range, one local source at most."""
     if not 0 <= args.val_fraction < 1:
         p.error("--val-fraction must be in [0, 1)")
     if args.workers < 1 or args.retries < 0:
@@ -180,7 +189,6 @@ def parse_args(argv=None):
         p.error("give --from-dir or --csv, not both")
     if not args.timeout > 0:
         p.error("--timeout must be a positive number of seconds")
-    return args
 
 
 def per_style(value):
@@ -227,9 +235,9 @@ def check_style_names(styles):
         folders.setdefault(safe_name(s).casefold(), []).append(s)
     for folder, names in folders.items():
         if len(names) > 1:
-            raise SourceError(f"styles {' and '.join(repr(n) for n in names)} would share the folder "
-                              f"{safe_name(names[0])} (on a disk that ignores case, as Windows' and macOS's do): "
-                              "rename one of them (or leave one out of --styles)")
+            raise RunError(f"styles {' and '.join(repr(n) for n in names)} would share the folder "
+                           f"{safe_name(names[0])} (on a disk that ignores case, as Windows' and macOS's do): "
+                           "rename one of them (or leave one out of --styles)")
 
 
 # ---- HTTP: urllib3's Retry for statuses and connections; one time bound and a size cap per URL ----
@@ -428,14 +436,14 @@ class Viewer:
                 info = parse_json(self.http.get(self.url("info"), max_bytes=MAX_PAGE_MB << 20, what="a JSON page")[1],
                                   "/info")
             except ValueError as e:
-                raise SourceError(f"the viewer's {e}: try again later, or use --from-dir or --csv") from None
+                raise RunError(f"the viewer's {e}: try again later, or use --from-dir or --csv") from None
             features = info.get("dataset_info", {}).get("features") if isinstance(info.get("dataset_info"), dict) \
                 else None
             names = features.get("style", {}).get("names") if isinstance(features, dict) and isinstance(
                 features.get("style"), dict) else None
             if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-                raise SourceError(f"the viewer's /info for {self.dataset} has no list of style names: it is not the "
-                                  "dataset this script knows; try again later, or use --from-dir or --csv")
+                raise RunError(f"the viewer's /info for {self.dataset} has no list of style names: it is not the "
+                               "dataset this script knows; try again later, or use --from-dir or --csv")
             self._info = info
         return self._info
 
@@ -481,13 +489,22 @@ class Viewer:
             self.failed_pages[key] = shown(e, 200)
             return None
 
+    def needed_page(self, key):
+        """A page the plan cannot do without (the first, or a style's first, which give the counts): one that is not
+        a page of rows stops the run with one sentence."""
+        try:
+            return self.page(key)
+        except ValueError as e:
+            raise RunError(f"the viewer's {'first page' if key[0] == 'rows' else 'first page of a style'} cannot be "
+                           f"used ({shown(e, 200)}): try again later, or use --from-dir or --csv") from None
+
     def candidates(self, styles, workers):
         """-> (candidates, rows the viewer serves, partial?). Every page of the wanted styles is read before any
         image is fetched, so that the plan can be printed first."""
         from tqdm import tqdm
         names, artists, genres = self.names("style"), self.names("artist"), self.names("genre")
         if self.partial:
-            said, limit = self.page(("rows", 0)).get("num_rows_total"), min(self.dataset_rows(), MAX_ROWS)
+            said, limit = self.needed_page(("rows", 0)).get("num_rows_total"), min(self.dataset_rows(), MAX_ROWS)
             total = said if isinstance(said, int) and 0 <= said <= limit else limit
             if total != said:
                 print(f"note: the viewer says it serves {said!r} rows, more than the dataset's {limit}: reading "
@@ -496,7 +513,7 @@ class Viewer:
         else:  # the whole dataset: ask for the wanted styles only
             keys, total = [], 0
             for s in sorted(styles):
-                said = self.page(("filter", names.index(s), 0))["num_rows_total"]
+                said = self.needed_page(("filter", names.index(s), 0))["num_rows_total"]
                 n = said if isinstance(said, int) and 0 <= said <= MAX_ROWS - total else 0
                 if n != said:
                     print(f"note: the viewer says it has {shown(said, 20)} rows of {shown(s, 40)}, which cannot be: "
@@ -638,7 +655,7 @@ def dir_candidates(folder, styles):
     missing = [s for s in styles if not os.path.isdir(os.path.join(folder, s))]
     if missing:
         have = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
-        raise SourceError(f"--from-dir {folder} has no folder for {', '.join(missing)} (it has: {', '.join(have)})")
+        raise RunError(f"--from-dir {folder} has no folder for {', '.join(missing)} (it has: {', '.join(have)})")
     out = []
     for s in styles:
         files = sorted(f for f in os.listdir(os.path.join(folder, s))
@@ -650,17 +667,17 @@ def dir_candidates(folder, styles):
 
 
 def read_listing(path):
-    """The CSV's (url, label) rows; a file that cannot be parsed is a SourceError naming the line."""
+    """The CSV's (url, label) rows; a file that cannot be parsed is a RunError naming the line."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError as e:
-        raise SourceError(f"--csv {path}: cannot be read ({e.strerror})") from None
+        raise RunError(f"--csv {path}: cannot be read ({e.strerror})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
-        raise SourceError(f"--csv {path} line {line}: not UTF-8 text; save the list as UTF-8 CSV") from None
+        raise RunError(f"--csv {path} line {line}: not UTF-8 text; save the list as UTF-8 CSV") from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows = []
     try:
@@ -668,7 +685,7 @@ def read_listing(path):
             if len(row) >= 2 and row[0].strip().lower() not in ("image_url", "url"):
                 rows.append((row[0].strip(), row[1].strip()))
     except csv.Error as e:
-        raise SourceError(f"--csv {path} line {reader.line_num}: {e}; fix or remove that line") from None
+        raise RunError(f"--csv {path} line {reader.line_num}: {e}; fix or remove that line") from None
     return rows
 
 
@@ -824,9 +841,14 @@ def read_state(path):
 
 
 def lock_out(out):
-    """An exclusive lock on out/.lock for this run, released by the system when the process ends however it ends: a
-    second download into the same --out stops with one sentence instead of moving the first's files about."""
-    fh = open(os.path.join(out, ".lock"), "a+")
+    """--out made, and an exclusive lock on out/.lock for this run, released by the system when the process ends
+    however it ends: a second download into the same --out stops with one sentence instead of moving the first's
+    files about."""
+    try:
+        os.makedirs(out, exist_ok=True)
+        fh = open(os.path.join(out, ".lock"), "a+")
+    except OSError as e:  # a read-only or shared drive
+        raise RunError(f"cannot write in --out {out} ({e.strerror}): give a folder you can write to") from None
     fh.seek(0)
     try:
         if os.name == "nt":
@@ -838,8 +860,8 @@ def lock_out(out):
     except OSError:
         holder = fh.read().strip() or "another process"
         fh.close()
-        raise SourceError(f"another download is writing into {out} ({holder}): wait for it to finish, or give another "
-                          "--out") from None
+        raise RunError(f"another download is writing into {out} ({holder}): wait for it to finish, or give another "
+                       "--out") from None
     fh.seek(0)
     fh.truncate()
     fh.write(f"process {os.getpid()}")
@@ -1390,7 +1412,7 @@ def parquet_pass(store_, http, args, keeper, names, skip_rows, short, verified):
             continue
         try:
             path, ours = fetch_shard(http, args, name, inside(store_.out, ".parquet"))
-        except SourceError as e:
+        except RunError as e:
             keeper.skip("shards", f"warning: parquet: {e}; the next shard is read meanwhile")
             continue
         try:
@@ -1484,8 +1506,8 @@ def fetch_shard(http, args, name, folder):
             break
         except Exception as e:  # huggingface_hub's errors (HTTP, network, cache): what happened, how to resume
             if attempt == args.retries or "404" in str(e) or "EntryNotFound" in e.__class__.__name__:
-                raise SourceError(f"{name} could not be downloaded ({e.__class__.__name__}: "
-                                  f"{str(e).splitlines()[0]}); run the same command again to resume") from None
+                raise RunError(f"{name} could not be downloaded ({e.__class__.__name__}: "
+                               f"{str(e).splitlines()[0]}); run the same command again to resume") from None
             time.sleep(args.backoff * 2 ** attempt)
     if re.fullmatch(r"[0-9a-f]{64}", expected):
         h = hashlib.sha256()
@@ -1494,7 +1516,7 @@ def fetch_shard(http, args, name, folder):
                 h.update(chunk)
         if h.hexdigest() != expected:
             os.remove(path)
-            raise SourceError(f"{name}: sha256 differs from the Hub's; run the same command again to download it anew")
+            raise RunError(f"{name}: sha256 differs from the Hub's; run the same command again to download it anew")
     return path, True
 
 
@@ -1589,13 +1611,13 @@ def collect(args, http, store_, argv):
     try:
         names = {f: viewer.names(f) for f in ("style", "artist", "genre")}
     except requests.ConnectionError as e:
-        raise SourceError(f"cannot reach {args.viewer_url} ({e.__class__.__name__}): check the internet "
-                          "connection, or build the subset from files you have with --from-dir PATH") from None
+        raise RunError(f"cannot reach {args.viewer_url} ({e.__class__.__name__}): check the internet "
+                       "connection, or build the subset from files you have with --from-dir PATH") from None
     if args.styles == ["all"]:
         args.styles = list(names["style"])
     unknown = [s for s in args.styles if s not in names["style"]]
     if unknown:
-        raise SourceError(f"--styles: {', '.join(unknown)} not in {args.dataset}; it has: {', '.join(names['style'])}")
+        raise RunError(f"--styles: {', '.join(unknown)} not in {args.dataset}; it has: {', '.join(names['style'])}")
     check_style_names(args.styles)
     keeper = Keeper(store_, {s: args.per_style for s in args.styles})
     skip_rows = 0
@@ -1620,16 +1642,13 @@ def main(argv=None):
     os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
     http = Http(args)
     try:
-        os.makedirs(args.out, exist_ok=True)
         lock = lock_out(args.out)
-    except SourceError as e:
+        try:
+            run(args, argv, http, Store(args.out))
+        finally:
+            lock.close()  # the system would release it at exit; a caller that goes on (a test, a notebook) needs it
+    except RunError as e:  # the user's to mend; any other exception is a bug and shows its traceback
         sys.exit(f"error: {e}")
-    except OSError as e:  # a read-only or shared drive
-        sys.exit(f"error: cannot write in --out {args.out} ({e.strerror}): give a folder you can write to")
-    try:
-        run(args, argv, http, Store(args.out))
-    finally:
-        lock.close()  # the system would release it at exit; a caller that goes on (a test, a notebook) needs it now
 
 
 def run(args, argv, http, store_):
@@ -1639,16 +1658,13 @@ def run(args, argv, http, store_):
     t0 = time.time()
     try:
         keeper = collect(args, http, store_, argv)
-    except (SourceError, ValueError) as e:
-        store_.save_state()
-        sys.exit(f"error: {e}")
-    except requests.RequestException as e:
-        store_.save_state()
-        sys.exit(f"error: the source failed after {args.retries} retries ({e}); run the same command again to resume")
+    except requests.RequestException as e:  # what the retries could not mend
+        raise RunError(f"the source failed after {args.retries} retries ({e}); run the same command again to "
+                       "resume") from e
     except KeyboardInterrupt:
-        store_.save_state()
         sys.exit("\ninterrupted: what finished is kept; run the same command again to resume")
-    store_.save_state()
+    finally:
+        store_.save_state()
     kept, wanted = keeper.kept, keeper.wanted
     if not any(kept.values()):  # nothing to lay out: whatever train/, val/ and manifest.csv hold stays as it is
         sys.exit("error: no image could be downloaded; see the warnings above" + (

@@ -46,7 +46,7 @@ CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 
 class RunError(Exception):
     """A mistake in what the user gave, or a state of the machine, that stops the script (a missing file, a flag that
     cannot be, a full disk): its message says what to do, and main prints it in one line. Anything else is a bug and
-    keeps its traceback. (Copied, unchanged, in assignment_4a.py and vgg16.py.)"""
+    keeps its traceback. (Copied, unchanged, in assignment_4a.py, download_wikiart.py and vgg16.py.)"""
 
 
 class WeightsUnavailable(RunError):
@@ -165,8 +165,8 @@ def load_vgg16(weights_path=None, progress=True):
     return model.eval()
 
 
-# ---- where and how it runs: the device, the precision, the class, the packages, a kill (copied whole in
-# assignment_4a.py, but for resolve_class; tests/test_saliency.py checks the copies) ----
+# ---- where and how it runs: the device, the precision, the class, the packages, a kill. What assignment_4a.py or
+# download_wikiart.py also needs of it is copied there whole; tests/test_copies.py finds each copy and checks it ----
 
 PRECISIONS = ("fp32", "tf32", "bf16")  # --precision: see set_precision
 # how far maps of the faster precisions agree with fp32 maps, as measured on random VGG-16 weights (docs/speed.md)

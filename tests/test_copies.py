@@ -15,6 +15,7 @@ IMPORTERS = ["saliency_extras.py", "saliency_ground_truth.py", "report/make_repo
              "report/comments.py", "report/record.py"]
 # names each file has for itself, on purpose: the same word, another thing
 OWN = {"main": "each script's own recipe", "parse_args": "each script's own flags",
+       "check_args": "each script's own checks of its flags",
        "ROOT": "where each file finds the project (report/ sits one folder down)",
        "OUT_DIR": "where each script writes by default",
        "BATCH_SIZE": "images per SGD step (4a), images per saliency pass (4b)"}

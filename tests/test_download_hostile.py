@@ -309,3 +309,16 @@ def test_a_page_is_parsed_with_the_garbage_collector_paused_then_resumed(monkeyp
     with pytest.raises(ValueError, match="JSON nested too deep"):
         dw.parse_json(b"[" * 100_000, "info")
     assert seen == [False, False] and gc.isenabled()
+
+
+@pytest.mark.parametrize("body, why", [(b"[1, 2]", "the page: a JSON list, not an object"),
+                                       (b'{"rows": 7}', "a JSON page without a list of rows")])
+def test_a_first_page_that_is_not_a_page_stops_with_one_sentence(serve, tmp_path, body, why):
+    """Catches: the viewer's first page (which gives the row count every other page follows from) read outside the
+    one error policy: its ValueError a traceback once main catches only RunError."""
+    fake = serve(counts={0: 4})
+    fake.odd_pages = {0: body}
+    with pytest.raises(SystemExit) as e:
+        dl(fake, tmp_path / "w", "--styles", "Baroque")
+    assert str(e.value) == (f"error: the viewer's first page cannot be used ({why}): try again later, or use "
+                            "--from-dir or --csv")

@@ -61,17 +61,6 @@ def test_resume_refuses_a_flag_marked_fixed(tmp_path, monkeypatch):
     assert str(e.value).startswith("error: --workers cannot change on --resume")
 
 
-def test_a_bug_inside_training_keeps_its_traceback(alexnet_weights, tmp_path, monkeypatch):
-    """Catches: main turning every ValueError into a one-line 'error:' so that a bug reads like a user's mistake."""
-    data = make_style_dataset(tmp_path / "d", n_train=2, n_val=1)
-
-    def buggy(*args, **kwargs):
-        raise ValueError("a planted bug")
-    monkeypatch.setattr(a4a, "train_one_epoch", buggy)
-    with pytest.raises(ValueError, match="a planted bug"):
-        a4a.main(["--data", str(data), "--runs", str(tmp_path / "r"), "--epochs", "1", "--workers", "1"])
-
-
 def test_a_users_mistake_is_one_line(tmp_path):
     """Catches: a mistake raised as a plain exception after the change (a traceback where a sentence is due)."""
     with pytest.raises(SystemExit) as e:
@@ -80,21 +69,31 @@ def test_a_users_mistake_is_one_line(tmp_path):
                             "first (or pass --data PATH to a folder with train/ and val/)")
 
 
-@pytest.mark.parametrize("script,step", [("assignment_4b", "load_images"), ("saliency_extras", "load_model")])
-def test_a_bug_in_the_saliency_scripts_keeps_its_traceback(tmp_path, monkeypatch, script, step):
-    """Catches: main turning every ValueError or OSError into a one-line 'error:' (as 4b and saliency_extras.py did),
-    so that a bug reads like a user's mistake. Only a RunError is one line."""
+PLANTED = {"assignment_4a": "train_one_epoch", "assignment_4b": "load_images", "saliency_extras": "load_model",
+           "download_wikiart": "collect"}  # each command line's script, and a step its run reaches
+
+
+@pytest.mark.parametrize("error", [ValueError, OSError])
+@pytest.mark.parametrize("script", list(PLANTED))
+def test_a_bug_planted_in_each_script_keeps_its_traceback(alexnet_weights, tmp_path, monkeypatch, script, error):
+    """Catches: a main turning every ValueError or OSError into a one-line 'error:' (as 4b, saliency_extras.py and
+    download_wikiart.py did), so that a bug reads like a user's mistake. Only a RunError is one line."""
     import importlib
 
     from conftest import write_image
     module = importlib.import_module(script)
+    argv = {"assignment_4a": ["--data", str(make_style_dataset(tmp_path / "d", n_train=2, n_val=1)), "--runs",
+                              str(tmp_path / "r"), "--epochs", "1", "--workers", "1"],
+            "download_wikiart": ["--out", str(tmp_path / "out"), "--viewer-url", "http://127.0.0.1:9", "--hub-url",
+                                 "http://127.0.0.1:9"]}.get(script, ["--images", str(tmp_path), "--out",
+                                                                      str(tmp_path / "out")])
     write_image(tmp_path / "a.png")
 
     def buggy(*args, **kwargs):
-        raise ValueError("a planted bug")
-    monkeypatch.setattr(module, step, buggy)
-    with pytest.raises(ValueError, match="a planted bug"):
-        module.main(["--images", str(tmp_path), "--out", str(tmp_path / "out")])
+        raise error("a planted bug")
+    monkeypatch.setattr(module, PLANTED[script], buggy)
+    with pytest.raises(error, match="a planted bug"):
+        module.main(argv)
 
 
 @pytest.mark.parametrize("script", ["assignment_4b", "saliency_extras"])
