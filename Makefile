@@ -66,8 +66,8 @@ MUTANTS ?= report.stats.x_wilson_interval* report.stats.x_binomial_pmf* report.s
            report.runs.x_select_runs* report.runs.x_why_not_compared* report.part1.x_f1_table* \
            report.part2.x_box_comparison* report.part2.x_can_tell* report.part2.x_beats_both* \
            report.stats.x_images_needed* report.part1.x_parameters* report.part1.x_duration* \
-           assignment_4b.x_box_in_crop* assignment_4b.x_box_measures* assignment_4b.x_centre_prior* \
-           assignment_4b.x_centre_share* saliency_ground_truth.x_scores* saliency_ground_truth.x_rank_auc* \
+           vgg16.x_box_in_crop* vgg16.x_box_measures* vgg16.x_centre_prior* \
+           vgg16.x_centre_share* saliency_ground_truth.x_scores* saliency_ground_truth.x_rank_auc* \
            saliency_ground_truth.x_mean_interval* saliency_ground_truth.x_beats* saliency_ground_truth.x_baseline_maps* \
            assignment_4a.x_epoch_seed* assignment_4a.x_batch_order* assignment_4a.x_to_input* assignment_4a.x_crop_by_gather*
 

@@ -617,7 +617,7 @@ class Run:
     start: int = 0                     # epochs finished before this process (resumed runs)
     best: float = -1.0                 # best validation accuracy so far
     history: list = field(default_factory=list)  # one record per finished epoch
-    frozen: Optional[dict] = None      # frozen_record of the untrained tensors as loaded: they never change
+    frozen: Optional[dict] = None      # frozen_record: the tensors training leaves as loaded (names, digest, source)
     diverged: Optional[str] = None     # why the run stopped early, if it did
 
 
@@ -1390,9 +1390,9 @@ def frozen_prefix(model):
     after it), run in eval mode without gradients; the trained part is the rest (the whole network for --train all,
     whose prefix is empty)."""
     layers = list(model.features) + [model.avgpool, nn.Flatten()] + list(model.classifier)
-    frozen = [i for i, m in enumerate(layers) if any(True for _ in m.parameters()) and
-              not next(m.parameters()).requires_grad]
-    k = frozen[-1] + 1 if frozen else 0
+    frozen_at = [i for i, m in enumerate(layers) if any(True for _ in m.parameters()) and
+                 not next(m.parameters()).requires_grad]
+    k = frozen_at[-1] + 1 if frozen_at else 0
     while k and k < len(layers) and isinstance(layers[k], (nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Flatten)):
         k += 1
     return nn.Sequential(*layers[:k]).eval(), nn.Sequential(*layers[k:])

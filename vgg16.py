@@ -349,3 +349,60 @@ def open_rgb(path):
         rgba = im.convert("RGBA")  # transparent pixels become white, not whatever colour hides under them
         im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
     return im.convert("RGB")  # also L, P, CMYK, YCbCr -> RGB
+
+
+# ---- measuring a map against the image's object (assignment_4b.py's predictions.csv columns, which the report
+# reads): the box mapped into the network's crop, the pointing game and the mass inside, and two baselines ----
+
+BOX_TOLERANCE = 15      # pointing game: a peak this many pixels (of the 224x224 input) outside the box still hits
+CENTRE_PRIOR_SIGMA = 0.25  # the centre-prior baseline: a Gaussian of this std (a fraction of the side), centred
+
+
+def centre_share(maps):
+    """(N, H, W) -> (N,): the share of saliency mass in the central box (middle half of each side, 25% of the
+    area). 0.25 for a map spread evenly; near 1 when the map sits on a centred object."""
+    h, w = maps.shape[-2:]
+    inner = maps[:, h // 4:h - h // 4, w // 4:w - w // 4].sum(dim=(1, 2))
+    return inner / maps.sum(dim=(1, 2)).clamp(min=1e-30)
+
+
+def box_in_crop(box, size, preprocess):
+    """A box in the original's pixels -> the same box in the network's input, through the preprocessing's resize
+    (shorter side to resize_size, as torchvision computes it) and centre crop. -> (x0, y0, x1, y1) clipped to the
+    crop, and the share of the box's area that lies in it (0: the crop shows none of it)."""
+    w, h = size
+    short = preprocess.resize_size[0]
+    rw, rh = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)  # torchvision's rounding
+    crop = preprocess.crop_size[0]
+    left, top = int(round((rw - crop) / 2.0)), int(round((rh - crop) / 2.0))
+    x0, y0, x1, y1 = box[0] * rw / w - left, box[1] * rh / h - top, box[2] * rw / w - left, box[3] * rh / h - top
+    clipped = (max(x0, 0), max(y0, 0), min(x1, crop), min(y1, crop))
+    inside = max(clipped[2] - clipped[0], 0) * max(clipped[3] - clipped[1], 0)
+    return clipped, inside / ((x1 - x0) * (y1 - y0))
+
+
+def box_measures(smap, box, tolerance=BOX_TOLERANCE):
+    """smap (H, W) >= 0, box (x0, y0, x1, y1) in its pixels. -> whether the map's maximum lies in the box or within
+    `tolerance` pixels of it (the pointing game, Zhang et al. 2016), and the share of the map's mass in the box."""
+    y, x = divmod(int(smap.argmax()), smap.shape[1])
+    x0, y0, x1, y1 = box
+    hit = x0 - tolerance <= x + 0.5 <= x1 + tolerance and y0 - tolerance <= y + 0.5 <= y1 + tolerance
+    cols, rows = torch.arange(smap.shape[1]) + 0.5, torch.arange(smap.shape[0]) + 0.5  # pixel centres
+    inside = ((rows >= y0) & (rows < y1))[:, None] & ((cols >= x0) & (cols < x1))[None, :]
+    return hit, float(smap[inside].sum() / smap.sum().clamp(min=1e-30))
+
+
+def centre_prior(h, w, sigma=CENTRE_PRIOR_SIGMA):
+    """The baseline that knows nothing of the image: a Gaussian at the centre, std sigma x the side. (H, W)."""
+    ys, xs = (torch.arange(h) + 0.5 - h / 2) / (sigma * h), (torch.arange(w) + 0.5 - w / 2) / (sigma * w)
+    return torch.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2))
+
+
+def crop_boxes(images, boxes, preprocess):
+    """Each image's object box in the network's crop, for the figures: None where it has none or the crop hides it."""
+    out = []
+    for f, size in zip(images.files, images.sizes):
+        box = boxes.get(os.path.basename(f), (None, ""))[0]
+        crop, seen = box_in_crop(box, size, preprocess) if box is not None else (None, 0)
+        out.append(crop if seen else None)
+    return out

@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 
-from assignment_4b import BOX_TOLERANCE, is_image_file
+from assignment_4b import is_image_file
 from report.part1 import map_agreement, pct, precision_words
 from report.record import SALIENCY_CMD
 from report.stats import ALPHA, fmt_p, images_needed, mcnemar_exact
-from vgg16 import NUM_CLASSES
+from vgg16 import BOX_TOLERANCE, NUM_CLASSES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAPS_OUT_OF_DATE = "**The maps are not up to date with the images.**"  # begins Part 2 where they are not
