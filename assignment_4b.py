@@ -27,6 +27,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 from typing import NamedTuple
 
 import torch
@@ -275,8 +276,10 @@ def save_figures(out_dir, files, crops, maps, titles, draw=draw_row, cols=3, box
     size = min(12.0, 7.5 * 3 * cols / (160 / 25.4))
     marks = boxes if boxes is not None else [False] * len(files)  # False: nothing marked
 
-    def row(axes, f, crop, smap, t, box):
-        draw(axes, crop, smap, f"{printable(os.path.basename(f))}\n{t}")
+    chars = int(3 * 72 / (0.6 * size))  # characters of a title line across its 3-inch panel
+
+    def row(axes, f, crop, smap, t, box):  # a long file name wraps within its panel, not into the next one
+        draw(axes, crop, smap, "\n".join(textwrap.wrap(printable(os.path.basename(f)), chars) + [t]))
         for ax in axes:
             ax.title.set_fontsize(size)
         if box is not False:

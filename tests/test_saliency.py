@@ -586,3 +586,22 @@ def test_each_grid_row_names_its_file_and_marks_the_peak_and_the_box(monkeypatch
         rects = [p for p in row[2].patches if isinstance(p, matplotlib.patches.Rectangle)]
         assert [(r.get_x(), r.get_y(), r.get_width(), r.get_height()) for r in rects] == \
             ([(9.5, 1.5, 8, 4)] if box else [])
+
+
+def test_a_long_file_name_wraps_within_its_panel_of_the_grid(monkeypatch, tmp_path):
+    """Catches: a 90-character file name printed on one line across the grid, cut at the figure's edge and running
+    over the map's title beside it."""
+    plt = a4b.pyplot()
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)  # keep the figures to look at them
+    name = "Lovis_Corinth_-_Portrait_of_the_painter_Walter_Leistikow_in_his_studio_in_Berlin_1893.jpg"
+    crop, smap = np.zeros((20, 20, 3)), np.random.default_rng(0).random((20, 20)).astype(np.float32)
+    a4b.save_figures(str(tmp_path), [f"/x/{name}", "/x/b.jpg"], [crop, crop], [smap, smap],
+                     ["German short-haired pointer (p=0.01)", "cup (p=0.50)"])
+    grid = kept[-1]
+    renderer = grid.canvas.get_renderer()
+    titles = [ax.title for ax in grid.axes if ax.get_title()]
+    boxes = [t.get_window_extent(renderer) for t in titles]
+    assert "".join(titles[0].get_text().split("\n")[:-1]) == name  # every character, over several lines
+    assert all(b.x0 >= grid.bbox.x0 and b.x1 <= grid.bbox.x1 and b.y1 <= grid.bbox.y1 for b in boxes)
+    assert not [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes) if i < j and a.overlaps(b)]
