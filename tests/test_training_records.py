@@ -78,6 +78,7 @@ def three_epochs(alexnet_weights, tmp_path, monkeypatch, val_accuracies):
     monkeypatch.setattr(torch.utils.tensorboard, "SummaryWriter", lambda *a, **k: writer)
     monkeypatch.setattr(a4a, "confusion_figure", lambda conf, classes: conf)
     monkeypatch.setattr(a4a, "mistakes_figure", lambda split, probs, classes: "mistakes")
+    monkeypatch.setattr(a4a, "add_jpeg_figure", lambda writer, tag, fig, step: writer.add_figure(tag, fig, step))
     epochs = iter(enumerate(val_accuracies))
 
     def evaluate(trained_part, split, cfg, device, num_classes):
