@@ -556,3 +556,33 @@ def test_the_default_folders_are_where_the_scripts_write():
     assert (d["images"], d["saliency"]) == (assignment_4b.IMAGES_DIR, assignment_4b.OUT_DIR)
     assert (d["extras"], d["paintings"]) == (saliency_extras.OUT_DIR, saliency_extras.PAINTINGS_OUT_DIR)
     assert d["ground_truth"] == saliency_ground_truth.OUT_DIR and d["out"] == os.path.join(ROOT, "report")
+
+
+def lowest_content(page):
+    """The lowest point (PDF points from the page's foot) of any text or image a page draws."""
+    ys = []
+
+    def image(op, args, cm, tm):
+        if op == b"Do":  # an image: the unit square under the current matrix
+            ys.extend([cm[5], cm[5] + cm[3]])
+
+    def text(t, cm, tm, font, size):
+        if t.strip():
+            ys.append(tm[5] * cm[3] + cm[5])
+    page.extract_text(visitor_operand_before=image, visitor_text=text)
+    return min(ys) if ys else float(page.mediabox.height)
+
+
+def test_no_page_of_the_report_is_more_than_half_blank(report_md):
+    """Catches: a layout rule that leaves pages mostly blank (pages 2, 5 and 11 of a 12-photo report were): a heading
+    that keeps too much room with it, a figure pushed to the next page with the text after it. With figures that
+    float (tests/test_shared_folders_odd_files_and_the_pdf.py tests the float itself), no page of this report is
+    more than half blank, the last aside."""
+    from pypdf import PdfReader
+    _, out = report_md
+    pages = PdfReader(out / "report.pdf").pages
+    margin = 20 * 72 / 25.4  # render.py's top and bottom margins, 20 mm
+    for k, page in enumerate(pages[:-1]):
+        area = float(page.mediabox.height) - 2 * margin
+        used = (float(page.mediabox.height) - margin - lowest_content(page)) / area
+        assert used >= 0.5, (k + 1, round(used, 2))
