@@ -65,7 +65,7 @@ def pdf_text(text):
     return ITALIC.sub(r"__\1__", text).replace("](", "]\u00ad(")
 
 
-def table_layout(pdf, head, rows, width, sizes=(9, 8.5, 8, 7.5, 7, 6.5)):
+def table_layout(pdf, head, rows, width, sizes=(9, 8.5, 8, 7.5, 7)):
     """-> (font size, column widths in mm) for a table `width` mm wide, so that a cell wraps only at spaces: every
     column at least as wide as its longest word (measured in the font, bold for the header), the space left shared
     out toward each column's longest cell (capped at 38 characters' worth); the largest size in `sizes` where the

@@ -586,3 +586,18 @@ def test_no_page_of_the_report_is_more_than_half_blank(report_md):
         area = float(page.mediabox.height) - 2 * margin
         used = (float(page.mediabox.height) - margin - lowest_content(page)) / area
         assert used >= 0.5, (k + 1, round(used, 2))
+
+
+def test_every_text_of_the_pdf_prints_at_7_pt_or_more(report_md):
+    """Catches: a table set in 6.5 pt to make its words fit (the figures' own texts are tested where each is drawn,
+    tests/test_report_statistics.py)."""
+    from pypdf import PdfReader
+    _, out = report_md
+    sizes = []
+
+    def text(t, cm, tm, font, size):
+        if t.strip():
+            sizes.append(size * abs(tm[3]) * abs(cm[3]))  # the font size through the text and the page matrices
+    for page in PdfReader(out / "report.pdf").pages:
+        page.extract_text(visitor_text=text)
+    assert sizes and min(sizes) >= 7 - 1e-6, min(sizes)

@@ -385,7 +385,7 @@ def test_a_pdf_table_wraps_its_cells_only_at_spaces(table, smaller):
     pdf = render.new_pdf([("table", head, rows)])
     pdf.add_page()
     size, widths = render.table_layout(pdf, head, rows, pdf.w - pdf.l_margin - pdf.r_margin)
-    assert 6.5 <= size and (size < 8) == smaller  # a smaller font only where the words would not fit
+    assert 7 <= size and (size < 8) == smaller  # a smaller font only where the words would not fit, never under 7 pt
     for k, col in enumerate(zip(head, *rows)):
         for i, text in enumerate(col):
             pdf.set_font("DejaVu", "B" if i == 0 else "", size)
