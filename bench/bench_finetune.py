@@ -76,12 +76,12 @@ def peak_rss_gib():
 def ours_steps(images, labels, weights, cfg, device):
     """assignment_4a.py's own epoch (train_one_epoch: crops and flips from the uint8 cache, the written-out SGD) on
     these images, with the model built as train_run builds it (--remove 1 --train all, channels_last)."""
-    model, w = a4a.load_alexnet(weights)
+    model, imagenet = a4a.load_alexnet(weights)
     model = a4a.remove_last_fc_layers(model, 1, 4)
     trained = a4a.set_trainable(model, "all")
     model.to(device, memory_format=torch.channels_last)
     prefix, trained_part = a4a.frozen_prefix(model)
-    tf = w.transforms()
+    tf = imagenet.transforms()
     mean, std = torch.tensor(tf.mean).view(1, 3, 1, 1), torch.tensor(tf.std).view(1, 3, 1, 1)
     split = a4a.ImageSplit(images, labels, prefix, (mean, std), augment=True)
     opt = a4a.SGD(trained, lr=1e-3, momentum=0.9, weight_decay=5e-4)
@@ -95,9 +95,9 @@ def tutorial_steps(data_dir, weights_path, n, batch, device):
     from torch.utils.data import DataLoader, Subset
     from torchvision import transforms
     from torchvision.datasets import ImageFolder
-    model, weights = a4a.load_alexnet(weights_path)
+    model, imagenet = a4a.load_alexnet(weights_path)
     model = a4a.remove_last_fc_layers(model, 1, 4).to(device).train()
-    tf = weights.transforms()
+    tf = imagenet.transforms()
     ds = ImageFolder(os.path.join(data_dir, "train"), transforms.Compose([
         transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
         transforms.Normalize(tf.mean, tf.std)]))
@@ -117,12 +117,12 @@ def tutorial_epoch(data_dir, weights_path, batch, device):
     """The textbook loop: decode + transform every image every epoch, the whole network forward each step."""
     from torchvision.datasets import ImageFolder
     from torch.utils.data import DataLoader
-    model, weights = a4a.load_alexnet(weights_path)
+    model, imagenet = a4a.load_alexnet(weights_path)
     model = a4a.remove_last_fc_layers(model, 1, 4)
     trained = a4a.set_trainable(model, "new")
     model.to(device).eval()
     opt = torch.optim.SGD(trained, lr=1e-3, momentum=0.9)
-    loader = DataLoader(ImageFolder(os.path.join(data_dir, "train"), weights.transforms()), batch_size=batch,
+    loader = DataLoader(ImageFolder(os.path.join(data_dir, "train"), imagenet.transforms()), batch_size=batch,
                         shuffle=True, num_workers=0)
     t = time.perf_counter()
     for x, y in loader:
@@ -164,12 +164,12 @@ def main(argv=None):
                          weights=weights, runs=os.path.join(tmp, "runs"), name=None, seed=0, remove=1, train="new",
                          augment=False)
         t = time.perf_counter()
-        decoded = a4a.load_data(cfg)
+        data = a4a.load_data(cfg)
         n_all = args.images + args.images // 3
         print(f"decode once into the cache: {n_all / (time.perf_counter() - t):.0f} img/s")
 
         n = min(args.images, args.steps * args.batch_size)
-        images, labels = decoded.train.images[:n], decoded.train.labels[:n]
+        images, labels = data.train.images[:n], data.train.labels[:n]
         g = torch.Generator().manual_seed(0)
         variants = {"ours": ours_steps(images, labels, weights, cfg, device)}
         for fmt_name, fmt in (("floor NCHW", torch.contiguous_format), ("floor CL", torch.channels_last)):
@@ -203,7 +203,7 @@ def main(argv=None):
               f"{rate['ours'] / rate['tutorial loop']:.2f} | channels_last / NCHW floor "
               f"{rate['floor CL'] / rate['floor NCHW']:.2f}")
 
-        new = a4a.train_run(dataclasses.replace(cfg, name="new", epochs=10), decoded)
+        new = a4a.train_run(dataclasses.replace(cfg, name="new", epochs=10), data)
         t_new = np.median([e["seconds"] for e in new["epochs"][1:]])
         t_first = new["seconds_total"] - sum(e["seconds"] for e in new["epochs"][1:])
         t_tut = tutorial_epoch(data_dir, weights, args.batch_size, device)
