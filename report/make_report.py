@@ -31,6 +31,12 @@ DEFAULT_DIRS = {"runs": "runs", "data": "datasets/wikiart", "images": "My-Images
                 "extras": "report/saliency_extras", "paintings": "report/saliency_paintings",
                 "ground_truth": "report/ground_truth", "out": "report"}
 DEFAULTS = {k: os.path.join(ROOT, *v.split("/")) for k, v in DEFAULT_DIRS.items()}
+FOLDER_FLAGS = {"runs": "folder of assignment_4a.py runs", "ground_truth": "output folder of saliency_ground_truth.py",
+                "extras": "output folder of saliency_extras.py", "saliency": "output folder of assignment_4b.py",
+                "paintings": "output folder of saliency_extras.py --checkpoint (saliency of the painting-style model)",
+                "data": "dataset folder written by download_wikiart.py",
+                "images": "folder of the saliency images, with expected.csv and boxes.csv",
+                "out": "where report.md, report.pdf, record.json and figures/ go"}
 STUDENT_FILE = "student.json"   # name and ID remembered between runs (not committed)
 # every work the report can cite, by (first author, year) as its text cites it ("Tan et al., ICIP 2016"): the
 # References list the works a report cites, in the order it first cites them (references_of)
@@ -62,22 +68,8 @@ CITATION = re.compile(r"\b([A-Z][a-z]+) et al\.?,? (?:[A-Za-z]+ )?((?:19|20)\d\d
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Build the assignment report (Markdown and PDF) from the runs on disk.")
-    p.add_argument("--runs", default=DEFAULTS["runs"], help="folder of assignment_4a.py runs (default: %(default)s)")
-    p.add_argument("--ground-truth", default=DEFAULTS["ground_truth"],
-                   help="output folder of saliency_ground_truth.py (default: %(default)s)")
-    p.add_argument("--extras", default=DEFAULTS["extras"],
-                   help="output folder of saliency_extras.py (default: %(default)s)")
-    p.add_argument("--saliency", default=DEFAULTS["saliency"],
-                   help="output folder of assignment_4b.py (default: %(default)s)")
-    p.add_argument("--paintings", default=DEFAULTS["paintings"],
-                   help="output folder of saliency_extras.py --checkpoint (saliency of the painting-style model) "
-                        "(default: %(default)s)")
-    p.add_argument("--data", default=DEFAULTS["data"],
-                   help="dataset folder written by download_wikiart.py (default: %(default)s)")
-    p.add_argument("--images", default=DEFAULTS["images"],
-                   help="folder of the saliency images, with expected.csv and boxes.csv (default: %(default)s)")
-    p.add_argument("--out", default=DEFAULTS["out"],
-                   help="where report.md, report.pdf, record.json and figures/ go (default: %(default)s)")
+    for key, what in FOLDER_FLAGS.items():
+        p.add_argument(f"--{key.replace('_', '-')}", default=DEFAULTS[key], help=f"{what} (default: %(default)s)")
     p.add_argument("--name", default=None,
                    help="your name, for the report's first page (the sheet asks for it); remembered in "
                         "<out>/student.json for later runs")
