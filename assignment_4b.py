@@ -27,7 +27,6 @@ import json
 import os
 import re
 import sys
-import textwrap
 from typing import NamedTuple
 
 import torch
@@ -278,8 +277,9 @@ def save_figures(out_dir, files, crops, maps, titles, draw=draw_row, cols=3, box
 
     chars = int(3 * 72 / (0.6 * size))  # characters of a title line across its 3-inch panel
 
-    def row(axes, f, crop, smap, t, box):  # a long file name wraps within its panel, not into the next one
-        draw(axes, crop, smap, "\n".join(textwrap.wrap(printable(os.path.basename(f)), chars) + [t]))
+    def row(axes, f, crop, smap, t, box):  # a long file name wraps within its panel, after a _ - . or space if it can
+        name = re.findall(rf".{{1,{chars}}}(?:[_\-. ]|$)|.{{1,{chars}}}", printable(os.path.basename(f)))
+        draw(axes, crop, smap, "\n".join(name + [t]))
         for ax in axes:
             ax.title.set_fontsize(size)
         if box is not False:

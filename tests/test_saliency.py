@@ -602,6 +602,7 @@ def test_a_long_file_name_wraps_within_its_panel_of_the_grid(monkeypatch, tmp_pa
     renderer = grid.canvas.get_renderer()
     titles = [ax.title for ax in grid.axes if ax.get_title()]
     boxes = [t.get_window_extent(renderer) for t in titles]
-    assert "".join(titles[0].get_text().split("\n")[:-1]) == name  # every character, over several lines
+    lines = titles[0].get_text().split("\n")[:-1]
+    assert "".join(lines) == name and lines[0].endswith("_")  # every character, broken after an underscore
     assert all(b.x0 >= grid.bbox.x0 and b.x1 <= grid.bbox.x1 and b.y1 <= grid.bbox.y1 for b in boxes)
     assert not [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes) if i < j and a.overlaps(b)]
