@@ -190,7 +190,7 @@ def build_blocks(args, fig_dir, name="", student_id=""):
 
 def sources(args):
     """What the report reads, as report/record.py lists it: {what: (kind, path)}."""
-    return {"runs": ("runs", args.runs), "images": ("folder", args.images), "saliency": ("folder", args.saliency),
+    return {"runs": ("runs", args.runs), "images": ("top", args.images), "saliency": ("folder", args.saliency),
             "extras": ("folder", args.extras), "paintings": ("folder", args.paintings),
             "ground_truth": ("folder", args.ground_truth),
             "manifest": ("file", os.path.join(args.data, "manifest.csv")),

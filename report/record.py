@@ -38,7 +38,8 @@ def rel(path, root):
 
 def files_of(kind, path):
     """The files a source holds, by its kind: "runs" (each run folder's RUN_FILES), "folder" (every file, in
-    subfolders too), "file" (the file itself). Hidden files and folders are not inputs."""
+    subfolders too), "top" (the files of the folder itself: assignment_4b.py searches no subfolder), "file" (the file
+    itself). Hidden files and folders are not inputs."""
     if kind == "file":
         return [path] if os.path.isfile(path) else []
     out = []
@@ -48,7 +49,7 @@ def files_of(kind, path):
         for f in sorted(files):
             if f.startswith(".") or not os.path.isfile(os.path.join(dirpath, f)):
                 continue
-            if kind == "runs" and (depth != 1 or not RUN_FILES.match(f)):
+            if (kind == "runs" and (depth != 1 or not RUN_FILES.match(f))) or (kind == "top" and depth != 0):
                 continue
             out.append(os.path.join(dirpath, f))
     return out

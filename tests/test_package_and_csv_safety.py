@@ -225,6 +225,18 @@ def test_a_photo_added_or_removed_since_the_report_names_it_and_4b_first(tmp_pat
             "assignment_4b.py`, then `python report/make_report.py` and pack again") in str(e.value)
 
 
+def test_files_the_report_never_read_do_not_make_it_out_of_date(tmp_path):
+    """Catches: a file in a subfolder of My-Images/ (which assignment_4b.py does not search) or beside the run files
+    (a checkpoint) counted as an input, so that the archive is refused for a change the report never saw."""
+    root = project_to_pack(tmp_path / "root")
+    (root / "My-Images" / "old").mkdir()
+    (root / "My-Images" / "old" / "dog.jpg").write_bytes(b"jpeg")
+    (root / "runs" / "r").mkdir(parents=True)
+    (root / "runs" / "r" / "last.pt").write_bytes(b"weights")
+    make_package.main(["--login", "a", "--root", str(root), "--out", str(tmp_path / "z")])
+    assert os.listdir(tmp_path / "z") == ["cs587_a_assignment3.zip"]
+
+
 def test_a_pdf_left_from_before_a_no_pdf_run_is_refused(tmp_path):
     """Catches: `make_report.py --no-pdf` after new runs, then the older report.pdf packed without a word (the
     grader reads the PDF, which never mentions the new runs)."""
