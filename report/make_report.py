@@ -27,16 +27,17 @@ from report.comments import COMMENTS_FILE, comment_blocks, read_comments  # noqa
 
 # ---- defaults: where the scripts write, relative to the project (tests/test_report.py checks each against the
 # script's own constant; they are not imported from the scripts so that --help needs no PyTorch) ----
-DEFAULT_DIRS = {"runs": "runs", "data": "datasets/wikiart", "images": "My-Images", "saliency": "report/saliency",
-                "extras": "report/saliency_extras", "paintings": "report/saliency_paintings",
-                "ground_truth": "report/ground_truth", "out": "report"}
-DEFAULTS = {k: os.path.join(ROOT, *v.split("/")) for k, v in DEFAULT_DIRS.items()}
-FOLDER_FLAGS = {"runs": "folder of assignment_4a.py runs", "ground_truth": "output folder of saliency_ground_truth.py",
-                "extras": "output folder of saliency_extras.py", "saliency": "output folder of assignment_4b.py",
-                "paintings": "output folder of saliency_extras.py --checkpoint (saliency of the painting-style model)",
-                "data": "dataset folder written by download_wikiart.py",
-                "images": "folder of the saliency images, with expected.csv and boxes.csv",
-                "out": "where report.md, report.pdf, record.json and figures/ go"}
+FOLDERS = {  # flag: (its default, relative to the project; what the folder is)
+    "runs": ("runs", "folder of assignment_4a.py runs"),
+    "ground_truth": ("report/ground_truth", "output folder of saliency_ground_truth.py"),
+    "extras": ("report/saliency_extras", "output folder of saliency_extras.py"),
+    "saliency": ("report/saliency", "output folder of assignment_4b.py"),
+    "paintings": ("report/saliency_paintings",
+                  "output folder of saliency_extras.py --checkpoint (saliency of the painting-style model)"),
+    "data": ("datasets/wikiart", "dataset folder written by download_wikiart.py"),
+    "images": ("My-Images", "folder of the saliency images, with expected.csv and boxes.csv"),
+    "out": ("report", "where report.md, report.pdf, record.json and figures/ go")}
+DEFAULTS = {k: os.path.join(ROOT, *path.split("/")) for k, (path, _) in FOLDERS.items()}
 STUDENT_FILE = "student.json"   # name and ID remembered between runs (not committed)
 # every work the report can cite, by (first author, year) as its text cites it ("Tan et al., ICIP 2016"): the
 # References list the works a report cites, in the order it first cites them (references_of)
@@ -68,7 +69,7 @@ CITATION = re.compile(r"\b([A-Z][a-z]+) et al\.?,? (?:[A-Za-z]+ )?((?:19|20)\d\d
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Build the assignment report (Markdown and PDF) from the runs on disk.")
-    for key, what in FOLDER_FLAGS.items():
+    for key, (_, what) in FOLDERS.items():
         p.add_argument(f"--{key.replace('_', '-')}", default=DEFAULTS[key], help=f"{what} (default: %(default)s)")
     p.add_argument("--name", default=None,
                    help="your name, for the report's first page (the sheet asks for it); remembered in "

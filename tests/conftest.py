@@ -30,7 +30,7 @@ def record_as_made(root, name="A", student_id="1", maps_out_of_date=None, pdf_wr
     make_report, record = load_report_script("make_report"), load_report_script("record")
     root = pathlib.Path(root)
     args = make_report.parse_args([f"--{flag.replace('_', '-')}={root / path}"
-                                   for flag, path in make_report.DEFAULT_DIRS.items()])
+                                   for flag, (path, _) in make_report.FOLDERS.items()])
     written = [str(root / "report" / f) for f in ("report.md", "report.pdf")
                if (root / "report" / f).exists() and (pdf_written or f == "report.md")]
     record.write(str(root / "report"), make_report.sources(args), written, name, student_id, maps_out_of_date,
